@@ -1,0 +1,214 @@
+//! The operator interface that every device implements.
+//!
+//! # Contract
+//!
+//! A backend value (`Cpu`, a CUDA device, a wgpu device) is a cheap-to-clone handle to one device;
+//! [`Backend::device`] names it. Tensors hold a backend value and an `Arc`-shared
+//! [`Backend::Storage`]: one opaque buffer of `len` elements of one runtime [`DType`].
+//!
+//! - **Ownership.** Storages are created by the backend (`alloc`, `from_bytes` and the ops that
+//!   return one) and dropped by the tensor layer. Inputs are borrowed as [`View`]s: a storage plus
+//!   a [`Layout`] that may be strided, offset or broadcast (stride 0); backends read them in
+//!   place, without asking for contiguous copies. Outputs are either a storage the backend
+//!   returns (always contiguous, row-major, offset 0) or a [`ViewMut`] the caller passes, which may
+//!   be strided (in-place ops, `out=` forms, slice assignment). The tensor layer never passes a
+//!   `ViewMut` whose storage is also borrowed as an input; in-place ops that read their
+//!   destination use the `*_inplace` methods.
+//! - **Shapes and dtypes are checked above.** The tensor layer broadcasts input layouts to the
+//!   output shape, promotes inputs to one dtype and validates dims and indices' shapes before it
+//!   calls a backend. Backends still return errors, never panic, for what only they can see:
+//!   a dtype they lack, an index value out of range, device failures.
+//! - **Dtype support.** A backend that does not implement an op for a dtype returns
+//!   [`Error::Unsupported`](crate::Error::Unsupported). It never computes in another dtype and
+//!   returns those numbers silently.
+//! - **Asynchrony.** Ops may be queued (a CUDA stream, a wgpu queue) and return before the work
+//!   is done; errors found later surface at the next synchronizing call. Only [`Backend::to_bytes`]
+//!   and [`Backend::synchronize`] wait for the device. No host sync per op.
+//! - **Randomness.** [`Backend::random`] implements the Philox stream of [`crate::philox`] bit for
+//!   bit, so that a seed gives the same tensor on every backend.
+
+use crate::{
+    BinaryOp, DType, Device, Distribution, Layout, ReduceOp, Result, Scalar, ScatterReduce, UnaryOp,
+};
+use std::fmt::Debug;
+
+/// What the tensor layer needs to know about a backend's buffers.
+pub trait BackendStorage: Debug + Send + Sync + 'static {
+    fn dtype(&self) -> DType;
+    /// Number of elements the buffer holds.
+    fn len(&self) -> usize;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A borrowed input: storage + layout.
+#[derive(Debug)]
+pub struct View<'a, S> {
+    pub storage: &'a S,
+    pub layout: &'a Layout,
+}
+
+impl<S> Clone for View<'_, S> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<S> Copy for View<'_, S> {}
+
+impl<'a, S> View<'a, S> {
+    pub fn new(storage: &'a S, layout: &'a Layout) -> Self {
+        View { storage, layout }
+    }
+}
+
+/// A borrowed output: storage + the layout to write through.
+#[derive(Debug)]
+pub struct ViewMut<'a, S> {
+    pub storage: &'a mut S,
+    pub layout: &'a Layout,
+}
+
+impl<'a, S> ViewMut<'a, S> {
+    pub fn new(storage: &'a mut S, layout: &'a Layout) -> Self {
+        ViewMut { storage, layout }
+    }
+}
+
+/// One device's implementation of every op. See the module documentation for the contract.
+pub trait Backend: Clone + Debug + Send + Sync + 'static {
+    type Storage: BackendStorage;
+
+    /// Short name used in error messages and tables: `"cpu"`, `"cuda"`, `"wgpu"`.
+    fn name(&self) -> &'static str;
+
+    fn device(&self) -> Device;
+
+    // ---------------------------------------------------------------- memory
+
+    /// A buffer of `len` elements whose contents are unspecified (it may be a reused buffer).
+    fn alloc(&self, dtype: DType, len: usize) -> Result<Self::Storage>;
+
+    /// A buffer holding `bytes`: little-endian elements of `dtype`, `bool` as one byte 0 or 1.
+    fn from_bytes(&self, dtype: DType, bytes: &[u8]) -> Result<Self::Storage>;
+
+    /// The elements of `src` in row-major logical order, as little-endian bytes. Synchronizes.
+    fn to_bytes(&self, src: View<'_, Self::Storage>) -> Result<Vec<u8>>;
+
+    /// Writes `value` (converted to `dst`'s dtype) into every element of `dst`.
+    fn fill(&self, dst: ViewMut<'_, Self::Storage>, value: Scalar) -> Result<()>;
+
+    /// Strided copy of `src` into `dst` (same shape), converting the dtype when they differ
+    /// (`contiguous`, `to_dtype`, `cat`, slice assignment). Float to integer truncates toward
+    /// zero; anything to bool is `!= 0`.
+    fn copy(&self, src: View<'_, Self::Storage>, dst: ViewMut<'_, Self::Storage>) -> Result<()>;
+
+    /// Waits until all queued work on the device is done.
+    fn synchronize(&self) -> Result<()>;
+
+    // ---------------------------------------------------------------- element-wise
+
+    /// `dst = op(src)`; `dst` has `src`'s dtype, or `Bool` for logical ops.
+    fn unary(
+        &self,
+        op: UnaryOp,
+        src: View<'_, Self::Storage>,
+        dst: ViewMut<'_, Self::Storage>,
+    ) -> Result<()>;
+
+    /// `dst = op(dst)` in place.
+    fn unary_inplace(&self, op: UnaryOp, dst: ViewMut<'_, Self::Storage>) -> Result<()>;
+
+    /// `dst = op(lhs, rhs)`. `lhs` and `rhs` have one dtype and layouts of `dst`'s shape
+    /// (broadcast already applied as stride-0 dims); `dst` has their dtype, or `Bool` for
+    /// comparisons and logical ops.
+    fn binary(
+        &self,
+        op: BinaryOp,
+        lhs: View<'_, Self::Storage>,
+        rhs: View<'_, Self::Storage>,
+        dst: ViewMut<'_, Self::Storage>,
+    ) -> Result<()>;
+
+    /// `dst = op(dst, rhs)` in place; `rhs` has `dst`'s dtype and shape.
+    fn binary_inplace(
+        &self,
+        op: BinaryOp,
+        dst: ViewMut<'_, Self::Storage>,
+        rhs: View<'_, Self::Storage>,
+    ) -> Result<()>;
+
+    /// `dst = cond ? on_true : on_false`; `cond` is `Bool`, the others share `dst`'s dtype, and all
+    /// layouts have `dst`'s shape.
+    fn where_cond(
+        &self,
+        cond: View<'_, Self::Storage>,
+        on_true: View<'_, Self::Storage>,
+        on_false: View<'_, Self::Storage>,
+        dst: ViewMut<'_, Self::Storage>,
+    ) -> Result<()>;
+
+    // ---------------------------------------------------------------- reductions and friends
+
+    /// Reduces `src` over `dims` (sorted, distinct, non-empty for arg-reductions: exactly one).
+    /// Returns a contiguous buffer of `src`'s shape with the reduced dims set to 1. Output dtypes
+    /// are documented on [`ReduceOp`].
+    fn reduce(
+        &self,
+        op: ReduceOp,
+        src: View<'_, Self::Storage>,
+        dims: &[usize],
+    ) -> Result<Self::Storage>;
+
+    /// Softmax (or log-softmax when `log`) along `dim`; contiguous output of `src`'s shape.
+    fn softmax(&self, src: View<'_, Self::Storage>, dim: usize, log: bool)
+    -> Result<Self::Storage>;
+
+    /// Batched matrix product of 3-D layouts `[b, m, k] x [b, k, n]` (batch strides may be 0,
+    /// matrices may be transposed by their strides); returns a contiguous `[b, m, n]`.
+    fn matmul(
+        &self,
+        lhs: View<'_, Self::Storage>,
+        rhs: View<'_, Self::Storage>,
+    ) -> Result<Self::Storage>;
+
+    // ---------------------------------------------------------------- indexing
+
+    /// `src.index_select(dim, index)` with a 1-D `I64` index; contiguous output.
+    fn index_select(
+        &self,
+        src: View<'_, Self::Storage>,
+        dim: usize,
+        index: View<'_, Self::Storage>,
+    ) -> Result<Self::Storage>;
+
+    /// `src.gather(dim, index)`: output of `index`'s shape; `I64` index.
+    fn gather(
+        &self,
+        src: View<'_, Self::Storage>,
+        dim: usize,
+        index: View<'_, Self::Storage>,
+    ) -> Result<Self::Storage>;
+
+    /// `dst.scatter_(dim, index, src)` or `scatter_add_`: for every element of `index`, writes (or
+    /// adds) the matching element of `src` into `dst` at that index along `dim`.
+    fn scatter(
+        &self,
+        dst: ViewMut<'_, Self::Storage>,
+        dim: usize,
+        index: View<'_, Self::Storage>,
+        src: View<'_, Self::Storage>,
+        reduce: ScatterReduce,
+    ) -> Result<()>;
+
+    // ---------------------------------------------------------------- random
+
+    /// Fills `dst` (contiguous) from the Philox stream at `(seed, offset)`; see [`crate::philox`].
+    fn random(
+        &self,
+        dst: ViewMut<'_, Self::Storage>,
+        distribution: Distribution,
+        seed: u64,
+        offset: u64,
+    ) -> Result<()>;
+}
