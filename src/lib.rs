@@ -1,3 +1,46 @@
 //! Tiny-Torch: a deep-learning framework in Rust built the way PyTorch is built.
+//!
+//! This crate is the facade: it re-exports the layers below it (`tiny-torch-core`,
+//! `tiny-torch-tensor`) and the backends compiled in by Cargo features (`cpu`, on by default),
+//! so that a program needs one dependency and one import:
+//!
+//! ```no_run
+//! use tiny_torch::prelude::*;
+//!
+//! # fn main() -> Result<()> {
+//! let cpu = Cpu::default();
+//! manual_seed(0);
+//! let x = Tensor::randn(&[2, 3], DType::F32, &cpu)?;
+//! println!("{}", x.softmax(-1)?);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! It also holds [`conformance`], the runner that checks a backend against PyTorch's golden
+//! outputs (used by the test suite and by the `tiny-torch conformance` command).
+
+pub mod conformance;
+
 pub use tiny_torch_core as core;
 pub use tiny_torch_tensor as tensor;
+
+pub use tiny_torch_core::{
+    Backend, BackendStorage, BinaryOp, DType, Device, Distribution, Element, Error, Layout,
+    Operand, ReduceOp, Result, Scalar, ScatterReduce, Shape, StridedOffsets, UnaryOp, View,
+    ViewMut, bf16, broadcast_shapes, f16, normalize_dim, philox, result_type,
+};
+pub use tiny_torch_tensor::autograd;
+pub use tiny_torch_tensor::{
+    DEFAULT_SEED, Generator, NestedArray, Tensor, TensorOrScalar, default_generator, manual_seed,
+};
+
+#[cfg(feature = "cpu")]
+pub use tiny_torch_cpu::Cpu;
+
+/// What most programs need: `use tiny_torch::prelude::*;`.
+pub mod prelude {
+    #[cfg(feature = "cpu")]
+    pub use crate::Cpu;
+    pub use crate::autograd::{self, no_grad};
+    pub use crate::{Backend, DType, Device, Error, Generator, Result, Tensor, manual_seed};
+}

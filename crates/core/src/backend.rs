@@ -90,6 +90,8 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     fn alloc(&self, dtype: DType, len: usize) -> Result<Self::Storage>;
 
     /// A buffer holding `bytes`: little-endian elements of `dtype`, `bool` as one byte 0 or 1.
+    // A constructor that needs the device handle, hence `&self` despite the `from_` name.
+    #[allow(clippy::wrong_self_convention)]
     fn from_bytes(&self, dtype: DType, bytes: &[u8]) -> Result<Self::Storage>;
 
     /// The elements of `src` in row-major logical order, as little-endian bytes. Synchronizes.

@@ -65,6 +65,12 @@ pub enum Error {
     #[error("{}: {msg}", .path.display())]
     File { path: PathBuf, msg: String },
 
+    /// A misuse of automatic differentiation: a second backward through a freed graph, a saved
+    /// tensor modified in place, an in-place op on a leaf that requires grad, a NaN found in
+    /// anomaly mode. `op` names the forward op (or the autograd function) concerned.
+    #[error("{op}: {msg}")]
+    Autograd { op: String, msg: String },
+
     /// A failure inside a backend (driver error, out of memory, ...).
     #[error("{backend} backend: {msg}")]
     Backend { backend: &'static str, msg: String },
@@ -90,6 +96,13 @@ impl Error {
             op: op.into(),
             dtype,
             backend,
+        }
+    }
+
+    pub fn autograd(op: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Autograd {
+            op: op.into(),
+            msg: msg.into(),
         }
     }
 

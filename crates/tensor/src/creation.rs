@@ -1,7 +1,109 @@
-//! Creating tensors: from host data, filled, ranges.
+//! Creating tensors: from host data (slices, nested arrays), filled, ranges, identity, `*_like`.
+//!
+//! Host data goes to the device in one `Backend::from_bytes`; filled tensors are one
+//! `Backend::fill`. Sizes and range arguments are checked here, with errors naming the op.
 
 use crate::Tensor;
-use tiny_torch_core::{Backend, DType, Element, Error, Result, Scalar, ViewMut};
+use crate::tensor::checked_numel;
+use half::{bf16, f16};
+use tiny_torch_core::{Backend, DType, Element, Error, Layout, Result, Scalar, ViewMut};
+
+/// Host data that [`Tensor::new`] accepts: a scalar element (0-dim tensor) or arrays of arrays
+/// of elements, `[T; N]`, `[[T; N]; M]`, ... (every level rectangular by construction).
+///
+/// Unsuffixed float literals are `f64` in Rust, so `Tensor::new([1.0, 2.0], &b)` is a float64
+/// tensor; write `1.0f32` for float32.
+pub trait NestedArray {
+    type Elem: Element;
+    /// Appends the sizes of the nesting levels, outermost first.
+    fn push_dims(dims: &mut Vec<usize>);
+    /// Appends the elements in row-major order.
+    fn push_elems(&self, out: &mut Vec<Self::Elem>);
+}
+
+macro_rules! nested_scalar {
+    ($($t:ty),*) => {$(
+        impl NestedArray for $t {
+            type Elem = $t;
+            fn push_dims(_: &mut Vec<usize>) {}
+            fn push_elems(&self, out: &mut Vec<$t>) {
+                out.push(*self);
+            }
+        }
+    )*};
+}
+nested_scalar!(f32, f64, f16, bf16, i64, i32, u8, bool);
+
+impl<A: NestedArray, const N: usize> NestedArray for [A; N] {
+    type Elem = A::Elem;
+    fn push_dims(dims: &mut Vec<usize>) {
+        dims.push(N);
+        A::push_dims(dims);
+    }
+    fn push_elems(&self, out: &mut Vec<A::Elem>) {
+        for a in self {
+            a.push_elems(out);
+        }
+    }
+}
+
+/// The number of elements of `torch.arange(start, end, step)`, checked as PyTorch checks it.
+fn arange_len(start: f64, end: f64, step: f64) -> Result<usize> {
+    if !(start.is_finite() && end.is_finite() && step.is_finite()) {
+        return Err(Error::invalid(
+            "arange",
+            format!("unsupported range: {start} -> {end} with step {step} (must be finite)"),
+        ));
+    }
+    if step == 0.0 {
+        return Err(Error::invalid("arange", "step must be nonzero"));
+    }
+    if (step > 0.0 && end < start) || (step < 0.0 && end > start) {
+        return Err(Error::invalid(
+            "arange",
+            format!(
+                "upper bound and larger bound inconsistent with step sign (start {start}, end \
+                 {end}, step {step})"
+            ),
+        ));
+    }
+    let len = ((end - start) / step).ceil();
+    if len >= usize::MAX as f64 {
+        return Err(Error::invalid(
+            "arange",
+            format!("range {start} -> {end} with step {step} has too many elements"),
+        ));
+    }
+    Ok(len as usize)
+}
+
+/// `torch.linspace` values, computed from both ends as PyTorch does so that the last value is
+/// exactly `end`.
+fn linspace_values(start: f64, end: f64, steps: usize, out: &mut Vec<f64>) {
+    if steps <= 1 {
+        out.extend((0..steps).map(|_| start));
+        return;
+    }
+    let step = (end - start) / (steps - 1) as f64;
+    let half = steps / 2;
+    out.extend((0..steps).map(|i| {
+        if i < half {
+            start + step * i as f64
+        } else {
+            end - step * (steps - 1 - i) as f64
+        }
+    }));
+}
+
+/// An empty host vector with room for `len` values, or an error naming `op` when the memory
+/// cannot be had (instead of aborting the process).
+fn host_buffer(op: &'static str, len: usize) -> Result<Vec<f64>> {
+    let mut values = Vec::new();
+    values
+        .try_reserve_exact(len)
+        .map_err(|_| Error::invalid(op, format!("cannot allocate host memory for {len} values")))?;
+    Ok(values)
+}
 
 impl<B: Backend> Tensor<B> {
     /// A tensor of `shape` holding `data` in row-major order.
@@ -11,7 +113,7 @@ impl<B: Backend> Tensor<B> {
 
     /// A tensor of `shape` holding a copy of `data` in row-major order.
     pub fn from_slice<T: Element>(data: &[T], shape: &[usize], backend: &B) -> Result<Self> {
-        let numel: usize = shape.iter().product();
+        let numel = checked_numel("from_slice", shape)?;
         if numel != data.len() {
             return Err(Error::shape(
                 "from_slice",
@@ -25,6 +127,25 @@ impl<B: Backend> Tensor<B> {
         Ok(Tensor::from_storage(storage, shape, backend))
     }
 
+    /// `torch.tensor(data)` from a scalar or nested arrays: `Tensor::new([[1f32, 2.], [3., 4.]], &b)`.
+    pub fn new<A: NestedArray>(data: A, backend: &B) -> Result<Self> {
+        let mut dims = Vec::new();
+        A::push_dims(&mut dims);
+        let mut elems = Vec::new();
+        data.push_elems(&mut elems);
+        Self::from_slice(&elems, &dims, backend)
+    }
+
+    /// A new tensor of `shape` and `dtype` on `backend`, with unspecified contents.
+    pub fn empty(shape: &[usize], dtype: DType, backend: &B) -> Result<Self> {
+        let len = checked_numel("empty", shape)?;
+        Ok(Tensor::from_storage(
+            backend.alloc(dtype, len)?,
+            shape,
+            backend,
+        ))
+    }
+
     /// A tensor of `shape` filled with `value` converted to `dtype` (`torch.full`).
     pub fn full(
         shape: &[usize],
@@ -32,19 +153,59 @@ impl<B: Backend> Tensor<B> {
         dtype: DType,
         backend: &B,
     ) -> Result<Self> {
-        let out = Tensor::empty(shape, dtype, backend)?;
+        let value = value.into();
+        Tensor::build(shape, dtype, backend, |dst| backend.fill(dst, value))
+    }
+
+    pub fn zeros(shape: &[usize], dtype: DType, backend: &B) -> Result<Self> {
+        Self::full(shape, 0, dtype, backend)
+    }
+
+    pub fn ones(shape: &[usize], dtype: DType, backend: &B) -> Result<Self> {
+        Self::full(shape, 1, dtype, backend)
+    }
+
+    /// `torch.arange(start, end, step, dtype=dtype)`: `start, start + step, ...` below `end`
+    /// (above it for a negative step). Values are computed in `f64`, then converted.
+    pub fn arange(start: f64, end: f64, step: f64, dtype: DType, backend: &B) -> Result<Self> {
+        let len = arange_len(start, end, step)?;
+        let mut values = host_buffer("arange", len)?;
+        values.extend((0..len).map(|i| start + step * i as f64));
+        Self::from_slice(&values, &[len], backend)?.to_dtype(dtype)
+    }
+
+    /// `torch.linspace(start, end, steps, dtype=dtype)`: `steps` evenly spaced values from
+    /// `start` to `end` inclusive.
+    pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType, backend: &B) -> Result<Self> {
+        let mut values = host_buffer("linspace", steps)?;
+        linspace_values(start, end, steps, &mut values);
+        Self::from_slice(&values, &[steps], backend)?.to_dtype(dtype)
+    }
+
+    /// The `n x n` identity matrix: zeros, then a fill of the diagonal through a stride-`n + 1`
+    /// view.
+    pub fn eye(n: usize, dtype: DType, backend: &B) -> Result<Self> {
+        let out = Self::zeros(&[n, n], dtype, backend)?;
+        let diagonal = Layout::new(vec![n], vec![n + 1], 0)?;
         backend.fill(
-            ViewMut::new(&mut out.storage_mut(), out.layout()),
-            value.into(),
+            ViewMut::new(&mut out.storage_mut(), &diagonal),
+            Scalar::Int(1),
         )?;
         Ok(out)
     }
 
-    pub fn zeros(shape: &[usize], dtype: DType, backend: &B) -> Result<Self> {
-        Self::full(shape, 0.0, dtype, backend)
+    /// Zeros of this tensor's shape, dtype and device.
+    pub fn zeros_like(&self) -> Result<Self> {
+        Self::zeros(self.dims(), self.dtype(), self.backend())
     }
 
-    pub fn ones(shape: &[usize], dtype: DType, backend: &B) -> Result<Self> {
-        Self::full(shape, 1.0, dtype, backend)
+    /// Ones of this tensor's shape, dtype and device.
+    pub fn ones_like(&self) -> Result<Self> {
+        Self::ones(self.dims(), self.dtype(), self.backend())
+    }
+
+    /// `value` in this tensor's shape, dtype and device.
+    pub fn full_like(&self, value: impl Into<Scalar>) -> Result<Self> {
+        Self::full(self.dims(), value, self.dtype(), self.backend())
     }
 }

@@ -1,21 +1,40 @@
-//! The tensor handle: storage, layout, backend.
+//! The tensor handle: shared storage, layout, dtype, backend.
+//!
+//! The storage sits behind an `RwLock` shared by a tensor and all its views. Ops read-lock
+//! their inputs (each distinct storage once, see [`Tensor::read`]) and write-lock only the
+//! destination of an in-place or `out=` op. No op ever holds a read and a write lock on one
+//! storage: an input that shares the destination's storage is first copied (a snapshot), which
+//! is also what makes `x[1:] += x[:-1]` read the old values.
+//!
+//! Each handle also carries its autograd metadata ([`AutogradMeta`]: `requires_grad`, `.grad`,
+//! `grad_fn`, hooks) and shares a version counter with every view of its storage: taking the
+//! storage for writing ([`Tensor::storage_mut`]) bumps it, which is how saved tensors notice
+//! in-place edits.
 
+use crate::autograd::AutogradMeta;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tiny_torch_core::{
-    Backend, BackendStorage, DType, Device, Element, Error, Layout, Result, Shape, View,
+    Backend, BackendStorage, DType, Device, Element, Error, Layout, Result, Shape, View, ViewMut,
 };
 
 /// An n-dimensional array on backend `B`. Cloning is cheap and shares the data, as assigning a
 /// tensor to a new Python name does; views share storage with their base.
 pub struct Tensor<B: Backend> {
-    inner: Arc<TensorInner<B>>,
+    pub(crate) inner: Arc<TensorInner<B>>,
 }
 
-struct TensorInner<B: Backend> {
-    storage: Arc<RwLock<B::Storage>>,
+/// One backend buffer shared by a tensor and all its views.
+type SharedStorage<B> = Arc<RwLock<<B as Backend>::Storage>>;
+
+pub(crate) struct TensorInner<B: Backend> {
+    storage: SharedStorage<B>,
     layout: Layout,
     dtype: DType,
     backend: B,
+    /// Bumped by every write to the storage; shared by all views of it.
+    version: Arc<AtomicU64>,
+    pub(crate) autograd: AutogradMeta<B>,
 }
 
 impl<B: Backend> Clone for Tensor<B> {
@@ -36,12 +55,75 @@ impl<B: Backend> Tensor<B> {
                 layout: Layout::contiguous(shape),
                 dtype,
                 backend: backend.clone(),
+                version: Arc::new(AtomicU64::new(0)),
+                autograd: AutogradMeta::default(),
             }),
         }
     }
 
+    /// Allocates a contiguous tensor of `shape` and `dtype` and lets `fill` write all of it (the
+    /// usual end of an op: one backend call into a fresh output).
+    pub(crate) fn build(
+        shape: &[usize],
+        dtype: DType,
+        backend: &B,
+        fill: impl FnOnce(ViewMut<'_, B::Storage>) -> Result<()>,
+    ) -> Result<Self> {
+        let layout = Layout::contiguous(shape);
+        let mut storage = backend.alloc(dtype, checked_numel("empty", shape)?)?;
+        fill(ViewMut::new(&mut storage, &layout))?;
+        Ok(Tensor::from_storage(storage, shape, backend))
+    }
+
+    /// Runs `f` with read access to the storages of `tensors`, locking each distinct storage
+    /// once (a tensor and its view, or `x` passed twice, share one lock: re-entrant read locks
+    /// can deadlock when a writer waits).
+    pub(crate) fn read<const N: usize, R>(
+        tensors: [&Tensor<B>; N],
+        f: impl FnOnce([&B::Storage; N]) -> R,
+    ) -> R {
+        let mut guards: Vec<(&SharedStorage<B>, RwLockReadGuard<'_, B::Storage>)> =
+            Vec::with_capacity(N);
+        let mut slots = [0; N];
+        for (slot, t) in slots.iter_mut().zip(tensors) {
+            let storage = &t.inner.storage;
+            *slot = match guards.iter().position(|(s, _)| Arc::ptr_eq(s, storage)) {
+                Some(i) => i,
+                None => {
+                    guards.push((storage, t.storage()));
+                    guards.len() - 1
+                }
+            };
+        }
+        f(std::array::from_fn(|k| &*guards[slots[k]].1))
+    }
+
+    /// Errors when writing through this layout would write one storage element twice (an
+    /// expanded tensor), as PyTorch refuses in-place ops on such tensors.
+    pub(crate) fn check_writable(&self, op: &'static str) -> Result<()> {
+        let overlapping = self
+            .dims()
+            .iter()
+            .zip(self.strides())
+            .any(|(&size, &stride)| size > 1 && stride == 0);
+        if overlapping {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "unsupported operation: more than one element of the written-to tensor \
+                     (shape {}, strides {:?}) refers to a single memory location; clone() the \
+                     tensor first",
+                    self.shape(),
+                    self.strides()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// A view of this tensor's storage with another layout (the layout must stay inside the
-    /// storage; view functions in `ops::view` guarantee it).
+    /// storage; view functions in `ops::view` guarantee it). The new handle shares the version
+    /// counter and carries no autograd history: view ops record theirs on top.
     pub(crate) fn with_layout(&self, layout: Layout) -> Self {
         Tensor {
             inner: Arc::new(TensorInner {
@@ -49,8 +131,21 @@ impl<B: Backend> Tensor<B> {
                 layout,
                 dtype: self.inner.dtype,
                 backend: self.inner.backend.clone(),
+                version: self.inner.version.clone(),
+                autograd: AutogradMeta::default(),
             }),
         }
+    }
+
+    /// The version of this tensor's storage: how many times it was written in place. Shared by
+    /// all views of one storage.
+    pub fn version(&self) -> u64 {
+        self.inner.version.load(Ordering::Relaxed)
+    }
+
+    /// Whether two handles are the same tensor (not merely views of one storage).
+    pub(crate) fn same_handle(&self, other: &Tensor<B>) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     pub fn layout(&self) -> &Layout {
@@ -113,8 +208,9 @@ impl<B: Backend> Tensor<B> {
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Write access to the storage, for in-place ops.
+    /// Write access to the storage, for in-place ops. Bumps the version counter.
     pub fn storage_mut(&self) -> RwLockWriteGuard<'_, B::Storage> {
+        self.inner.version.fetch_add(1, Ordering::Relaxed);
         self.inner
             .storage
             .write()
@@ -143,10 +239,9 @@ impl<B: Backend> Tensor<B> {
                 got: self.dtype(),
             });
         }
-        let storage = self.storage();
-        let bytes = self
-            .backend()
-            .to_bytes(View::new(&storage, self.layout()))?;
+        let bytes = Tensor::read([self], |[s]| {
+            self.backend().to_bytes(View::new(s, self.layout()))
+        })?;
         Ok(T::from_bytes(&bytes))
     }
 
@@ -166,6 +261,22 @@ impl<B: Backend> Tensor<B> {
                 ),
             ));
         }
-        Ok(self.to_vec::<T>()?[0])
+        self.to_vec::<T>()?
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::shape("item", "the tensor holds no element"))
     }
+}
+
+/// The number of elements of `shape`, or an error naming `op` when it overflows `usize`.
+pub(crate) fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| {
+            Error::invalid(
+                op,
+                format!("shape {shape:?} has more elements than fit in memory"),
+            )
+        })
 }

@@ -1,19 +1,13 @@
-//! Copies between layouts, dtypes and devices.
+//! Copies between layouts, dtypes and devices: `contiguous`, `to_dtype`, `to_device`, `copy_`.
+//!
+//! Every copy is one `Backend::copy` (strided source, strided destination, dtype conversion on
+//! the way) or, across devices, one trip through host bytes.
 
 use crate::Tensor;
+use crate::autograd::formulas::copy::record_copy;
 use tiny_torch_core::{Backend, DType, Error, Result, View, ViewMut};
 
 impl<B: Backend> Tensor<B> {
-    /// A new tensor of `shape` and `dtype` on `backend`, with unspecified contents.
-    pub fn empty(shape: &[usize], dtype: DType, backend: &B) -> Result<Self> {
-        let len = shape.iter().product();
-        Ok(Tensor::from_storage(
-            backend.alloc(dtype, len)?,
-            shape,
-            backend,
-        ))
-    }
-
     /// This tensor if it is contiguous, otherwise a row-major copy.
     pub fn contiguous(&self) -> Result<Self> {
         if self.is_contiguous() {
@@ -22,7 +16,8 @@ impl<B: Backend> Tensor<B> {
         self.copy_to_new(self.dtype())
     }
 
-    /// Converts to `dtype` (a no-op when it already is). Float to int truncates toward zero.
+    /// Converts to `dtype` (a no-op when it already is). Float to int truncates toward zero;
+    /// anything to bool is `!= 0`.
     pub fn to_dtype(&self, dtype: DType) -> Result<Self> {
         if dtype == self.dtype() {
             return Ok(self.clone());
@@ -30,20 +25,21 @@ impl<B: Backend> Tensor<B> {
         self.copy_to_new(dtype)
     }
 
-    fn copy_to_new(&self, dtype: DType) -> Result<Self> {
-        let out = Tensor::empty(self.dims(), dtype, self.backend())?;
-        self.backend().copy(
-            View::new(&self.storage(), self.layout()),
-            ViewMut::new(&mut out.storage_mut(), out.layout()),
-        )?;
-        Ok(out)
+    /// A fresh contiguous copy in `dtype`, even when nothing would change (`clone()` in PyTorch).
+    pub(crate) fn copy_to_new(&self, dtype: DType) -> Result<Self> {
+        let out = Tensor::build(self.dims(), dtype, self.backend(), |dst| {
+            Tensor::read([self], |[src]| {
+                self.backend().copy(View::new(src, self.layout()), dst)
+            })
+        })?;
+        Ok(record_copy(self, out))
     }
 
     /// A copy on another backend (`x.to(device)`), through host memory.
     pub fn to_device<B2: Backend>(&self, backend: &B2) -> Result<Tensor<B2>> {
-        let bytes = self
-            .backend()
-            .to_bytes(View::new(&self.storage(), self.layout()))?;
+        let bytes = Tensor::read([self], |[s]| {
+            self.backend().to_bytes(View::new(s, self.layout()))
+        })?;
         let storage = backend.from_bytes(self.dtype(), &bytes)?;
         Ok(Tensor::from_storage(storage, self.dims(), backend))
     }
@@ -52,13 +48,11 @@ impl<B: Backend> Tensor<B> {
     /// this tensor's elements, through its layout (so it writes into the base of a view).
     pub fn copy_(&self, src: &Tensor<B>) -> Result<()> {
         self.check_same_device("copy_", src)?;
+        self.check_writable("copy_")?;
+        self.check_inplace("copy_", &[src])?;
         // A source that shares this storage is read from a snapshot, so that the copy never
-        // reads an element it already overwrote.
-        let src = if src.shares_storage_with(self) {
-            src.copy_to_new(src.dtype())?
-        } else {
-            src.clone()
-        };
+        // reads an element it already overwrote (and never locks one storage twice).
+        let src = src.snapshot_if_shared(self)?;
         let src_layout = src.layout().expand(self.dims()).map_err(|_| {
             Error::shape(
                 "copy_",
@@ -69,9 +63,22 @@ impl<B: Backend> Tensor<B> {
                 ),
             )
         })?;
-        self.backend().copy(
-            View::new(&src.storage(), &src_layout),
-            ViewMut::new(&mut self.storage_mut(), self.layout()),
-        )
+        let src = src.with_layout(src_layout);
+        Tensor::read([&src], |[s]| {
+            self.backend().copy(
+                View::new(s, src.layout()),
+                ViewMut::new(&mut self.storage_mut(), self.layout()),
+            )
+        })
+    }
+
+    /// `self`, or a contiguous copy of it when it shares storage with `dst` (an in-place op
+    /// reading its own destination).
+    pub(crate) fn snapshot_if_shared(&self, dst: &Tensor<B>) -> Result<Self> {
+        if self.shares_storage_with(dst) {
+            self.copy_to_new(self.dtype())
+        } else {
+            Ok(self.clone())
+        }
     }
 }

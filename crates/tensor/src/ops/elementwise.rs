@@ -1,10 +1,14 @@
-//! Element-wise ops: broadcasting, type promotion, out= and in-place forms.
+//! Element-wise ops: broadcasting, type promotion, out= and in-place forms, and the named
+//! methods (`add`, `exp`, `relu`, `clamp`, ...) on top of them.
 //!
-//! Every binary op goes through [`Tensor::binary_op`]: check devices, find the result dtype with
-//! PyTorch's `result_type`, convert the inputs when needed, broadcast their layouts (stride 0, no
-//! copies), allocate the output and make one backend call.
+//! Every binary op goes through one path: check devices, find the result dtype with PyTorch's
+//! `result_type` (a host scalar ranks below tensors), convert the inputs when needed, broadcast
+//! their layouts (stride 0, no copies), and make one backend call into a fresh output. In-place
+//! forms check that the result dtype can be cast to the destination's dtype and read a snapshot
+//! of any input that shares the destination's storage.
 
 use crate::Tensor;
+use crate::autograd::formulas::elementwise::{record_binary, record_unary};
 use tiny_torch_core::{
     Backend, BinaryOp, DType, Error, Layout, Operand, Result, Scalar, UnaryOp, View, ViewMut,
     broadcast_shapes, result_type,
@@ -33,8 +37,8 @@ macro_rules! scalar_rhs {
 }
 scalar_rhs!(f64, f32, i64, i32, bool, Scalar);
 
-/// The broadcast shape of two tensors and their layouts expanded to it.
-pub fn broadcast_pair(
+/// The broadcast shape of two layouts and both layouts expanded to it.
+fn broadcast_pair(
     op: &'static str,
     lhs: &Layout,
     rhs: &Layout,
@@ -45,7 +49,9 @@ pub fn broadcast_pair(
 
 /// PyTorch's `canCast`: no float into an integer, no number into a bool.
 fn can_cast(from: DType, to: DType) -> bool {
-    !(from.is_float() && !to.is_float()) && !(from != DType::Bool && to == DType::Bool)
+    let float_to_integer = from.is_float() && !to.is_float();
+    let number_to_bool = from != DType::Bool && to == DType::Bool;
+    !(float_to_integer || number_to_bool)
 }
 
 /// The dtype a binary op computes in, given the promoted input dtype. Bool inputs stay bool for
@@ -58,16 +64,87 @@ fn compute_dtype(op: BinaryOp, promoted: DType) -> Result<DType> {
         Sub if promoted == DType::Bool => {
             return Err(Error::DType {
                 op: "sub",
-                expected: "numeric tensors (subtraction of two bool tensors is not supported; use logical_xor)".into(),
+                expected: "numeric tensors (subtraction of two bool tensors is not supported; \
+                           use logical_xor)"
+                    .into(),
                 got: DType::Bool,
-            })
+            });
         }
         _ => promoted,
     })
 }
 
+/// The output dtype of a binary op computing in `compute`.
+fn output_dtype(op: BinaryOp, compute: DType) -> DType {
+    if op.returns_bool() {
+        DType::Bool
+    } else {
+        compute
+    }
+}
+
+/// The name of the in-place form of a binary op, for error messages.
+fn inplace_name(op: BinaryOp) -> &'static str {
+    use BinaryOp::*;
+    match op {
+        Add => "add_",
+        Sub => "sub_",
+        Mul => "mul_",
+        Div => "div_",
+        Pow => "pow_",
+        Maximum => "maximum_",
+        Minimum => "minimum_",
+        Atan2 => "atan2_",
+        Eq => "eq_",
+        Ne => "ne_",
+        Lt => "lt_",
+        Le => "le_",
+        Gt => "gt_",
+        Ge => "ge_",
+        LogicalAnd => "logical_and_",
+        LogicalOr => "logical_or_",
+        LogicalXor => "logical_xor_",
+    }
+}
+
+/// The error of an in-place or out= op whose result dtype cannot be cast to the output's.
+fn cast_error(op: &'static str, result: DType, out: DType, shapes: String) -> Error {
+    Error::DType {
+        op,
+        expected: format!("a result type castable to the output's dtype {out} ({shapes})"),
+        got: result,
+    }
+}
+
+/// The dtype `clamp` computes in: an integer tensor clamped by a fractional bound becomes
+/// float32, as `int_tensor.clamp(0.5)` does in PyTorch. Integral bounds act like Python ints and
+/// keep the integer dtype.
+fn clamp_dtype(dtype: DType, min: Option<f64>, max: Option<f64>) -> Result<DType> {
+    if min.is_none() && max.is_none() {
+        return Err(Error::invalid(
+            "clamp",
+            "at least one of 'min' or 'max' must not be None",
+        ));
+    }
+    let fractional = [min, max]
+        .into_iter()
+        .flatten()
+        .any(|b| b.fract() != 0.0 || !b.is_finite());
+    Ok(if fractional { dtype.to_float() } else { dtype })
+}
+
+/// Inputs of a binary op converted to the compute dtype and broadcast to the output shape.
+struct Prepared<B: Backend> {
+    lhs: Tensor<B>,
+    rhs: Tensor<B>,
+    shape: Vec<usize>,
+    lhs_layout: Layout,
+    rhs_layout: Layout,
+    out_dtype: DType,
+}
+
 impl<B: Backend> Tensor<B> {
-    fn operand(&self) -> Operand {
+    pub(crate) fn operand(&self) -> Operand {
         Operand::Tensor {
             dtype: self.dtype(),
             ndim: self.ndim(),
@@ -76,27 +153,67 @@ impl<B: Backend> Tensor<B> {
 
     /// A zero-dimensional tensor holding `value` as `dtype` on this tensor's backend.
     pub fn scalar_like(&self, value: Scalar, dtype: DType) -> Result<Self> {
-        let t = Tensor::empty(&[], dtype, self.backend())?;
-        self.backend()
-            .fill(ViewMut::new(&mut t.storage_mut(), t.layout()), value)?;
-        Ok(t)
+        Tensor::full(&[], value, dtype, self.backend())
     }
 
-    fn rhs_tensor(
-        &self,
-        op: &'static str,
-        rhs: TensorOrScalar<'_, B>,
-    ) -> Result<(Tensor<B>, Operand)> {
-        match rhs {
+    /// The operand of `rhs` for type promotion, checking its device.
+    fn rhs_operand(&self, op: &'static str, rhs: &TensorOrScalar<'_, B>) -> Result<Operand> {
+        Ok(match rhs {
             TensorOrScalar::Tensor(t) => {
                 self.check_same_device(op, t)?;
-                Ok((t.clone(), t.operand()))
+                t.operand()
             }
-            TensorOrScalar::Scalar(s) => {
-                let dtype = result_type(&[self.operand(), Operand::Scalar(s)]);
-                Ok((self.scalar_like(s, dtype)?, Operand::Scalar(s)))
-            }
+            TensorOrScalar::Scalar(s) => Operand::Scalar(*s),
+        })
+    }
+
+    /// `rhs` as a tensor of `dtype` (a scalar becomes a zero-dimensional tensor).
+    fn rhs_as(&self, rhs: &TensorOrScalar<'_, B>, dtype: DType) -> Result<Self> {
+        match rhs {
+            TensorOrScalar::Tensor(t) => t.to_dtype(dtype),
+            TensorOrScalar::Scalar(s) => self.scalar_like(*s, dtype),
         }
+    }
+
+    /// Promotes, converts and broadcasts the inputs of `op(self, rhs)` (of `op(rhs, self)` when
+    /// `reversed`, as in `2.0 - x`).
+    fn prepare(
+        &self,
+        op: BinaryOp,
+        rhs: &TensorOrScalar<'_, B>,
+        reversed: bool,
+    ) -> Result<Prepared<B>> {
+        let rhs_operand = self.rhs_operand(op.name(), rhs)?;
+        let compute = compute_dtype(op, result_type(&[self.operand(), rhs_operand]))?;
+        let mut lhs = self.to_dtype(compute)?;
+        let mut rhs = self.rhs_as(rhs, compute)?;
+        if reversed {
+            std::mem::swap(&mut lhs, &mut rhs);
+        }
+        let (shape, lhs_layout, rhs_layout) =
+            broadcast_pair(op.name(), lhs.layout(), rhs.layout())?;
+        Ok(Prepared {
+            lhs,
+            rhs,
+            shape,
+            lhs_layout,
+            rhs_layout,
+            out_dtype: output_dtype(op, compute),
+        })
+    }
+
+    fn run_binary(&self, op: BinaryOp, p: Prepared<B>) -> Result<Self> {
+        let out = Tensor::build(&p.shape, p.out_dtype, self.backend(), |dst| {
+            Tensor::read([&p.lhs, &p.rhs], |[l, r]| {
+                self.backend().binary(
+                    op,
+                    View::new(l, &p.lhs_layout),
+                    View::new(r, &p.rhs_layout),
+                    dst,
+                )
+            })
+        })?;
+        Ok(record_binary(op, &p.lhs, &p.rhs, out))
     }
 
     /// `op(self, rhs)` with broadcasting and type promotion, into a new tensor.
@@ -105,138 +222,119 @@ impl<B: Backend> Tensor<B> {
         op: BinaryOp,
         rhs: impl Into<TensorOrScalar<'a, B>>,
     ) -> Result<Self> {
-        let (rhs, rhs_operand) = self.rhs_tensor(op.name(), rhs.into())?;
-        let promoted = result_type(&[self.operand(), rhs_operand]);
-        let compute = compute_dtype(op, promoted)?;
-        let out_dtype = if op.returns_bool() {
-            DType::Bool
-        } else {
-            compute
-        };
-        let lhs = self.to_dtype(compute)?;
-        let rhs = rhs.to_dtype(compute)?;
-        let (shape, lhs_layout, rhs_layout) =
-            broadcast_pair(op.name(), lhs.layout(), rhs.layout())?;
-        let out = Tensor::empty(&shape, out_dtype, self.backend())?;
-        self.backend().binary(
-            op,
-            View::new(&lhs.storage(), &lhs_layout),
-            View::new(&rhs.storage(), &rhs_layout),
-            ViewMut::new(&mut out.storage_mut(), out.layout()),
-        )?;
-        Ok(out)
+        let prepared = self.prepare(op, &rhs.into(), false)?;
+        self.run_binary(op, prepared)
     }
 
-    /// `op(self, rhs)` written into `out` (PyTorch's `out=`), which must have the broadcast shape
-    /// and the result dtype.
+    /// `op(lhs, self)` for a scalar `lhs` (`2.0 - x`, `1.0 / x`).
+    pub(crate) fn binary_op_reversed(&self, op: BinaryOp, lhs: Scalar) -> Result<Self> {
+        let prepared = self.prepare(op, &TensorOrScalar::Scalar(lhs), true)?;
+        self.run_binary(op, prepared)
+    }
+
+    /// `op(self, rhs)` written into `out` (PyTorch's `out=`): `out` must have the broadcast
+    /// shape and a dtype the result can be cast to; it may share storage with an input.
     pub fn binary_op_out<'a>(
         &self,
         op: BinaryOp,
         rhs: impl Into<TensorOrScalar<'a, B>>,
         out: &Tensor<B>,
     ) -> Result<()> {
-        let (rhs, rhs_operand) = self.rhs_tensor(op.name(), rhs.into())?;
         self.check_same_device(op.name(), out)?;
-        let compute = compute_dtype(op, result_type(&[self.operand(), rhs_operand]))?;
-        let out_dtype = if op.returns_bool() {
-            DType::Bool
-        } else {
-            compute
-        };
-        if out.dtype() != out_dtype {
-            return Err(Error::DType {
-                op: op.name(),
-                expected: format!("out of dtype {out_dtype}"),
-                got: out.dtype(),
-            });
+        out.check_writable(op.name())?;
+        let rhs: TensorOrScalar<'_, B> = rhs.into();
+        match &rhs {
+            TensorOrScalar::Tensor(t) => out.check_inplace(op.name(), &[self, *t])?,
+            TensorOrScalar::Scalar(_) => out.check_inplace(op.name(), &[self])?,
         }
-        let lhs = self.to_dtype(compute)?;
-        let rhs = rhs.to_dtype(compute)?;
-        let (shape, lhs_layout, rhs_layout) =
-            broadcast_pair(op.name(), lhs.layout(), rhs.layout())?;
-        if shape != out.dims() {
+        let p = self.prepare(op, &rhs, false)?;
+        if p.shape != out.dims() {
             return Err(Error::shape(
                 op.name(),
                 format!(
-                    "out has shape {}, but the result has shape {shape:?}",
-                    out.shape()
+                    "out has shape {}, but the result of inputs of shapes {} and {} has shape \
+                     {:?}",
+                    out.shape(),
+                    p.lhs.shape(),
+                    p.rhs.shape(),
+                    p.shape
                 ),
             ));
         }
-        if out.shares_storage_with(&lhs) || out.shares_storage_with(&rhs) {
-            return Err(Error::invalid(
-                op.name(),
-                "out= must not share storage with an input; use the in-place form",
-            ));
+        if !can_cast(p.out_dtype, out.dtype()) {
+            let shapes = format!("out has shape {}", out.shape());
+            return Err(cast_error(op.name(), p.out_dtype, out.dtype(), shapes));
         }
-        self.backend().binary(
-            op,
-            View::new(&lhs.storage(), &lhs_layout),
-            View::new(&rhs.storage(), &rhs_layout),
-            ViewMut::new(&mut out.storage_mut(), out.layout()),
-        )
+        let direct = out.dtype() == p.out_dtype
+            && !out.shares_storage_with(&p.lhs)
+            && !out.shares_storage_with(&p.rhs);
+        if !direct {
+            return out.copy_(&self.run_binary(op, p)?);
+        }
+        Tensor::read([&p.lhs, &p.rhs], |[l, r]| {
+            self.backend().binary(
+                op,
+                View::new(l, &p.lhs_layout),
+                View::new(r, &p.rhs_layout),
+                ViewMut::new(&mut out.storage_mut(), out.layout()),
+            )
+        })
     }
 
-    /// `self = op(self, rhs)` in place; `rhs` broadcasts to this shape and its result dtype must
-    /// be castable to this dtype (an int tensor cannot take `+= 0.5`).
+    /// `self = op(self, rhs)` in place; `rhs` broadcasts to this shape and the result dtype must
+    /// be castable to this dtype (an int tensor cannot take `+= 0.5`). Comparisons write 0 or 1
+    /// in this dtype, as `x.lt_(y)` does.
     pub fn binary_op_<'a>(
         &self,
         op: BinaryOp,
         rhs: impl Into<TensorOrScalar<'a, B>>,
     ) -> Result<()> {
-        let (rhs, rhs_operand) = self.rhs_tensor(op.name(), rhs.into())?;
-        let compute = compute_dtype(op, result_type(&[self.operand(), rhs_operand]))?;
-        let result = if op.returns_bool() {
-            DType::Bool
-        } else {
-            compute
-        };
-        if !can_cast(result, self.dtype()) || op.returns_bool() && self.dtype() != DType::Bool {
-            return Err(Error::DType {
-                op: op.name(),
-                expected: format!(
-                    "a result castable to the in-place output's dtype {}",
-                    self.dtype()
-                ),
-                got: result,
-            });
+        let name = inplace_name(op);
+        let rhs = rhs.into();
+        let rhs_operand = self.rhs_operand(name, &rhs)?;
+        self.check_writable(name)?;
+        match &rhs {
+            TensorOrScalar::Tensor(t) => self.check_inplace(name, &[*t])?,
+            TensorOrScalar::Scalar(_) => self.check_inplace(name, &[])?,
         }
-        let rhs_layout = rhs.layout().expand(self.dims()).map_err(|_| {
+        let rhs_shape = match &rhs {
+            TensorOrScalar::Tensor(t) => t.shape().to_string(),
+            TensorOrScalar::Scalar(_) => "[]".into(),
+        };
+        let shape_error = || {
             Error::shape(
-                op.name(),
+                name,
                 format!(
-                    "output with shape {} doesn't match the broadcast shape of {} and {}",
+                    "output with shape {} doesn't match the broadcast shape of {} and {rhs_shape}",
                     self.shape(),
                     self.shape(),
-                    rhs.shape()
                 ),
             )
-        })?;
-        let rhs = if rhs.shares_storage_with(self) || rhs.dtype() != self.dtype() {
-            rhs.expand_to_layout(&rhs_layout)
-                .to_dtype_copy(self.dtype())?
-        } else {
-            rhs.expand_to_layout(&rhs_layout)
         };
-        self.backend().binary_inplace(
-            op,
-            ViewMut::new(&mut self.storage_mut(), self.layout()),
-            View::new(&rhs.storage(), rhs.layout()),
-        )
-    }
-
-    fn expand_to_layout(&self, layout: &Layout) -> Self {
-        self.with_layout(layout.clone())
-    }
-
-    /// A fresh copy in `dtype` (even when the dtype is unchanged).
-    fn to_dtype_copy(&self, dtype: DType) -> Result<Self> {
-        let out = Tensor::empty(self.dims(), dtype, self.backend())?;
-        self.backend().copy(
-            View::new(&self.storage(), self.layout()),
-            ViewMut::new(&mut out.storage_mut(), out.layout()),
-        )?;
-        Ok(out)
+        if op.returns_bool() {
+            let result = self.binary_op(op, rhs)?;
+            if result.dims() != self.dims() {
+                return Err(shape_error());
+            }
+            return self.copy_(&result);
+        }
+        let compute = compute_dtype(op, result_type(&[self.operand(), rhs_operand]))?;
+        if !can_cast(compute, self.dtype()) {
+            let shapes = format!("shapes {} and {rhs_shape}", self.shape());
+            return Err(cast_error(name, compute, self.dtype(), shapes));
+        }
+        let rhs = self.rhs_as(&rhs, self.dtype())?.snapshot_if_shared(self)?;
+        let rhs_layout = rhs
+            .layout()
+            .expand(self.dims())
+            .map_err(|_| shape_error())?;
+        Tensor::read([&rhs], |[r]| {
+            self.backend().binary_inplace(
+                op,
+                ViewMut::new(&mut self.storage_mut(), self.layout()),
+                View::new(r, &rhs_layout),
+            )
+        })
     }
 
     /// `op(self)` into a new tensor. Ops defined on floats take integer inputs as float32.
@@ -247,67 +345,220 @@ impl<B: Backend> Tensor<B> {
         } else {
             input.dtype()
         };
-        let out = Tensor::empty(input.dims(), out_dtype, self.backend())?;
-        self.backend().unary(
-            op,
-            View::new(&input.storage(), input.layout()),
-            ViewMut::new(&mut out.storage_mut(), out.layout()),
-        )?;
-        Ok(out)
+        let out = Tensor::build(input.dims(), out_dtype, self.backend(), |dst| {
+            Tensor::read([&input], |[s]| {
+                self.backend().unary(op, View::new(s, input.layout()), dst)
+            })
+        })?;
+        Ok(record_unary(op, &input, out))
     }
 
-    /// `op(self)` written into `out`, which must have this shape and the result dtype.
+    /// `op(self)` written into `out`, which must have this shape and a dtype the result can be
+    /// cast to; it may be `self` itself.
     pub fn unary_op_out(&self, op: UnaryOp, out: &Tensor<B>) -> Result<()> {
-        let input = self.unary_input(op)?;
         self.check_same_device(op.name(), out)?;
-        if out.dims() != input.dims() || out.dtype() != input.dtype() {
+        out.check_writable(op.name())?;
+        out.check_inplace(op.name(), &[self])?;
+        if out.dims() != self.dims() {
             return Err(Error::shape(
                 op.name(),
                 format!(
-                    "out has shape {} and dtype {}, expected {} and {}",
+                    "out has shape {}, but the input has shape {}",
                     out.shape(),
-                    out.dtype(),
-                    input.shape(),
-                    input.dtype()
+                    self.shape()
                 ),
             ));
         }
-        if out.shares_storage_with(&input) {
-            return Err(Error::invalid(
-                op.name(),
-                "out= must not share storage with the input; use the in-place form",
-            ));
+        let input = self.unary_input(op)?;
+        let out_dtype = if op == UnaryOp::LogicalNot {
+            DType::Bool
+        } else {
+            input.dtype()
+        };
+        if !can_cast(out_dtype, out.dtype()) {
+            let shapes = format!("shape {}", self.shape());
+            return Err(cast_error(op.name(), out_dtype, out.dtype(), shapes));
         }
-        self.backend().unary(
-            op,
-            View::new(&input.storage(), input.layout()),
-            ViewMut::new(&mut out.storage_mut(), out.layout()),
-        )
+        if out.dtype() != out_dtype || out.shares_storage_with(&input) {
+            return out.copy_(&input.unary_op(op)?);
+        }
+        Tensor::read([&input], |[s]| {
+            self.backend().unary(
+                op,
+                View::new(s, input.layout()),
+                ViewMut::new(&mut out.storage_mut(), out.layout()),
+            )
+        })
     }
 
-    /// `self = op(self)` in place.
+    /// `self = op(self)` in place (`logical_not_` writes 0 or 1 in this dtype).
     pub fn unary_op_(&self, op: UnaryOp) -> Result<()> {
-        if op.needs_float() && !self.dtype().is_float() {
-            return Err(Error::DType {
-                op: op.name(),
-                expected: "a floating-point tensor for the in-place form".into(),
-                got: self.dtype(),
-            });
+        self.check_writable(op.name())?;
+        self.check_inplace(op.name(), &[])?;
+        if op == UnaryOp::LogicalNot {
+            return self.copy_(&self.unary_op(op)?);
+        }
+        let input_dtype = self.unary_input_dtype(op)?;
+        if input_dtype != self.dtype() {
+            let shapes = format!("shape {}", self.shape());
+            return Err(cast_error(op.name(), input_dtype, self.dtype(), shapes));
         }
         self.backend()
             .unary_inplace(op, ViewMut::new(&mut self.storage_mut(), self.layout()))
     }
 
-    fn unary_input(&self, op: UnaryOp) -> Result<Self> {
+    /// The dtype `op` computes in for this tensor: float32 for integer inputs of float-only ops.
+    fn unary_input_dtype(&self, op: UnaryOp) -> Result<DType> {
         match op {
-            UnaryOp::LogicalNot => self.to_dtype(DType::Bool),
+            UnaryOp::LogicalNot => Ok(DType::Bool),
             UnaryOp::Neg if self.dtype() == DType::Bool => Err(Error::DType {
                 op: "neg",
-                expected: "a numeric tensor (use logical_not on bool tensors)".into(),
+                expected: format!(
+                    "a numeric tensor (use logical_not on bool tensors; shape {})",
+                    self.shape()
+                ),
                 got: DType::Bool,
             }),
-            _ if op.needs_float() => self.to_dtype(self.dtype().to_float()),
-            _ => Ok(self.clone()),
+            _ if op.needs_float() => Ok(self.dtype().to_float()),
+            _ => Ok(self.dtype()),
         }
     }
+
+    fn unary_input(&self, op: UnaryOp) -> Result<Self> {
+        self.to_dtype(self.unary_input_dtype(op)?)
+    }
+
+    /// `self ** exponent` (`torch.pow`); a float scalar exponent makes an integer tensor float.
+    pub fn pow<'a>(&self, exponent: impl Into<TensorOrScalar<'a, B>>) -> Result<Self> {
+        match exponent.into() {
+            TensorOrScalar::Scalar(s) => {
+                let dtype = result_type(&[self.operand(), Operand::Scalar(s)]);
+                if dtype.is_float() {
+                    self.to_dtype(dtype)?
+                        .unary_op(UnaryOp::PowScalar(s.to_f64()))
+                } else {
+                    self.binary_op(BinaryOp::Pow, s)
+                }
+            }
+            rhs => self.binary_op(BinaryOp::Pow, rhs),
+        }
+    }
+
+    /// `self = self ** exponent` in place.
+    pub fn pow_<'a>(&self, exponent: impl Into<TensorOrScalar<'a, B>>) -> Result<()> {
+        match exponent.into() {
+            TensorOrScalar::Scalar(s) if self.dtype().is_float() => {
+                self.unary_op_(UnaryOp::PowScalar(s.to_f64()))
+            }
+            rhs => self.binary_op_(BinaryOp::Pow, rhs),
+        }
+    }
+
+    /// `self + rhs` written into `out`.
+    pub fn add_out<'a>(
+        &self,
+        rhs: impl Into<TensorOrScalar<'a, B>>,
+        out: &Tensor<B>,
+    ) -> Result<()> {
+        self.binary_op_out(BinaryOp::Add, rhs, out)
+    }
+
+    /// `relu(self)` written into `out`.
+    pub fn relu_out(&self, out: &Tensor<B>) -> Result<()> {
+        self.unary_op_out(UnaryOp::Relu, out)
+    }
+
+    /// `torch.nn.functional.leaky_relu(self, negative_slope)`.
+    pub fn leaky_relu(&self, negative_slope: f64) -> Result<Self> {
+        self.unary_op(UnaryOp::LeakyRelu(negative_slope))
+    }
+
+    pub fn leaky_relu_(&self, negative_slope: f64) -> Result<()> {
+        self.unary_op_(UnaryOp::LeakyRelu(negative_slope))
+    }
+
+    /// `torch.clamp(self, min, max)`; either bound may be `None`, not both.
+    pub fn clamp(&self, min: Option<f64>, max: Option<f64>) -> Result<Self> {
+        self.to_dtype(clamp_dtype(self.dtype(), min, max)?)?
+            .unary_op(UnaryOp::Clamp { min, max })
+    }
+
+    pub fn clamp_(&self, min: Option<f64>, max: Option<f64>) -> Result<()> {
+        let dtype = clamp_dtype(self.dtype(), min, max)?;
+        if dtype != self.dtype() {
+            let shapes = format!("shape {}", self.shape());
+            return Err(cast_error("clamp_", dtype, self.dtype(), shapes));
+        }
+        self.unary_op_(UnaryOp::Clamp { min, max })
+    }
+
+    pub fn clamp_min(&self, min: f64) -> Result<Self> {
+        self.clamp(Some(min), None)
+    }
+
+    pub fn clamp_max(&self, max: f64) -> Result<Self> {
+        self.clamp(None, Some(max))
+    }
+
+    pub fn clamp_min_(&self, min: f64) -> Result<()> {
+        self.clamp_(Some(min), None)
+    }
+
+    pub fn clamp_max_(&self, max: f64) -> Result<()> {
+        self.clamp_(None, Some(max))
+    }
 }
+
+macro_rules! binary_methods {
+    ($($name:ident => $op:ident),* $(,)?) => {
+        impl<B: Backend> Tensor<B> {$(
+            #[doc = concat!("`torch.", stringify!($name), "(self, rhs)` with broadcasting and type promotion.")]
+            pub fn $name<'a>(&self, rhs: impl Into<TensorOrScalar<'a, B>>) -> Result<Self> {
+                self.binary_op(BinaryOp::$op, rhs)
+            }
+        )*}
+    };
+}
+
+binary_methods!(
+    add => Add, sub => Sub, mul => Mul, div => Div, maximum => Maximum, minimum => Minimum,
+    atan2 => Atan2, eq => Eq, ne => Ne, lt => Lt, le => Le, gt => Gt, ge => Ge,
+    logical_and => LogicalAnd, logical_or => LogicalOr, logical_xor => LogicalXor,
+);
+
+macro_rules! binary_inplace_methods {
+    ($($name:ident => $op:ident),* $(,)?) => {
+        impl<B: Backend> Tensor<B> {$(
+            #[doc = concat!("In-place `", stringify!($name), "`: the result must be castable to this dtype.")]
+            pub fn $name<'a>(&self, rhs: impl Into<TensorOrScalar<'a, B>>) -> Result<()> {
+                self.binary_op_(BinaryOp::$op, rhs)
+            }
+        )*}
+    };
+}
+
+binary_inplace_methods!(add_ => Add, sub_ => Sub, mul_ => Mul, div_ => Div);
+
+macro_rules! unary_methods {
+    ($($name:ident, $inplace:ident => $op:ident),* $(,)?) => {
+        impl<B: Backend> Tensor<B> {$(
+            #[doc = concat!("`torch.", stringify!($name), "(self)`.")]
+            pub fn $name(&self) -> Result<Self> {
+                self.unary_op(UnaryOp::$op)
+            }
+
+            #[doc = concat!("`self.", stringify!($inplace), "()`: ", stringify!($name), " in place.")]
+            pub fn $inplace(&self) -> Result<()> {
+                self.unary_op_(UnaryOp::$op)
+            }
+        )*}
+    };
+}
+
+unary_methods!(
+    neg, neg_ => Neg, abs, abs_ => Abs, exp, exp_ => Exp, log, log_ => Log, sqrt, sqrt_ => Sqrt,
+    rsqrt, rsqrt_ => Rsqrt, sin, sin_ => Sin, cos, cos_ => Cos, tanh, tanh_ => Tanh,
+    sigmoid, sigmoid_ => Sigmoid, relu, relu_ => Relu, gelu, gelu_ => Gelu,
+    gelu_tanh, gelu_tanh_ => GeluTanh, silu, silu_ => Silu, softplus, softplus_ => Softplus,
+    square, square_ => Square, logical_not, logical_not_ => LogicalNot,
+);

@@ -1,0 +1,285 @@
+//! Element-wise drivers: apply a per-element function over strided operands of one shape.
+//!
+//! Each driver checks that the layouts agree and stay inside their buffers, walks them with
+//! [`Walk`] in parallel chunks, and picks the inner loop by the inner strides: contiguous slices
+//! (compiled for AVX2 when available, so simple closures vectorize), a broadcast scalar, or a
+//! strided loop; when an input is transposed relative to the destination, the walk goes in
+//! square tiles instead ([`Walk::tiles`]). The destination is written through a raw pointer from parallel chunks; that is
+//! sound because its elements are checked to be in bounds and, when the chunks run in parallel,
+//! pairwise distinct ([`non_overlapping`]). Element functions are plain closures, monomorphized
+//! per op and dtype by the callers.
+
+use crate::math::simd;
+use crate::strided::{SendPtr, Walk, check_extent, non_overlapping, par_ranges, same_dims};
+use tiny_torch_core::{Layout, Result};
+
+/// `dst[i] = f(src[i])`.
+pub(crate) fn unary<T: Copy + Sync, U: Copy + Send>(
+    op: &'static str,
+    src: (&[T], &Layout),
+    dst: (&mut [U], &Layout),
+    f: impl Fn(T) -> U + Sync,
+) -> Result<()> {
+    let ((s, sl), (d, dl)) = (src, dst);
+    same_dims(op, &[dl, sl])?;
+    check_extent(op, sl, s.len())?;
+    check_extent(op, dl, d.len())?;
+    let walk = Walk::new([dl, sl]);
+    let [di, si] = walk.inner();
+    let out = SendPtr::new(d);
+    let serial = !non_overlapping(dl);
+    if let Some(tiles) = walk.tiles() {
+        // SAFETY: as below (the destination's column stride is 1).
+        let [_, sc] = tiles.col_stride();
+        tiles.run(serial, |[od, os], len| {
+            let d = unsafe { std::slice::from_raw_parts_mut(out.get().add(od), len) };
+            for (c, o) in d.iter_mut().enumerate() {
+                *o = f(s[os + c * sc]);
+            }
+        });
+        return Ok(());
+    }
+    par_ranges(walk.numel(), serial, |start, end| {
+        walk.runs(start, end, |[od, os], len| {
+            let p = out.get();
+            // SAFETY: `od + i * di` for `i < len` are elements of `dl`, checked in bounds; chunks
+            // running in parallel write disjoint elements.
+            unsafe {
+                if di == 1 && si == 1 {
+                    let d = std::slice::from_raw_parts_mut(p.add(od), len);
+                    let s = &s[os..os + len];
+                    simd!(for (o, &x) in d.iter_mut().zip(s) {
+                        *o = f(x);
+                    });
+                } else if si == 0 {
+                    let v = f(s[os]);
+                    for i in 0..len {
+                        *p.add(od + i * di) = v;
+                    }
+                } else {
+                    for i in 0..len {
+                        *p.add(od + i * di) = f(s[os + i * si]);
+                    }
+                }
+            }
+        })
+    });
+    Ok(())
+}
+
+/// `dst[i] = f(dst[i])`.
+pub(crate) fn inplace<T: Copy + Send>(
+    op: &'static str,
+    dst: (&mut [T], &Layout),
+    f: impl Fn(T) -> T + Sync,
+) -> Result<()> {
+    let (d, dl) = dst;
+    check_extent(op, dl, d.len())?;
+    let walk = Walk::new([dl]);
+    let [di] = walk.inner();
+    let out = SendPtr::new(d);
+    par_ranges(walk.numel(), !non_overlapping(dl), |start, end| {
+        walk.runs(start, end, |[od], len| {
+            let p = out.get();
+            // SAFETY: as in `unary`.
+            unsafe {
+                if di == 1 {
+                    let d = std::slice::from_raw_parts_mut(p.add(od), len);
+                    simd!(for o in d.iter_mut() {
+                        *o = f(*o);
+                    });
+                } else {
+                    for i in 0..len {
+                        let q = p.add(od + i * di);
+                        *q = f(*q);
+                    }
+                }
+            }
+        })
+    });
+    Ok(())
+}
+
+/// `dst[i] = f(lhs[i], rhs[i])`.
+pub(crate) fn binary<T: Copy + Sync, U: Copy + Send>(
+    op: &'static str,
+    lhs: (&[T], &Layout),
+    rhs: (&[T], &Layout),
+    dst: (&mut [U], &Layout),
+    f: impl Fn(T, T) -> U + Sync,
+) -> Result<()> {
+    let ((a, al), (b, bl), (d, dl)) = (lhs, rhs, dst);
+    same_dims(op, &[dl, al, bl])?;
+    check_extent(op, al, a.len())?;
+    check_extent(op, bl, b.len())?;
+    check_extent(op, dl, d.len())?;
+    let walk = Walk::new([dl, al, bl]);
+    let [di, ai, bi] = walk.inner();
+    let out = SendPtr::new(d);
+    let serial = !non_overlapping(dl);
+    if let Some(tiles) = walk.tiles() {
+        // SAFETY: as below (the destination's column stride is 1).
+        let [_, ac, bc] = tiles.col_stride();
+        tiles.run(serial, |[od, oa, ob], len| {
+            let d = unsafe { std::slice::from_raw_parts_mut(out.get().add(od), len) };
+            for (c, o) in d.iter_mut().enumerate() {
+                *o = f(a[oa + c * ac], b[ob + c * bc]);
+            }
+        });
+        return Ok(());
+    }
+    par_ranges(walk.numel(), serial, |start, end| {
+        walk.runs(start, end, |[od, oa, ob], len| {
+            let p = out.get();
+            // SAFETY: as in `unary`.
+            unsafe {
+                if di == 1 && ai == 1 && bi == 1 {
+                    let d = std::slice::from_raw_parts_mut(p.add(od), len);
+                    let (a, b) = (&a[oa..oa + len], &b[ob..ob + len]);
+                    simd!(for ((o, &x), &y) in d.iter_mut().zip(a).zip(b) {
+                        *o = f(x, y);
+                    });
+                } else if di == 1 && ai == 1 && bi == 0 {
+                    let d = std::slice::from_raw_parts_mut(p.add(od), len);
+                    let (a, y) = (&a[oa..oa + len], b[ob]);
+                    simd!(for (o, &x) in d.iter_mut().zip(a) {
+                        *o = f(x, y);
+                    });
+                } else if di == 1 && ai == 0 && bi == 1 {
+                    let d = std::slice::from_raw_parts_mut(p.add(od), len);
+                    let (x, b) = (a[oa], &b[ob..ob + len]);
+                    simd!(for (o, &y) in d.iter_mut().zip(b) {
+                        *o = f(x, y);
+                    });
+                } else {
+                    for i in 0..len {
+                        *p.add(od + i * di) = f(a[oa + i * ai], b[ob + i * bi]);
+                    }
+                }
+            }
+        })
+    });
+    Ok(())
+}
+
+/// `dst[i] = f(dst[i], rhs[i])`.
+pub(crate) fn binary_inplace<T: Copy + Send + Sync>(
+    op: &'static str,
+    dst: (&mut [T], &Layout),
+    rhs: (&[T], &Layout),
+    f: impl Fn(T, T) -> T + Sync,
+) -> Result<()> {
+    let ((d, dl), (b, bl)) = (dst, rhs);
+    same_dims(op, &[dl, bl])?;
+    check_extent(op, bl, b.len())?;
+    check_extent(op, dl, d.len())?;
+    let walk = Walk::new([dl, bl]);
+    let [di, bi] = walk.inner();
+    let out = SendPtr::new(d);
+    let serial = !non_overlapping(dl);
+    if let Some(tiles) = walk.tiles() {
+        // SAFETY: as below (the destination's column stride is 1).
+        let [_, bc] = tiles.col_stride();
+        tiles.run(serial, |[od, ob], len| {
+            let d = unsafe { std::slice::from_raw_parts_mut(out.get().add(od), len) };
+            for (c, o) in d.iter_mut().enumerate() {
+                *o = f(*o, b[ob + c * bc]);
+            }
+        });
+        return Ok(());
+    }
+    par_ranges(walk.numel(), serial, |start, end| {
+        walk.runs(start, end, |[od, ob], len| {
+            let p = out.get();
+            // SAFETY: as in `unary`.
+            unsafe {
+                if di == 1 && bi == 1 {
+                    let d = std::slice::from_raw_parts_mut(p.add(od), len);
+                    let b = &b[ob..ob + len];
+                    simd!(for (o, &y) in d.iter_mut().zip(b) {
+                        *o = f(*o, y);
+                    });
+                } else if di == 1 && bi == 0 {
+                    let d = std::slice::from_raw_parts_mut(p.add(od), len);
+                    let y = b[ob];
+                    simd!(for o in d.iter_mut() {
+                        *o = f(*o, y);
+                    });
+                } else {
+                    for i in 0..len {
+                        let q = p.add(od + i * di);
+                        *q = f(*q, b[ob + i * bi]);
+                    }
+                }
+            }
+        })
+    });
+    Ok(())
+}
+
+/// `dst[i] = if cond[i] { on_true[i] } else { on_false[i] }`.
+pub(crate) fn select<T: Copy + Send + Sync>(
+    op: &'static str,
+    cond: (&[bool], &Layout),
+    on_true: (&[T], &Layout),
+    on_false: (&[T], &Layout),
+    dst: (&mut [T], &Layout),
+) -> Result<()> {
+    let ((c, cl), (a, al), (b, bl), (d, dl)) = (cond, on_true, on_false, dst);
+    same_dims(op, &[dl, cl, al, bl])?;
+    check_extent(op, cl, c.len())?;
+    check_extent(op, al, a.len())?;
+    check_extent(op, bl, b.len())?;
+    check_extent(op, dl, d.len())?;
+    let walk = Walk::new([dl, cl, al, bl]);
+    let [di, ci, ai, bi] = walk.inner();
+    let out = SendPtr::new(d);
+    par_ranges(walk.numel(), !non_overlapping(dl), |start, end| {
+        walk.runs(start, end, |[od, oc, oa, ob], len| {
+            let p = out.get();
+            // SAFETY: as in `unary`.
+            unsafe {
+                if di == 1 && ci == 1 && ai == 1 && bi == 1 {
+                    let d = std::slice::from_raw_parts_mut(p.add(od), len);
+                    let (c, a, b) = (&c[oc..oc + len], &a[oa..oa + len], &b[ob..ob + len]);
+                    for (((o, &k), &x), &y) in d.iter_mut().zip(c).zip(a).zip(b) {
+                        *o = if k { x } else { y };
+                    }
+                } else {
+                    for i in 0..len {
+                        let k = c[oc + i * ci];
+                        *p.add(od + i * di) = if k { a[oa + i * ai] } else { b[ob + i * bi] };
+                    }
+                }
+            }
+        })
+    });
+    Ok(())
+}
+
+/// `dst[i] = f(i)` with `i` the row-major logical index.
+pub(crate) fn generate<T: Copy + Send>(
+    op: &'static str,
+    dst: (&mut [T], &Layout),
+    f: impl Fn(usize) -> T + Sync,
+) -> Result<()> {
+    let (d, dl) = dst;
+    check_extent(op, dl, d.len())?;
+    let walk = Walk::new([dl]);
+    let [di] = walk.inner();
+    let out = SendPtr::new(d);
+    par_ranges(walk.numel(), !non_overlapping(dl), |start, end| {
+        let mut pos = start;
+        walk.runs(start, end, |[od], len| {
+            let p = out.get();
+            // SAFETY: as in `unary`.
+            unsafe {
+                for i in 0..len {
+                    *p.add(od + i * di) = f(pos + i);
+                }
+            }
+            pos += len;
+        })
+    });
+    Ok(())
+}

@@ -1,0 +1,183 @@
+//! Backward formulas of element-wise ops (`ops/elementwise.rs`). Gradients of broadcast inputs
+//! are summed back to their shapes by the engine.
+
+use crate::Tensor;
+use crate::autograd::record;
+use tiny_torch_core::{Backend, BinaryOp, Result, UnaryOp};
+
+/// `1.0` where `cond` holds, else `0.0`, in `like`'s dtype.
+fn mask<B: Backend>(cond: Tensor<B>, like: &Tensor<B>) -> Result<Tensor<B>> {
+    cond.to_dtype(like.dtype())
+}
+
+/// `sign(x)` as a float tensor (0 at 0, as PyTorch's `abs` backward uses).
+fn sign<B: Backend>(x: &Tensor<B>) -> Result<Tensor<B>> {
+    mask(x.gt(0.0)?, x)?.sub(&mask(x.lt(0.0)?, x)?)
+}
+
+/// The derivative of `op` at `x` (times nothing: the caller multiplies by the gradient).
+fn unary_derivative<B: Backend>(op: UnaryOp, x: &Tensor<B>) -> Result<Option<Tensor<B>>> {
+    use UnaryOp::*;
+    Ok(Some(match op {
+        Neg | LogicalNot => return Ok(None),
+        Abs => sign(x)?,
+        Exp => x.exp()?,
+        Log => x.ones_like()?.div(x)?,
+        Sqrt => x.sqrt()?.mul(2.0)?.ones_like_div()?,
+        Rsqrt => x.rsqrt()?.div(x)?.mul(-0.5)?,
+        Sin => x.cos()?,
+        Cos => x.sin()?.neg()?,
+        Tanh => (1.0 - x.tanh()?.square()?)?,
+        Sigmoid => {
+            let s = x.sigmoid()?;
+            s.mul(&(1.0 - &s)?)?
+        }
+        Relu => mask(x.gt(0.0)?, x)?,
+        Gelu => {
+            // Φ(x) + x φ(x), with Φ(x) = gelu(x) / x (0.5 at 0: there is no erf op).
+            let zero = x.eq(0.0)?;
+            let safe = x.masked_fill(&zero, 1.0)?;
+            let cdf = x.gelu()?.div(&safe)?.masked_fill(&zero, 0.5)?;
+            let pdf = x
+                .square()?
+                .mul(-0.5)?
+                .exp()?
+                .mul(1.0 / (2.0 * std::f64::consts::PI).sqrt())?;
+            cdf.add(&x.mul(&pdf)?)?
+        }
+        GeluTanh => {
+            let k = (2.0 / std::f64::consts::PI).sqrt();
+            let c = 0.044_715;
+            let inner = x.add(&x.pow(3.0)?.mul(c)?)?.mul(k)?;
+            let t = inner.tanh()?;
+            let left = (1.0 + &t)?.mul(0.5)?;
+            let dinner = (1.0 + &x.square()?.mul(3.0 * c)?)?.mul(k)?;
+            let right = x.mul(0.5)?.mul(&(1.0 - &t.square()?)?)?.mul(&dinner)?;
+            left.add(&right)?
+        }
+        Silu => {
+            let s = x.sigmoid()?;
+            s.mul(&(1.0 + &x.mul(&(1.0 - &s)?)?)?)?
+        }
+        Softplus => {
+            // PyTorch's threshold: softplus(x) = x above 20.
+            let above = x.gt(20.0)?;
+            x.sigmoid()?.masked_fill(&above, 1.0)?
+        }
+        LeakyRelu(slope) => {
+            let positive = mask(x.gt(0.0)?, x)?;
+            positive.mul(1.0 - slope)?.add(slope)?
+        }
+        Square => x.mul(2.0)?,
+        PowScalar(p) if p == 0.0 => x.zeros_like()?,
+        PowScalar(p) => x.pow(p - 1.0)?.mul(p)?,
+        Clamp { min, max } => {
+            let mut inside = x.ones_like()?;
+            if let Some(min) = min {
+                inside = inside.mul(&mask(x.ge(min)?, x)?)?;
+            }
+            if let Some(max) = max {
+                inside = inside.mul(&mask(x.le(max)?, x)?)?;
+            }
+            inside
+        }
+    }))
+}
+
+impl<B: Backend> Tensor<B> {
+    /// `1 / self`.
+    fn ones_like_div(&self) -> Result<Self> {
+        self.ones_like()?.div(self)
+    }
+}
+
+/// Records `out = op(input)`.
+pub(crate) fn record_unary<B: Backend>(op: UnaryOp, input: &Tensor<B>, out: Tensor<B>) -> Tensor<B> {
+    record(op.name(), out, &[input], &[input], move |ctx, g| {
+        let x = ctx.saved(0);
+        let grad = match unary_derivative(op, x)? {
+            None => g.neg()?,
+            Some(d) => g.mul(&d)?,
+        };
+        Ok(vec![Some(grad)])
+    })
+}
+
+/// Records `out = op(lhs, rhs)` (inputs already promoted; broadcasting is undone by the
+/// engine).
+pub(crate) fn record_binary<B: Backend>(
+    op: BinaryOp,
+    lhs: &Tensor<B>,
+    rhs: &Tensor<B>,
+    out: Tensor<B>,
+) -> Tensor<B> {
+    use BinaryOp::*;
+    let both = [lhs, rhs];
+    let saved: &[&Tensor<B>] = if matches!(op, Add | Sub) { &[] } else { &both };
+    record(op.name(), out, &[lhs, rhs], saved, move |ctx, g| {
+        let (ga, gb) = match op {
+            Add => (ctx.grad_if(0, || Ok(g.clone()))?, ctx.grad_if(1, || Ok(g.clone()))?),
+            Sub => (ctx.grad_if(0, || Ok(g.clone()))?, ctx.grad_if(1, || g.neg())?),
+            _ => {
+                let (a, b) = (ctx.saved(0), ctx.saved(1));
+                binary_grads(op, ctx, a, b, g)?
+            }
+        };
+        Ok(vec![ga, gb])
+    })
+}
+
+type GradPair<B> = (Option<Tensor<B>>, Option<Tensor<B>>);
+
+fn binary_grads<B: Backend>(
+    op: BinaryOp,
+    ctx: &crate::autograd::Ctx<'_, B>,
+    a: &Tensor<B>,
+    b: &Tensor<B>,
+    g: &Tensor<B>,
+) -> Result<GradPair<B>> {
+    use BinaryOp::*;
+    Ok(match op {
+        Mul => (ctx.grad_if(0, || g.mul(b))?, ctx.grad_if(1, || g.mul(a))?),
+        Div => (
+            ctx.grad_if(0, || g.div(b))?,
+            ctx.grad_if(1, || g.mul(a)?.div(&b.square()?)?.neg())?,
+        ),
+        Pow => (
+            ctx.grad_if(0, || {
+                // b * a^(b-1), 0 where b == 0 (avoids 0 * inf at a == 0).
+                let d = b.mul(&a.pow(&b.sub(1.0)?)?)?;
+                g.mul(&d.masked_fill(&b.eq(0.0)?, 0.0)?)
+            })?,
+            ctx.grad_if(1, || {
+                // a^b * log(a), 0 where a == 0 (the limit for b > 0).
+                let zero = a.eq(0.0)?;
+                let safe = a.masked_fill(&zero, 1.0)?;
+                let d = a.pow(b)?.mul(&safe.log()?)?.masked_fill(&zero, 0.0)?;
+                g.mul(&d)
+            })?,
+        ),
+        Maximum | Minimum => {
+            // Ties split the gradient evenly, as PyTorch does.
+            let (wins_a, wins_b) = if op == Maximum {
+                (a.gt(b)?, a.lt(b)?)
+            } else {
+                (a.lt(b)?, a.gt(b)?)
+            };
+            let tie = mask(a.eq(b)?, g)?.mul(0.5)?;
+            (
+                ctx.grad_if(0, || g.mul(&mask(wins_a, g)?.add(&tie)?))?,
+                ctx.grad_if(1, || g.mul(&mask(wins_b, g)?.add(&tie)?))?,
+            )
+        }
+        Atan2 => {
+            let denom = a.square()?.add(&b.square()?)?;
+            (
+                ctx.grad_if(0, || g.mul(b)?.div(&denom))?,
+                ctx.grad_if(1, || g.mul(a)?.div(&denom)?.neg())?,
+            )
+        }
+        // Add and Sub are handled by the caller; the rest return bool and are not recorded.
+        _ => (None, None),
+    })
+}

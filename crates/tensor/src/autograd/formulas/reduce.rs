@@ -1,0 +1,245 @@
+//! Backward formulas of reductions (`ops/reduce.rs`), and `sum_to_size`, the reduction that
+//! undoes broadcasting.
+
+use crate::Tensor;
+use crate::autograd::record;
+use tiny_torch_core::{Backend, Error, Result, normalize_dim};
+
+/// The dims a reduction over `dims` (all when `None` or empty) reduces, for an input of `ndim`
+/// dims (a 0-dim input reduces nothing visible).
+fn reduced_dims(ndim: usize, dims: Option<&[isize]>) -> Vec<usize> {
+    let mut out: Vec<usize> = dims
+        .unwrap_or(&[])
+        .iter()
+        .filter_map(|&d| normalize_dim("reduce", d, ndim).ok())
+        .collect();
+    if out.is_empty() {
+        out = (0..ndim).collect();
+    }
+    out.sort_unstable();
+    out.dedup();
+    out
+}
+
+/// `g` (the gradient of a reduction over `dims`) broadcast back to `in_dims`.
+fn unreduce<B: Backend>(
+    g: &Tensor<B>,
+    in_dims: &[usize],
+    dims: &[usize],
+    keepdim: bool,
+) -> Result<Tensor<B>> {
+    if in_dims.is_empty() {
+        return g.reshape(&[]);
+    }
+    let mut g = g.clone();
+    if !keepdim {
+        for &d in dims {
+            g = g.unsqueeze(d as isize)?;
+        }
+    }
+    let shape: Vec<isize> = in_dims.iter().map(|&d| d as isize).collect();
+    g.expand(&shape)
+}
+
+/// The number of elements each output of a reduction over `dims` combines.
+fn count(in_dims: &[usize], dims: &[usize]) -> f64 {
+    dims.iter()
+        .filter_map(|&d| in_dims.get(d))
+        .product::<usize>() as f64
+}
+
+/// How a recorded reduction treats its dims.
+#[derive(Clone)]
+pub(crate) struct Reduction {
+    in_dims: Vec<usize>,
+    dims: Vec<usize>,
+    keepdim: bool,
+}
+
+impl Reduction {
+    pub(crate) fn new(in_dims: &[usize], dims: Option<&[isize]>, keepdim: bool) -> Self {
+        Reduction {
+            in_dims: in_dims.to_vec(),
+            dims: reduced_dims(in_dims.len(), dims),
+            keepdim,
+        }
+    }
+
+    fn isize_dims(&self) -> Vec<isize> {
+        self.dims.iter().map(|&d| d as isize).collect()
+    }
+
+    fn unreduce<B: Backend>(&self, g: &Tensor<B>) -> Result<Tensor<B>> {
+        unreduce(g, &self.in_dims, &self.dims, self.keepdim)
+    }
+
+    /// A keepdim result of `x` expanded to `x`'s shape.
+    fn expand_kept<B: Backend>(&self, kept: &Tensor<B>) -> Result<Tensor<B>> {
+        unreduce(kept, &self.in_dims, &self.dims, true)
+    }
+}
+
+/// Records `sum` / `mean` of `x` over `r`.
+pub(crate) fn record_sum<B: Backend>(
+    op: &'static str,
+    x: &Tensor<B>,
+    r: Reduction,
+    out: Tensor<B>,
+) -> Tensor<B> {
+    let mean = op == "mean";
+    record(op, out, &[x], &[], move |_, g| {
+        let grad = r.unreduce(g)?;
+        let grad = if mean {
+            grad.div(count(&r.in_dims, &r.dims))?
+        } else {
+            grad
+        };
+        Ok(vec![Some(grad)])
+    })
+}
+
+/// Records `prod` of `x` over `r`: `g * prod / x` (inputs with zeros are not handled).
+pub(crate) fn record_prod<B: Backend>(x: &Tensor<B>, r: Reduction, out: Tensor<B>) -> Tensor<B> {
+    record("prod", out, &[x], &[x], move |ctx, g| {
+        let x = ctx.saved(0);
+        let prod = if x.ndim() == 0 {
+            x.clone()
+        } else if r.dims.len() == 1 {
+            x.prod_dim(r.dims[0] as isize, true)?
+        } else {
+            x.prod()?
+        };
+        let prod = if r.dims.len() == 1 || x.ndim() == 0 {
+            r.expand_kept(&prod)?
+        } else {
+            unreduce(&prod, &r.in_dims, &r.dims, false)?
+        };
+        Ok(vec![Some(r.unreduce(g)?.mul(&prod)?.div(x)?)])
+    })
+}
+
+/// Records `max`/`min`/`amax`/`amin` of `x` over `r`: the gradient goes to the extreme
+/// elements, split evenly between ties (as PyTorch's `amax`).
+pub(crate) fn record_extreme<B: Backend>(
+    op: &'static str,
+    x: &Tensor<B>,
+    r: Reduction,
+    out: Tensor<B>,
+) -> Tensor<B> {
+    let is_max = op == "max" || op == "amax";
+    record(op, out, &[x], &[x], move |ctx, g| {
+        let x = ctx.saved(0);
+        let dims = r.isize_dims();
+        let kept = if is_max {
+            x.amax(&dims, true)?
+        } else {
+            x.amin(&dims, true)?
+        };
+        let hit = x.eq(&r.expand_kept(&kept)?)?.to_dtype(x.dtype())?;
+        let ties = if x.ndim() == 0 {
+            hit.clone()
+        } else {
+            hit.sum_dim(&dims, true)?
+        };
+        let share = hit.div(&r.expand_kept(&ties)?)?;
+        Ok(vec![Some(r.unreduce(g)?.mul(&share)?)])
+    })
+}
+
+/// Records the values of `max_dim` / `min_dim`: the gradient goes to the returned index.
+pub(crate) fn record_extreme_dim<B: Backend>(
+    op: &'static str,
+    x: &Tensor<B>,
+    dim: isize,
+    keepdim: bool,
+    indices: &Tensor<B>,
+    out: Tensor<B>,
+) -> Tensor<B> {
+    let in_dims = x.dims().to_vec();
+    let indices = indices.clone();
+    record(op, out, &[x], &[], move |_, g| {
+        if in_dims.is_empty() {
+            return Ok(vec![Some(g.reshape(&[])?)]);
+        }
+        let (g, idx) = if keepdim {
+            (g.clone(), indices.clone())
+        } else {
+            (g.unsqueeze(dim)?, indices.unsqueeze(dim)?)
+        };
+        let zeros = Tensor::zeros(&in_dims, g.dtype(), g.backend())?;
+        Ok(vec![Some(zeros.scatter(dim, &idx, &g)?)])
+    })
+}
+
+/// Records `var` of `x` over `r` with `correction`: `g * 2 (x - mean) / (N - correction)`.
+pub(crate) fn record_var<B: Backend>(
+    x: &Tensor<B>,
+    r: Reduction,
+    correction: f64,
+    out: Tensor<B>,
+) -> Tensor<B> {
+    record("var", out, &[x], &[x], move |ctx, g| {
+        let x = ctx.saved(0);
+        let n = count(&r.in_dims, &r.dims);
+        let mean = if x.ndim() == 0 {
+            x.clone()
+        } else {
+            x.mean_dim(&r.isize_dims(), true)?
+        };
+        let centered = x.sub(&mean)?;
+        let grad = r.unreduce(g)?.mul(&centered)?.mul(2.0 / (n - correction))?;
+        Ok(vec![Some(grad)])
+    })
+}
+
+/// Records `logsumexp` of `x` over `r`: `g * exp(x - logsumexp(x))`.
+pub(crate) fn record_logsumexp<B: Backend>(
+    x: &Tensor<B>,
+    r: Reduction,
+    out: Tensor<B>,
+) -> Tensor<B> {
+    record("logsumexp", out, &[x], &[x], move |ctx, g| {
+        let x = ctx.saved(0);
+        let lse = x.logsumexp(&r.isize_dims(), true)?;
+        let weights = x.sub(&r.expand_kept(&lse)?)?.exp()?;
+        Ok(vec![Some(r.unreduce(g)?.mul(&weights)?)])
+    })
+}
+
+impl<B: Backend> Tensor<B> {
+    /// Sums this tensor down to `shape`, which it must broadcast from (leading dims summed
+    /// away, size-1 dims summed with keepdim): the inverse of broadcasting, as
+    /// `x.sum_to_size(shape)`.
+    pub fn sum_to_size(&self, shape: &[usize]) -> Result<Self> {
+        if self.dims() == shape {
+            return Ok(self.clone());
+        }
+        let bad = || {
+            Error::shape(
+                "sum_to_size",
+                format!(
+                    "size {:?} is not expandable to size {}",
+                    shape,
+                    self.shape()
+                ),
+            )
+        };
+        let lead = self.ndim().checked_sub(shape.len()).ok_or_else(bad)?;
+        let mut dims: Vec<isize> = (0..lead as isize).collect();
+        for (i, &s) in shape.iter().enumerate() {
+            let have = self.dims()[lead + i];
+            if s == 1 && have != 1 {
+                dims.push((lead + i) as isize);
+            } else if s != have {
+                return Err(bad());
+            }
+        }
+        let summed = if dims.is_empty() {
+            self.clone()
+        } else {
+            self.sum_dim(&dims, true)?
+        };
+        let shape: Vec<isize> = shape.iter().map(|&d| d as isize).collect();
+        summed.reshape(&shape)
+    }
+}

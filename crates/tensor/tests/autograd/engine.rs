@@ -1,0 +1,287 @@
+//! The engine: accumulation, broadcasting, freeing, grad mode, hooks, versions, anomaly mode.
+
+use crate::common::{T, assert_close, cpu, input, leaf, to_vec};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use tiny_torch_tensor::{DType, Error, Tensor, autograd};
+
+#[test]
+fn backward_accumulates_into_leaves_across_calls() {
+    let x = leaf(&[1.0, 2.0, 3.0], &[3]);
+    let y = x.mul(&x).unwrap().sum().unwrap();
+    assert_eq!(y.grad_fn().as_deref(), Some("SumBackward0"));
+    assert!(x.is_leaf() && !y.is_leaf());
+    y.backward().unwrap();
+    assert_close(&to_vec(&x.grad().unwrap()), &[2.0, 4.0, 6.0], 1e-12);
+    let y = x.mul(3.0).unwrap().sum().unwrap();
+    y.backward().unwrap();
+    assert_close(&to_vec(&x.grad().unwrap()), &[5.0, 7.0, 9.0], 1e-12);
+    x.set_grad(None);
+    assert!(x.grad().is_none());
+}
+
+#[test]
+fn a_tensor_used_twice_gets_the_sum_of_both_paths() {
+    let x = leaf(&[2.0], &[1]);
+    // y = x * exp(x) + x: dy/dx = exp(x) (1 + x) + 1
+    let y = x.mul(&x.exp().unwrap()).unwrap().add(&x).unwrap();
+    y.backward_with(&Tensor::ones(&[1], DType::F64, &cpu()).unwrap())
+        .unwrap();
+    assert_close(&to_vec(&x.grad().unwrap()), &[2f64.exp() * 3.0 + 1.0], 1e-12);
+}
+
+#[test]
+fn broadcast_gradients_are_summed_to_the_input_shape() {
+    let a = leaf(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
+    let b = leaf(&[10.0, 20.0, 30.0], &[3]);
+    let c = leaf(&[2.0], &[]);
+    a.mul(&b).unwrap().mul(&c).unwrap().sum().unwrap().backward().unwrap();
+    assert_eq!(b.grad().unwrap().dims(), &[3]);
+    assert_close(&to_vec(&b.grad().unwrap()), &[10.0, 14.0, 18.0], 1e-12);
+    assert_eq!(c.grad().unwrap().dims(), &[] as &[usize]);
+    assert_close(&to_vec(&c.grad().unwrap()), &[460.0], 1e-12);
+    assert_close(
+        &to_vec(&a.grad().unwrap()),
+        &[20.0, 40.0, 60.0, 20.0, 40.0, 60.0],
+        1e-12,
+    );
+}
+
+#[test]
+fn gradients_flow_through_views_into_the_base() {
+    let x = leaf(&(0..12).map(f64::from).collect::<Vec<_>>(), &[3, 4]);
+    let v = x.t().unwrap().narrow(0, 1, 2).unwrap().select(1, 2).unwrap();
+    v.mul(&v).unwrap().sum().unwrap().backward().unwrap();
+    let mut expected = vec![0.0; 12];
+    expected[9] = 18.0;
+    expected[10] = 20.0;
+    assert_close(&to_vec(&x.grad().unwrap()), &expected, 1e-12);
+}
+
+#[test]
+fn backward_needs_a_scalar_or_a_gradient_of_the_output_shape() {
+    let x = leaf(&[1.0, 2.0], &[2]);
+    let y = x.mul(2.0).unwrap();
+    let err = y.backward().unwrap_err().to_string();
+    assert!(err.contains("only for scalar outputs"), "{err}");
+    let wrong = Tensor::ones(&[3], DType::F64, &cpu()).unwrap();
+    let err = y.backward_with(&wrong).unwrap_err().to_string();
+    assert!(err.contains("Mismatch in shape"), "{err}");
+    let plain = Tensor::ones(&[], DType::F64, &cpu()).unwrap();
+    let err = plain.backward().unwrap_err().to_string();
+    assert!(err.contains("does not require grad"), "{err}");
+}
+
+#[test]
+fn a_second_backward_through_a_freed_graph_is_an_error() {
+    let x = leaf(&[1.0, 2.0], &[2]);
+    let y = x.mul(&x).unwrap().sum().unwrap();
+    y.backward().unwrap();
+    let err = y.backward().unwrap_err();
+    assert!(matches!(err, Error::Autograd { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("second time") && msg.contains("mul"), "{msg}");
+}
+
+#[test]
+fn retain_graph_allows_a_second_backward() {
+    let x = leaf(&[1.0, 2.0], &[2]);
+    let y = x.mul(&x).unwrap().sum().unwrap();
+    y.backward_opts(None, true, false).unwrap();
+    y.backward_opts(None, false, false).unwrap();
+    assert_close(&to_vec(&x.grad().unwrap()), &[4.0, 8.0], 1e-12);
+    assert!(y.backward().is_err());
+}
+
+#[test]
+fn no_grad_records_nothing_and_restores_the_mode() {
+    let x = leaf(&[1.0], &[1]);
+    assert!(autograd::is_grad_enabled());
+    {
+        let _guard = autograd::no_grad();
+        assert!(!autograd::is_grad_enabled());
+        let y = x.mul(2.0).unwrap();
+        assert!(!y.requires_grad() && y.grad_fn().is_none());
+        {
+            let _inner = autograd::enable_grad();
+            assert!(x.mul(2.0).unwrap().requires_grad());
+        }
+        assert!(!autograd::is_grad_enabled());
+    }
+    assert!(autograd::is_grad_enabled());
+    autograd::set_grad_enabled(false);
+    assert!(!x.exp().unwrap().requires_grad());
+    autograd::set_grad_enabled(true);
+    assert!(x.exp().unwrap().requires_grad());
+}
+
+#[test]
+fn non_differentiable_ops_have_no_grad_fn() {
+    let x = leaf(&[1.0, -2.0, 3.0], &[3]);
+    assert!(x.gt(0.0).unwrap().grad_fn().is_none());
+    assert!(x.argmax(None, false).unwrap().grad_fn().is_none());
+    assert!(x.to_dtype(DType::I64).unwrap().grad_fn().is_none());
+    let (_, indices) = x.max_dim(0, false).unwrap();
+    assert!(!indices.requires_grad());
+    let detached = x.detach();
+    assert!(!detached.requires_grad() && detached.shares_storage_with(&x));
+}
+
+#[test]
+fn requires_grad_needs_a_float_leaf() {
+    let i = Tensor::<tiny_torch_cpu::Cpu>::zeros(&[2], DType::I64, &cpu()).unwrap();
+    let err = i.requires_grad_(true).unwrap_err().to_string();
+    assert!(err.contains("floating point"), "{err}");
+    let x = leaf(&[1.0], &[1]);
+    let y = x.mul(2.0).unwrap();
+    assert!(y.requires_grad_(false).is_err());
+}
+
+#[test]
+fn autograd_grad_returns_gradients_without_touching_dot_grad() {
+    let x = leaf(&[1.0, 2.0], &[2]);
+    let w = leaf(&[3.0, 4.0], &[2]);
+    let h = x.mul(&w).unwrap();
+    let y = h.sum().unwrap();
+    let grads = autograd::grad(&[&y], &[&x, &h], None, false, false).unwrap();
+    assert_close(&to_vec(grads[0].as_ref().unwrap()), &[3.0, 4.0], 1e-12);
+    assert_close(&to_vec(grads[1].as_ref().unwrap()), &[1.0, 1.0], 1e-12);
+    assert!(x.grad().is_none() && w.grad().is_none());
+    let unused = leaf(&[1.0], &[1]);
+    let y = x.sum().unwrap();
+    let grads = autograd::grad(&[&y], &[&unused], None, false, false).unwrap();
+    assert!(grads[0].is_none());
+}
+
+#[test]
+fn a_ten_thousand_op_chain_neither_overflows_the_stack_nor_leaks() {
+    let x = leaf(&[1.0], &[1]);
+    let mut y = x.clone();
+    for _ in 0..10_000 {
+        y = y.mul(1.0001).unwrap().add(0.0).unwrap();
+    }
+    y.sum().unwrap().backward().unwrap();
+    assert_close(&to_vec(&x.grad().unwrap()), &[1.0001f64.powi(10_000)], 1e-9);
+    // A retained deep graph is dropped without recursion too.
+    let mut z = x.clone();
+    for _ in 0..10_000 {
+        z = z.mul(&x).unwrap();
+    }
+    drop(z);
+}
+
+#[test]
+fn hooks_can_replace_the_gradient() {
+    let x = leaf(&[1.0, 2.0], &[2]);
+    let h = x.mul(2.0).unwrap();
+    h.register_hook(|g| Some(g.mul(10.0).unwrap())).unwrap();
+    let seen = Arc::new(AtomicUsize::new(0));
+    let counter = seen.clone();
+    x.register_hook(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        None
+    })
+    .unwrap();
+    h.sum().unwrap().backward().unwrap();
+    assert_close(&to_vec(&x.grad().unwrap()), &[20.0, 20.0], 1e-12);
+    assert_eq!(seen.load(Ordering::SeqCst), 1);
+    let plain = Tensor::ones(&[1], DType::F64, &cpu()).unwrap();
+    assert!(plain.register_hook(|_| None).is_err());
+}
+
+#[test]
+fn post_accumulate_grad_hooks_run_once_per_backward_after_accumulation() {
+    let w = leaf(&[1.0, 2.0], &[2]);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = calls.clone();
+    w.register_post_accumulate_grad_hook(move |leaf: &T| {
+        assert!(leaf.grad().is_some());
+        counter.fetch_add(1, Ordering::SeqCst);
+    })
+    .unwrap();
+    // w is used three times: still one accumulation, one hook call.
+    let y = w.mul(&w).unwrap().add(&w).unwrap().sum().unwrap();
+    y.backward().unwrap();
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_close(&to_vec(&w.grad().unwrap()), &[3.0, 5.0], 1e-12);
+    let h = w.mul(2.0).unwrap();
+    assert!(h.register_post_accumulate_grad_hook(|_| {}).is_err());
+}
+
+#[test]
+fn modifying_a_saved_tensor_in_place_is_an_error_naming_the_op() {
+    let x = leaf(&[1.0, 2.0], &[2]);
+    let a = input(&[2], 3);
+    let y = x.mul(&a).unwrap().sum().unwrap();
+    a.add_(1.0).unwrap();
+    let err = y.backward().unwrap_err().to_string();
+    assert!(
+        err.contains("a variable needed for gradient computation has been modified by an inplace operation")
+            && err.contains("mul"),
+        "{err}"
+    );
+    // A write through a view bumps the shared version too.
+    let b = input(&[2, 2], 4);
+    let y = x.matmul(&b).unwrap().sum().unwrap();
+    b.select(0, 1).unwrap().mul_(2.0).unwrap();
+    let err = y.backward().unwrap_err().to_string();
+    assert!(err.contains("matmul") && err.contains("version"), "{err}");
+}
+
+#[test]
+fn in_place_ops_on_graph_tensors_are_errors_but_free_under_no_grad() {
+    let w = leaf(&[1.0, 2.0], &[2]);
+    let err = w.add_(1.0).unwrap_err().to_string();
+    assert!(err.contains("leaf Variable that requires grad"), "{err}");
+    let h = w.mul(2.0).unwrap();
+    let err = h.exp_().unwrap_err().to_string();
+    assert!(err.contains("not recorded by autograd"), "{err}");
+    let buffer = input(&[2], 1);
+    assert!(buffer.add_(&w).is_err());
+    {
+        let _guard = autograd::no_grad();
+        w.sub_(0.5).unwrap();
+    }
+    assert_close(&to_vec(&w), &[0.5, 1.5], 1e-12);
+}
+
+#[test]
+fn anomaly_mode_names_the_op_that_produced_nan() {
+    let x = leaf(&[0.0, 1.0], &[2]);
+    // d/dx sqrt(x) at 0 is inf; times 0 (from mul by 0) is nan.
+    let y = x.sqrt().unwrap().mul(0.0).unwrap().sum().unwrap();
+    autograd::set_detect_anomaly(true);
+    let err = y.backward().unwrap_err().to_string();
+    autograd::set_detect_anomaly(false);
+    assert!(err.contains("nan") && err.contains("sqrt"), "{err}");
+    let y = x.sqrt().unwrap().mul(0.0).unwrap().sum().unwrap();
+    y.backward().unwrap();
+    assert!(to_vec(&x.grad().unwrap())[0].is_nan());
+}
+
+#[test]
+fn max_ties_split_the_gradient_evenly_and_max_dim_goes_to_the_index() {
+    let x = leaf(&[1.0, 3.0, 3.0, 2.0], &[4]);
+    x.amax(&[0], false).unwrap().backward().unwrap();
+    assert_close(&to_vec(&x.grad().unwrap()), &[0.0, 0.5, 0.5, 0.0], 1e-12);
+    x.set_grad(None);
+    let (values, indices) = x.max_dim(0, false).unwrap();
+    values.backward().unwrap();
+    let i = indices.to_vec::<i64>().unwrap()[0] as usize;
+    let mut expected = vec![0.0; 4];
+    expected[i] = 1.0;
+    assert_close(&to_vec(&x.grad().unwrap()), &expected, 1e-12);
+}
+
+#[test]
+fn gradients_keep_each_leafs_dtype() {
+    let x = Tensor::from_slice(&[1.0f32, 2.0], &[2], &cpu())
+        .unwrap()
+        .requires_grad_(true)
+        .unwrap();
+    let y = x.to_dtype(DType::F64).unwrap().square().unwrap().sum().unwrap();
+    y.backward().unwrap();
+    let g = x.grad().unwrap();
+    assert_eq!(g.dtype(), DType::F32);
+    assert_close(&to_vec(&g), &[2.0, 4.0], 1e-6);
+}

@@ -1,0 +1,218 @@
+//! The `tiny-torch` command.
+//!
+//! ```text
+//! tiny-torch conformance --golden DIR [--device cpu|wgpu[:N]|cuda[:N]]
+//! tiny-torch --version | --help
+//! ```
+//!
+//! Exit codes: 0 success, 1 some conformance case failed, 2 the command could not run (bad
+//! arguments, a device that is unknown or not compiled in, an unreadable golden directory).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use tiny_torch::Device;
+use tiny_torch::conformance::{Golden, Report};
+
+const USAGE: &str = "\
+Usage:
+  tiny-torch conformance --golden DIR [--device DEVICE]
+  tiny-torch --version
+  tiny-torch --help
+
+Commands:
+  conformance   run PyTorch's golden cases (DIR/ops.json + DIR/ops.safetensors) on a device
+                and print a per-op table; exits 1 if any case failed
+
+Options:
+  --golden DIR      golden directory (e.g. tests/data/golden)
+  --device DEVICE   cpu (default), cuda, cuda:N, wgpu or wgpu:N
+  -h, --help        print this help
+  -V, --version     print the version
+";
+
+/// Exit code of a command that could not run.
+const EXIT_USAGE: u8 = 2;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        None => usage_error("no command given"),
+        Some("-h" | "--help" | "help") => {
+            print!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        Some("-V" | "--version") => {
+            println!("tiny-torch {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Some("conformance") => conformance(&args[1..]),
+        Some(other) => usage_error(&format!("unknown command '{other}'")),
+    }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}\n\n{USAGE}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn fatal(msg: &str) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(EXIT_USAGE)
+}
+
+fn conformance(args: &[String]) -> ExitCode {
+    let mut golden: Option<PathBuf> = None;
+    let mut device = String::from("cpu");
+    let mut iter = args.iter();
+    while let Some(arg) = iter.next() {
+        // Accept both `--opt value` and `--opt=value`.
+        let (name, inline) = match arg.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = |name: &str| {
+            // A following option is not a value (`--golden --device cpu`).
+            inline
+                .clone()
+                .or_else(|| iter.next().filter(|v| !v.starts_with("--")).cloned())
+                .ok_or_else(|| name.to_string())
+        };
+        match name {
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            "--golden" => match value(name) {
+                Ok(v) => golden = Some(PathBuf::from(v)),
+                Err(n) => return usage_error(&format!("{n} needs a value")),
+            },
+            "--device" => match value(name) {
+                Ok(v) => device = v,
+                Err(n) => return usage_error(&format!("{n} needs a value")),
+            },
+            other => return usage_error(&format!("unexpected argument '{other}'")),
+        }
+    }
+    let Some(golden_dir) = golden else {
+        return usage_error("conformance needs --golden DIR");
+    };
+    let device = match parse_device(&device) {
+        Ok(d) => d,
+        Err(msg) => return fatal(&msg),
+    };
+    // Check the device before loading, so that a wrong --device fails fast.
+    if let Err(msg) = check_compiled_in(device) {
+        return fatal(&msg);
+    }
+    let golden = match Golden::load(&golden_dir) {
+        Ok(g) => g,
+        Err(e) => return fatal(&e.to_string()),
+    };
+    let report = match run_on(device, &golden) {
+        Ok(r) => r,
+        Err(msg) => return fatal(&msg),
+    };
+    print_report(&golden, &report);
+    if report.is_success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// `cpu`, `cuda`, `cuda:N`, `wgpu`, `wgpu:N`.
+fn parse_device(s: &str) -> Result<Device, String> {
+    let unknown = || format!("unknown device '{s}' (expected cpu, cuda, cuda:N, wgpu or wgpu:N)");
+    let (kind, index) = match s.split_once(':') {
+        Some((kind, index)) => (kind, Some(index.parse::<usize>().map_err(|_| unknown())?)),
+        None => (s, None),
+    };
+    match (kind, index) {
+        ("cpu", None) => Ok(Device::Cpu),
+        ("cuda", i) => Ok(Device::Cuda(i.unwrap_or(0))),
+        ("wgpu", i) => Ok(Device::Wgpu(i.unwrap_or(0))),
+        _ => Err(unknown()),
+    }
+}
+
+/// Errors when the backend of `device` is not part of this build.
+fn check_compiled_in(device: Device) -> Result<(), String> {
+    match device {
+        #[cfg(feature = "cpu")]
+        Device::Cpu => Ok(()),
+        other => Err(not_compiled_in(other)),
+    }
+}
+
+fn not_compiled_in(device: Device) -> String {
+    let feature = match device {
+        Device::Cpu => "cpu",
+        Device::Cuda(_) => "cuda",
+        Device::Wgpu(_) => "wgpu",
+    };
+    format!(
+        "device '{device}' is not available: the {feature} backend is not compiled into this \
+         build of tiny-torch (build it with `--features {feature}`)"
+    )
+}
+
+/// Runs the golden cases on the backend of `device`.
+// `Cpu::default()` rather than `Cpu`: the backend handle may gain fields (a thread pool).
+#[allow(clippy::default_constructed_unit_structs)]
+fn run_on(device: Device, golden: &Golden) -> Result<Report, String> {
+    match device {
+        #[cfg(feature = "cpu")]
+        Device::Cpu => Ok(tiny_torch::conformance::run(
+            golden,
+            &tiny_torch::Cpu::default(),
+        )),
+        other => {
+            let _ = golden;
+            Err(not_compiled_in(other))
+        }
+    }
+}
+
+fn print_report(golden: &Golden, report: &Report) {
+    println!(
+        "tiny-torch {} conformance: {} ({} cases{}) on {}",
+        env!("CARGO_PKG_VERSION"),
+        golden.dir.display(),
+        golden.cases.len(),
+        golden
+            .generator
+            .as_deref()
+            .map(|g| format!(", from {g}"))
+            .unwrap_or_default(),
+        report.device,
+    );
+    println!();
+    print!("{}", report.table());
+    let failures: Vec<_> = report.failures().collect();
+    if !failures.is_empty() {
+        println!();
+        println!("failed cases:");
+        for (case, failure) in failures {
+            println!("  {} ({}): {failure}", case.name, case.op);
+        }
+    }
+    let not_run = report.not_run_ops();
+    if !not_run.is_empty() {
+        println!();
+        println!(
+            "not run (ops unknown to this runner): {}",
+            not_run.join(", ")
+        );
+    }
+    let totals = report.totals();
+    println!();
+    println!(
+        "{}: {} passed, {} failed, {} not run, {} unsupported, of {} cases",
+        if report.is_success() { "OK" } else { "FAILED" },
+        totals.passed,
+        totals.failed,
+        totals.not_run,
+        totals.unsupported,
+        totals.cases
+    );
+}

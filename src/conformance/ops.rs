@@ -1,0 +1,711 @@
+//! Golden op names mapped to Tiny-Torch expressions (the table of the reference README).
+//!
+//! [`lookup`] turns an op name into a [`Kind`] without looking at a backend; [`eval`] is the only
+//! generic function: it reads the case's `args` and calls the tensor API. An op name that is not
+//! listed here is "not run", never passed.
+//!
+//! Losses and normalization layers (`cross_entropy`, `layer_norm`, ...) are written here as
+//! plain tensor expressions until `crates/nn` provides them; convolution, pooling and batch norm
+//! wait for their own ops.
+
+use crate::{BinaryOp, Error, Result, Tensor, UnaryOp};
+use serde_json::{Map, Value};
+use tiny_torch_core::Backend;
+
+/// Every op name of the golden files that this runner evaluates.
+pub const SUPPORTED_OPS: &[&str] = &[
+    // element-wise, one input
+    "neg",
+    "abs",
+    "exp",
+    "exp_f64",
+    "log",
+    "sqrt",
+    "rsqrt",
+    "sin",
+    "cos",
+    "tanh",
+    "sigmoid",
+    "relu",
+    "gelu",
+    "gelu_tanh",
+    "silu",
+    "softplus",
+    "square",
+    "leaky_relu",
+    "clamp",
+    "pow_scalar",
+    "dropout_eval",
+    // element-wise, two or three inputs
+    "add",
+    "add_int_float",
+    "add_f16",
+    "sub",
+    "mul",
+    "div",
+    "div_int_int",
+    "maximum",
+    "minimum",
+    "pow",
+    "atan2",
+    "eq",
+    "ne",
+    "lt",
+    "le",
+    "gt",
+    "ge",
+    "where",
+    // reductions
+    "sum",
+    "sum_dim",
+    "sum_dims_keepdim",
+    "mean_dim",
+    "prod_dim",
+    "var_dim",
+    "var_dim_unbiased0",
+    "std_dim",
+    "logsumexp",
+    "amax_dim",
+    "max_dim",
+    "argmax_dim",
+    "norm",
+    // softmax
+    "softmax",
+    "softmax_dim0",
+    "log_softmax",
+    // linear algebra
+    "matmul",
+    "matmul_bf16",
+    "matmul_transposed_view",
+    "linear",
+    // views and copies
+    "permute",
+    "transpose_slice",
+    "narrow",
+    "expand",
+    "cat",
+    "stack",
+    "reshape_noncontig",
+    // indexing
+    "index_select",
+    "gather",
+    "scatter_add",
+    "masked_fill",
+    "embedding",
+    // losses and normalization, as tensor expressions
+    "mse_loss",
+    "l1_loss",
+    "smooth_l1",
+    "bce_with_logits",
+    "cross_entropy",
+    "cross_entropy_smooth",
+    "cross_entropy_ignore",
+    "cross_entropy_sum",
+    "nll_loss",
+    "layer_norm",
+    "group_norm",
+];
+
+/// How a golden op is computed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub(crate) enum Kind {
+    Unary(UnaryOp),
+    LeakyRelu,
+    Clamp,
+    PowScalar,
+    Identity,
+    Binary(BinaryOp),
+    Where,
+    Sum,
+    SumDim,
+    MeanDim,
+    ProdDim,
+    Var,
+    Std,
+    LogSumExp,
+    AmaxDim,
+    MaxDim,
+    ArgmaxDim,
+    Norm,
+    Softmax,
+    LogSoftmax,
+    Matmul,
+    MatmulTransposedView,
+    Linear,
+    Permute,
+    TransposeSlice,
+    Narrow,
+    Expand,
+    Cat,
+    Stack,
+    ReshapeNoncontig,
+    IndexSelect,
+    Gather,
+    ScatterAdd,
+    MaskedFill,
+    Embedding,
+    MseLoss,
+    L1Loss,
+    SmoothL1,
+    BceWithLogits,
+    CrossEntropy,
+    NllLoss,
+    LayerNorm,
+    GroupNorm,
+}
+
+/// The computation of a golden op name; `None` when this runner does not know it.
+pub(crate) fn lookup(op: &str) -> Option<Kind> {
+    use Kind::*;
+    Some(match op {
+        "neg" => Unary(UnaryOp::Neg),
+        "abs" => Unary(UnaryOp::Abs),
+        "exp" | "exp_f64" => Unary(UnaryOp::Exp),
+        "log" => Unary(UnaryOp::Log),
+        "sqrt" => Unary(UnaryOp::Sqrt),
+        "rsqrt" => Unary(UnaryOp::Rsqrt),
+        "sin" => Unary(UnaryOp::Sin),
+        "cos" => Unary(UnaryOp::Cos),
+        "tanh" => Unary(UnaryOp::Tanh),
+        "sigmoid" => Unary(UnaryOp::Sigmoid),
+        "relu" => Unary(UnaryOp::Relu),
+        "gelu" => Unary(UnaryOp::Gelu),
+        "gelu_tanh" => Unary(UnaryOp::GeluTanh),
+        "silu" => Unary(UnaryOp::Silu),
+        "softplus" => Unary(UnaryOp::Softplus),
+        "square" => Unary(UnaryOp::Square),
+        "leaky_relu" => LeakyRelu,
+        "clamp" => Clamp,
+        "pow_scalar" => PowScalar,
+        "dropout_eval" => Identity,
+        "add" | "add_int_float" | "add_f16" => Binary(BinaryOp::Add),
+        "sub" => Binary(BinaryOp::Sub),
+        "mul" => Binary(BinaryOp::Mul),
+        "div" | "div_int_int" => Binary(BinaryOp::Div),
+        "maximum" => Binary(BinaryOp::Maximum),
+        "minimum" => Binary(BinaryOp::Minimum),
+        "pow" => Binary(BinaryOp::Pow),
+        "atan2" => Binary(BinaryOp::Atan2),
+        "eq" => Binary(BinaryOp::Eq),
+        "ne" => Binary(BinaryOp::Ne),
+        "lt" => Binary(BinaryOp::Lt),
+        "le" => Binary(BinaryOp::Le),
+        "gt" => Binary(BinaryOp::Gt),
+        "ge" => Binary(BinaryOp::Ge),
+        "where" => Where,
+        "sum" => Sum,
+        "sum_dim" | "sum_dims_keepdim" => SumDim,
+        "mean_dim" => MeanDim,
+        "prod_dim" => ProdDim,
+        "var_dim" | "var_dim_unbiased0" => Var,
+        "std_dim" => Std,
+        "logsumexp" => LogSumExp,
+        "amax_dim" => AmaxDim,
+        "max_dim" => MaxDim,
+        "argmax_dim" => ArgmaxDim,
+        "norm" => Norm,
+        "softmax" | "softmax_dim0" => Softmax,
+        "log_softmax" => LogSoftmax,
+        "matmul" | "matmul_bf16" => Matmul,
+        "matmul_transposed_view" => MatmulTransposedView,
+        "linear" => Linear,
+        "permute" => Permute,
+        "transpose_slice" => TransposeSlice,
+        "narrow" => Narrow,
+        "expand" => Expand,
+        "cat" => Cat,
+        "stack" => Stack,
+        "reshape_noncontig" => ReshapeNoncontig,
+        "index_select" => IndexSelect,
+        "gather" => Gather,
+        "scatter_add" => ScatterAdd,
+        "masked_fill" => MaskedFill,
+        "embedding" => Embedding,
+        "mse_loss" => MseLoss,
+        "l1_loss" => L1Loss,
+        "smooth_l1" => SmoothL1,
+        "bce_with_logits" => BceWithLogits,
+        "cross_entropy" | "cross_entropy_smooth" | "cross_entropy_ignore" | "cross_entropy_sum" => {
+            CrossEntropy
+        }
+        "nll_loss" => NllLoss,
+        "layer_norm" => LayerNorm,
+        "group_norm" => GroupNorm,
+        _ => return None,
+    })
+}
+
+/// Typed access to a case's `args`, with errors naming the argument.
+struct Args<'a>(&'a Map<String, Value>);
+
+fn bad_arg(key: &str, expected: &str, got: Option<&Value>) -> Error {
+    let got = got.map_or_else(|| "nothing".to_string(), Value::to_string);
+    Error::invalid(
+        "conformance",
+        format!("args.{key}: expected {expected}, got {got}"),
+    )
+}
+
+impl Args<'_> {
+    fn get(&self, key: &str) -> Option<&Value> {
+        self.0.get(key).filter(|v| !v.is_null())
+    }
+
+    fn int(&self, key: &str) -> Result<i64> {
+        self.get(key)
+            .and_then(Value::as_i64)
+            .ok_or_else(|| bad_arg(key, "an integer", self.get(key)))
+    }
+
+    fn dim(&self, key: &str) -> Result<isize> {
+        let v = self.int(key)?;
+        isize::try_from(v).map_err(|_| bad_arg(key, "a dimension", self.get(key)))
+    }
+
+    fn size(&self, key: &str) -> Result<usize> {
+        let v = self.int(key)?;
+        usize::try_from(v).map_err(|_| bad_arg(key, "a size >= 0", self.get(key)))
+    }
+
+    /// An integer or a list of integers (`dim=1`, `dim=(0, 2)`).
+    fn dims(&self, key: &str) -> Result<Vec<isize>> {
+        let bad = || bad_arg(key, "an integer or a list of integers", self.get(key));
+        match self.get(key) {
+            Some(Value::Array(list)) => list
+                .iter()
+                .map(|v| {
+                    v.as_i64()
+                        .and_then(|i| isize::try_from(i).ok())
+                        .ok_or_else(bad)
+                })
+                .collect(),
+            Some(v) => Ok(vec![
+                v.as_i64()
+                    .and_then(|i| isize::try_from(i).ok())
+                    .ok_or_else(bad)?,
+            ]),
+            None => Err(bad()),
+        }
+    }
+
+    fn float(&self, key: &str) -> Result<f64> {
+        self.get(key)
+            .and_then(Value::as_f64)
+            .ok_or_else(|| bad_arg(key, "a number", self.get(key)))
+    }
+
+    fn float_or(&self, key: &str, default: f64) -> Result<f64> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(_) => self.float(key),
+        }
+    }
+
+    fn opt_float(&self, key: &str) -> Result<Option<f64>> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(_) => self.float(key).map(Some),
+        }
+    }
+
+    fn int_or(&self, key: &str, default: i64) -> Result<i64> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(_) => self.int(key),
+        }
+    }
+
+    fn bool_or(&self, key: &str, default: bool) -> Result<bool> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v
+                .as_bool()
+                .ok_or_else(|| bad_arg(key, "true or false", Some(v))),
+        }
+    }
+
+    fn str_or<'s>(&'s self, key: &str, default: &'s str) -> Result<&'s str> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(v) => v.as_str().ok_or_else(|| bad_arg(key, "a string", Some(v))),
+        }
+    }
+}
+
+/// The inputs of a case, checked for count.
+fn inputs<B: Backend, const N: usize>(kind: Kind, given: &[Tensor<B>]) -> Result<[&Tensor<B>; N]> {
+    let refs: Vec<&Tensor<B>> = given.iter().collect();
+    refs.try_into().map_err(|refs: Vec<&Tensor<B>>| {
+        Error::invalid(
+            "conformance",
+            format!(
+                "{kind:?} takes {N} inputs, but the case gives {}",
+                refs.len()
+            ),
+        )
+    })
+}
+
+fn isize_dims(dims: &[usize]) -> Vec<isize> {
+    dims.iter().map(|&d| d as isize).collect()
+}
+
+/// Computes the outputs of one case on the inputs' backend.
+pub(crate) fn eval<B: Backend>(
+    kind: Kind,
+    args: &Map<String, Value>,
+    given: &[Tensor<B>],
+) -> Result<Vec<Tensor<B>>> {
+    use Kind::*;
+    let args = Args(args);
+    let one = |t: Tensor<B>| Ok(vec![t]);
+    match kind {
+        Unary(op) => one(inputs::<B, 1>(kind, given)?[0].unary_op(op)?),
+        LeakyRelu => {
+            let [x] = inputs(kind, given)?;
+            one(x.leaky_relu(args.float_or("negative_slope", 0.01)?)?)
+        }
+        Clamp => {
+            let [x] = inputs(kind, given)?;
+            one(x.clamp(args.opt_float("min")?, args.opt_float("max")?)?)
+        }
+        PowScalar => {
+            let [x] = inputs(kind, given)?;
+            one(x.pow(args.float("exponent")?)?)
+        }
+        Identity => {
+            let [x] = inputs(kind, given)?;
+            if args.bool_or("training", false)? {
+                return Err(Error::invalid(
+                    "conformance",
+                    "dropout in training mode cannot be compared with fixed outputs",
+                ));
+            }
+            one(x.clone())
+        }
+        Binary(op) => {
+            let [a, b] = inputs(kind, given)?;
+            one(a.binary_op(op, b)?)
+        }
+        Where => {
+            let [cond, a, b] = inputs(kind, given)?;
+            one(Tensor::where_cond(cond, a, b)?)
+        }
+        Sum => one(inputs::<B, 1>(kind, given)?[0].sum()?),
+        SumDim => {
+            let [x] = inputs(kind, given)?;
+            one(x.sum_dim(&args.dims("dim")?, args.bool_or("keepdim", false)?)?)
+        }
+        MeanDim => {
+            let [x] = inputs(kind, given)?;
+            one(x.mean_dim(&args.dims("dim")?, args.bool_or("keepdim", false)?)?)
+        }
+        ProdDim => {
+            let [x] = inputs(kind, given)?;
+            one(x.prod_dim(args.dim("dim")?, args.bool_or("keepdim", false)?)?)
+        }
+        Var | Std => {
+            let [x] = inputs(kind, given)?;
+            let dims = args.dims("dim")?;
+            let correction = args.float_or("correction", 1.0)?;
+            let keepdim = args.bool_or("keepdim", false)?;
+            one(if kind == Var {
+                x.var(&dims, correction, keepdim)?
+            } else {
+                x.std(&dims, correction, keepdim)?
+            })
+        }
+        LogSumExp => {
+            let [x] = inputs(kind, given)?;
+            one(x.logsumexp(&args.dims("dim")?, args.bool_or("keepdim", false)?)?)
+        }
+        AmaxDim => {
+            let [x] = inputs(kind, given)?;
+            one(x.amax(&args.dims("dim")?, args.bool_or("keepdim", false)?)?)
+        }
+        MaxDim => {
+            let [x] = inputs(kind, given)?;
+            let (values, indices) = x.max_dim(args.dim("dim")?, args.bool_or("keepdim", false)?)?;
+            Ok(vec![values, indices])
+        }
+        ArgmaxDim => {
+            let [x] = inputs(kind, given)?;
+            one(x.argmax(Some(args.dim("dim")?), args.bool_or("keepdim", false)?)?)
+        }
+        Norm => {
+            let [x] = inputs(kind, given)?;
+            if args.float_or("ord", 2.0)? != 2.0 || args.get("dim").is_some() {
+                return Err(Error::invalid(
+                    "conformance",
+                    "only the 2-norm over all elements is mapped (args.ord = 2, no args.dim)",
+                ));
+            }
+            one(x.norm()?)
+        }
+        Softmax => one(inputs::<B, 1>(kind, given)?[0].softmax(args.dim("dim")?)?),
+        LogSoftmax => one(inputs::<B, 1>(kind, given)?[0].log_softmax(args.dim("dim")?)?),
+        Matmul => {
+            let [a, b] = inputs(kind, given)?;
+            one(a.matmul(b)?)
+        }
+        MatmulTransposedView => {
+            let [a, b] = inputs(kind, given)?;
+            one(a.t()?.matmul(b)?)
+        }
+        Linear => linear(kind, given).map(|y| vec![y]),
+        Permute => {
+            let [x] = inputs(kind, given)?;
+            one(x.permute(&args.dims("dims")?)?.contiguous()?)
+        }
+        TransposeSlice => {
+            // x.transpose(0, 1)[1:, ::2].contiguous()
+            let [x] = inputs(kind, given)?;
+            let view = x
+                .transpose(0, 1)?
+                .slice(0, 1, isize::MAX, 1)?
+                .slice(1, 0, isize::MAX, 2)?;
+            one(view.contiguous()?)
+        }
+        Narrow => {
+            let [x] = inputs(kind, given)?;
+            one(x.narrow(args.dim("dim")?, args.size("start")?, args.size("length")?)?)
+        }
+        Expand => {
+            let [x] = inputs(kind, given)?;
+            one(x.expand(&args.dims("size")?)?)
+        }
+        Cat | Stack => {
+            let refs: Vec<&Tensor<B>> = given.iter().collect();
+            let dim = args.dim("dim")?;
+            one(if kind == Cat {
+                Tensor::cat(&refs, dim)?
+            } else {
+                Tensor::stack(&refs, dim)?
+            })
+        }
+        ReshapeNoncontig => one(inputs::<B, 1>(kind, given)?[0].t()?.reshape(&[-1])?),
+        IndexSelect => {
+            let [x, index] = inputs(kind, given)?;
+            one(x.index_select(args.dim("dim")?, index)?)
+        }
+        Gather => {
+            let [x, index] = inputs(kind, given)?;
+            one(x.gather(args.dim("dim")?, index)?)
+        }
+        ScatterAdd => {
+            let [x, index, src] = inputs(kind, given)?;
+            one(x.scatter_add(args.dim("dim")?, index, src)?)
+        }
+        MaskedFill => {
+            let [x, mask] = inputs(kind, given)?;
+            one(x.masked_fill(mask, args.float("value")?)?)
+        }
+        Embedding => {
+            // F.embedding(indices, weight): rows of the weight, in the indices' shape.
+            let [indices, weight] = inputs(kind, given)?;
+            let rows = weight.index_select(0, &indices.reshape(&[-1])?)?;
+            let mut shape = isize_dims(indices.dims());
+            shape.push(-1);
+            one(rows.reshape(&shape)?)
+        }
+        MseLoss | L1Loss | SmoothL1 | BceWithLogits => {
+            let [input, target] = inputs(kind, given)?;
+            let losses = pointwise_loss(kind, &args, input, target)?;
+            one(reduce_loss(
+                &losses,
+                args.str_or("reduction", "mean")?,
+                None,
+            )?)
+        }
+        CrossEntropy | NllLoss => {
+            let [logits, target] = inputs(kind, given)?;
+            let smoothing = args.float_or("label_smoothing", 0.0)?;
+            let ignore_index = args.int_or("ignore_index", -100)?;
+            let reduction = args.str_or("reduction", "mean")?;
+            one(cross_entropy(
+                logits,
+                target,
+                smoothing,
+                ignore_index,
+                reduction,
+            )?)
+        }
+        LayerNorm => {
+            let x = given.first().ok_or_else(|| missing_input(kind))?;
+            let k = args
+                .get("normalized_shape")
+                .and_then(Value::as_array)
+                .map(Vec::len)
+                .ok_or_else(|| {
+                    bad_arg(
+                        "normalized_shape",
+                        "a list of sizes",
+                        args.get("normalized_shape"),
+                    )
+                })?;
+            let ndim = x.ndim() as isize;
+            let dims: Vec<isize> = (ndim - k as isize..ndim).collect();
+            let y = normalize(x, &dims, args.float_or("eps", 1e-5)?)?;
+            one(affine(y, given.get(1), given.get(2), None)?)
+        }
+        GroupNorm => {
+            let x = given.first().ok_or_else(|| missing_input(kind))?;
+            let groups = args.size("num_groups")?;
+            let (&n, &c) = match x.dims() {
+                [n, c, ..] => (n, c),
+                _ => return Err(Error::shape("group_norm", "expected an input [N, C, *]")),
+            };
+            let grouped = x.reshape(&[n as isize, groups as isize, -1])?;
+            let y = normalize(&grouped, &[2], args.float_or("eps", 1e-5)?)?;
+            let y = y.reshape(&isize_dims(x.dims()))?;
+            // weight and bias [C] act along dim 1: [1, C, 1, ...].
+            let mut channel_shape = vec![1; x.ndim()];
+            channel_shape[1] = c as isize;
+            one(affine(y, given.get(1), given.get(2), Some(&channel_shape))?)
+        }
+    }
+}
+
+fn missing_input(kind: Kind) -> Error {
+    Error::invalid("conformance", format!("{kind:?} needs an input"))
+}
+
+/// `F.linear(x, weight, bias)` = `x @ weight.T + bias` (bias optional).
+fn linear<B: Backend>(kind: Kind, given: &[Tensor<B>]) -> Result<Tensor<B>> {
+    match given {
+        [x, w] => x.matmul(&w.t()?),
+        [x, w, b] => x.matmul(&w.t()?)?.add(b),
+        _ => Err(Error::invalid(
+            "conformance",
+            format!(
+                "{kind:?} takes 2 or 3 inputs, but the case gives {}",
+                given.len()
+            ),
+        )),
+    }
+}
+
+/// Element-wise losses before reduction.
+fn pointwise_loss<B: Backend>(
+    kind: Kind,
+    args: &Args<'_>,
+    input: &Tensor<B>,
+    target: &Tensor<B>,
+) -> Result<Tensor<B>> {
+    match kind {
+        Kind::MseLoss => input.sub(target)?.square(),
+        Kind::L1Loss => input.sub(target)?.abs(),
+        Kind::SmoothL1 => {
+            // 0.5 d² / beta where |d| < beta, else |d| - 0.5 beta.
+            let beta = args.float_or("beta", 1.0)?;
+            let d = input.sub(target)?.abs()?;
+            let quadratic = d.square()?.mul(0.5 / beta)?;
+            let linear = d.sub(0.5 * beta)?;
+            Tensor::where_cond(&d.lt(beta)?, &quadratic, &linear)
+        }
+        // max(x, 0) - x y + log(1 + exp(-|x|)), PyTorch's stable form.
+        _ => input
+            .clamp_min(0.0)?
+            .sub(&input.mul(target)?)?
+            .add(&input.abs()?.neg()?.softplus()?),
+    }
+}
+
+/// `reduction` = "mean" (over `count` elements, or all of them), "sum" or "none".
+fn reduce_loss<B: Backend>(
+    losses: &Tensor<B>,
+    reduction: &str,
+    count: Option<&Tensor<B>>,
+) -> Result<Tensor<B>> {
+    match (reduction, count) {
+        ("mean", None) => losses.mean(),
+        ("mean", Some(count)) => losses.sum()?.div(count),
+        ("sum", _) => losses.sum(),
+        ("none", _) => Ok(losses.clone()),
+        (other, _) => Err(Error::invalid(
+            "conformance",
+            format!("args.reduction: expected \"mean\", \"sum\" or \"none\", got \"{other}\""),
+        )),
+    }
+}
+
+/// `F.cross_entropy(logits, target, ignore_index, label_smoothing, reduction)` with class
+/// indices along dim 1; with `smoothing` = 0 it is `F.nll_loss(F.log_softmax(logits, 1), target)`.
+fn cross_entropy<B: Backend>(
+    logits: &Tensor<B>,
+    target: &Tensor<B>,
+    smoothing: f64,
+    ignore_index: i64,
+    reduction: &str,
+) -> Result<Tensor<B>> {
+    let log_probs = logits.log_softmax(1)?;
+    let ignored = target.eq(ignore_index)?;
+    let safe_target = target.masked_fill(&ignored, 0i64)?;
+    let picked = log_probs
+        .gather(1, &safe_target.unsqueeze(1)?)?
+        .squeeze_dim(1)?;
+    let mut losses = picked.neg()?;
+    if smoothing > 0.0 {
+        let uniform = log_probs.mean_dim(&[1], false)?.neg()?;
+        losses = losses.mul(1.0 - smoothing)?.add(&uniform.mul(smoothing)?)?;
+    }
+    let losses = losses.masked_fill(&ignored, 0.0)?;
+    let count = ignored.logical_not()?.to_dtype(losses.dtype())?.sum()?;
+    reduce_loss(&losses, reduction, Some(&count))
+}
+
+/// `(x - mean) / sqrt(var + eps)` over `dims` (biased variance, as the norm layers use).
+fn normalize<B: Backend>(x: &Tensor<B>, dims: &[isize], eps: f64) -> Result<Tensor<B>> {
+    let mean = x.mean_dim(dims, true)?;
+    let var = x.var(dims, 0.0, true)?;
+    x.sub(&mean)?.mul(&var.add(eps)?.rsqrt()?)
+}
+
+/// `y * weight + bias`, each optional, reshaped to `shape` when given.
+fn affine<B: Backend>(
+    y: Tensor<B>,
+    weight: Option<&Tensor<B>>,
+    bias: Option<&Tensor<B>>,
+    shape: Option<&[isize]>,
+) -> Result<Tensor<B>> {
+    let shaped = |t: &Tensor<B>| match shape {
+        Some(shape) => t.reshape(shape),
+        None => Ok(t.clone()),
+    };
+    let y = match weight {
+        Some(w) => y.mul(&shaped(w)?)?,
+        None => y,
+    };
+    match bias {
+        Some(b) => y.add(&shaped(b)?),
+        None => Ok(y),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_listed_op_has_a_computation() {
+        for op in SUPPORTED_OPS {
+            assert!(lookup(op).is_some(), "{op} is listed but not mapped");
+        }
+        for op in ["conv2d", "max_pool2d", "batch_norm_train", "no_such_op"] {
+            assert!(lookup(op).is_none(), "{op}");
+        }
+    }
+
+    #[test]
+    fn args_are_read_with_clear_errors() {
+        let map: Map<String, Value> =
+            serde_json::from_str(r#"{"dim": [0, 2], "one": 1, "x": "s"}"#).unwrap();
+        let args = Args(&map);
+        assert_eq!(args.dims("dim").unwrap(), vec![0, 2]);
+        assert_eq!(args.dims("one").unwrap(), vec![1]);
+        let err = args.int("x").unwrap_err().to_string();
+        assert!(err.contains("args.x") && err.contains("integer"), "{err}");
+        let err = args.float("missing").unwrap_err().to_string();
+        assert!(err.contains("args.missing"), "{err}");
+    }
+}

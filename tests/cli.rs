@@ -1,0 +1,172 @@
+//! The `tiny-torch` binary: `--version`, `--help`, `conformance` on the golden data (passing,
+//! failing, corrupted), and its exit codes (0 ok, 1 cases failed, 2 could not run).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn tiny_torch(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_tiny-torch"))
+        .args(args)
+        .output()
+        .expect("the tiny-torch binary runs")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden")
+}
+
+#[cfg_attr(not(feature = "cpu"), allow(dead_code))]
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cli-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[track_caller]
+fn assert_exit(out: &Output, code: i32, stream_has: &[&str]) {
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "exit code\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+    );
+    for w in stream_has {
+        assert!(
+            stdout.contains(w) || stderr.contains(w),
+            "output does not mention {w:?}\n--- stdout\n{stdout}\n--- stderr\n{stderr}"
+        );
+    }
+}
+
+#[test]
+fn version_and_help() {
+    let out = tiny_torch(&["--version"]);
+    assert_exit(&out, 0, &[]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        format!("tiny-torch {}", env!("CARGO_PKG_VERSION"))
+    );
+    assert_exit(
+        &tiny_torch(&["--help"]),
+        0,
+        &["Usage", "conformance", "--golden", "--device"],
+    );
+    assert_exit(&tiny_torch(&["conformance", "--help"]), 0, &["Usage"]);
+}
+
+#[test]
+fn bad_arguments_print_usage_and_exit_2() {
+    assert_exit(&tiny_torch(&[]), 2, &["Usage", "no command"]);
+    assert_exit(&tiny_torch(&["frobnicate"]), 2, &["Usage", "frobnicate"]);
+    assert_exit(&tiny_torch(&["conformance"]), 2, &["--golden"]);
+    assert_exit(
+        &tiny_torch(&["conformance", "--golden"]),
+        2,
+        &["--golden", "value"],
+    );
+    assert_exit(
+        &tiny_torch(&["conformance", "--golden", "--device", "cpu"]),
+        2,
+        &["--golden needs a value"],
+    );
+    assert_exit(
+        &tiny_torch(&["conformance", "--golden", "x", "--bogus"]),
+        2,
+        &["--bogus"],
+    );
+}
+
+#[test]
+fn unknown_or_absent_devices_exit_2() {
+    let dir = golden_dir();
+    let dir = dir.to_str().unwrap();
+    assert_exit(
+        &tiny_torch(&["conformance", "--golden", dir, "--device", "tpu"]),
+        2,
+        &["unknown device", "tpu"],
+    );
+    assert_exit(
+        &tiny_torch(&["conformance", "--golden", dir, "--device", "cuda:x"]),
+        2,
+        &["unknown device"],
+    );
+    // Not compiled into this build (the facade has no cuda/wgpu features yet).
+    for device in ["cuda:0", "wgpu"] {
+        assert_exit(
+            &tiny_torch(&["conformance", "--golden", dir, "--device", device]),
+            2,
+            &["not compiled", device],
+        );
+    }
+}
+
+#[cfg(feature = "cpu")]
+#[test]
+fn conformance_on_the_golden_data_passes_on_cpu() {
+    let dir = golden_dir();
+    let out = tiny_torch(&[
+        "conformance",
+        "--golden",
+        dir.to_str().unwrap(),
+        "--device",
+        "cpu",
+    ]);
+    assert_exit(&out, 0, &["matmul", "total", "not run", "OK"]);
+    let stdout = text(&out.stdout);
+    // One row per op with its counts; conv2d is not run yet.
+    let conv = stdout
+        .lines()
+        .find(|l| l.starts_with("conv2d "))
+        .expect("a conv2d row");
+    let counts: Vec<&str> = conv.split_whitespace().skip(1).take(5).collect();
+    assert_eq!(counts, ["6", "0", "0", "6", "0"], "conv2d row: {conv}");
+    let exp = stdout
+        .lines()
+        .find(|l| l.starts_with("exp "))
+        .expect("an exp row");
+    let counts: Vec<&str> = exp.split_whitespace().skip(1).take(5).collect();
+    assert_eq!(counts, ["1", "1", "0", "0", "0"], "exp row: {exp}");
+    // --golden=DIR works too.
+    let arg = format!("--golden={}", dir.display());
+    assert_exit(&tiny_torch(&["conformance", &arg]), 0, &["total"]);
+}
+
+#[cfg(feature = "cpu")]
+#[test]
+fn a_failing_case_exits_1_and_names_the_case() {
+    // A golden directory whose exp case expects log's outputs.
+    let dir = temp_dir("failing");
+    std::fs::copy(
+        golden_dir().join("ops.safetensors"),
+        dir.join("ops.safetensors"),
+    )
+    .unwrap();
+    let json = r#"{"cases": [
+        {"name": "exp.0", "op": "exp", "args": {}, "inputs": ["exp.0.in0"],
+         "outputs": ["log.0.out0"], "rtol": 1e-5, "atol": 1e-6},
+        {"name": "relu.0", "op": "relu", "args": {}, "inputs": ["relu.0.in0"],
+         "outputs": ["relu.0.out0"], "rtol": 1e-5, "atol": 1e-6}]}"#;
+    std::fs::write(dir.join("ops.json"), json).unwrap();
+    let out = tiny_torch(&["conformance", "--golden", dir.to_str().unwrap()]);
+    assert_exit(&out, 1, &["exp.0", "out0", "FAILED", "1 passed, 1 failed"]);
+}
+
+#[cfg(feature = "cpu")]
+#[test]
+fn a_corrupted_golden_directory_exits_2_naming_the_file() {
+    let dir = temp_dir("corrupted");
+    std::fs::copy(golden_dir().join("ops.json"), dir.join("ops.json")).unwrap();
+    let bytes = std::fs::read(golden_dir().join("ops.safetensors")).unwrap();
+    std::fs::write(dir.join("ops.safetensors"), &bytes[..bytes.len() / 2]).unwrap();
+    let out = tiny_torch(&["conformance", "--golden", dir.to_str().unwrap()]);
+    assert_exit(&out, 2, &["ops.safetensors", "error"]);
+
+    let missing = temp_dir("empty");
+    let out = tiny_torch(&["conformance", "--golden", missing.to_str().unwrap()]);
+    assert_exit(&out, 2, &["ops.json", "cannot read"]);
+}

@@ -1,0 +1,141 @@
+//! The conformance suite: one generic test body per op family (`check_elementwise<B: Backend>`,
+//! ...), instantiated for every backend present by [`conformance_tests!`].
+//!
+//! References are computed independently, in `f64` by hand loops inside the tests (never with
+//! the library's own ops), and the random stream is recomputed from `tiny_torch_core::philox`.
+//! PyTorch's golden outputs are checked by `tests/golden.rs`.
+//!
+//! A backend that is absent on this machine is skipped with a printed reason, unless it is named
+//! in `TINY_TORCH_REQUIRE` (a comma list such as `cpu,wgpu`, as CI sets it): then the test fails.
+//!
+//! Each family runs all of its checks and reports every failing one (a check stops at its first
+//! failed assertion), so one bug does not hide the next.
+
+#![cfg_attr(not(feature = "cpu"), allow(dead_code, unused_macros, unused_imports))]
+
+mod common;
+
+mod creation;
+mod elementwise;
+mod errors;
+mod indexing;
+mod matmul;
+mod random;
+mod reduce;
+mod softmax;
+mod view;
+
+/// Backends this suite knows by name (for `TINY_TORCH_REQUIRE`).
+const KNOWN_BACKENDS: &[&str] = &["cpu", "cuda", "wgpu"];
+
+/// Backends compiled into this build.
+const COMPILED_BACKENDS: &[&str] = &[
+    #[cfg(feature = "cpu")]
+    "cpu",
+];
+
+/// One test per op family for one backend. `$make` is an expression of type
+/// `Result<B, String>`: the backend, or why it is unavailable on this machine.
+macro_rules! conformance_tests {
+    ($module:ident, $name:literal, $make:expr) => {
+        mod $module {
+            #[allow(unused_imports)]
+            use super::*;
+
+            // `Cpu::default()` is how a backend handle is made, even while it is a unit struct.
+            #[allow(clippy::default_constructed_unit_structs)]
+            fn backend() -> Option<impl tiny_torch::Backend> {
+                crate::common::backend_or_skip($name, || $make)
+            }
+
+            #[test]
+            fn elementwise() {
+                if let Some(b) = backend() {
+                    crate::elementwise::check_elementwise(&b);
+                }
+            }
+
+            #[test]
+            fn reduce() {
+                if let Some(b) = backend() {
+                    crate::reduce::check_reduce(&b);
+                }
+            }
+
+            #[test]
+            fn matmul() {
+                if let Some(b) = backend() {
+                    crate::matmul::check_matmul(&b);
+                }
+            }
+
+            #[test]
+            fn view() {
+                if let Some(b) = backend() {
+                    crate::view::check_view(&b);
+                }
+            }
+
+            #[test]
+            fn indexing() {
+                if let Some(b) = backend() {
+                    crate::indexing::check_indexing(&b);
+                }
+            }
+
+            #[test]
+            fn softmax() {
+                if let Some(b) = backend() {
+                    crate::softmax::check_softmax(&b);
+                }
+            }
+
+            #[test]
+            fn random() {
+                if let Some(b) = backend() {
+                    crate::random::check_random(&b);
+                }
+            }
+
+            #[test]
+            fn creation() {
+                if let Some(b) = backend() {
+                    crate::creation::check_creation(&b);
+                }
+            }
+
+            #[test]
+            fn errors() {
+                if let Some(b) = backend() {
+                    crate::errors::check_errors(&b);
+                }
+            }
+        }
+    };
+}
+
+#[cfg(feature = "cpu")]
+conformance_tests!(cpu, "cpu", Ok::<_, String>(tiny_torch::Cpu::default()));
+
+/// Every backend named in `TINY_TORCH_REQUIRE` must be known and compiled into this build (a
+/// backend compiled in but unavailable at run time fails its own tests above).
+#[test]
+fn required_backends_are_compiled_in() {
+    let required = common::required_backends();
+    for name in KNOWN_BACKENDS {
+        if !COMPILED_BACKENDS.contains(name) && !required.iter().any(|r| r == name) {
+            eprintln!("skipping the {name} backend: not compiled into this build");
+        }
+    }
+    for name in required {
+        assert!(
+            KNOWN_BACKENDS.contains(&name.as_str()),
+            "TINY_TORCH_REQUIRE names '{name}', which is not a backend (known: {KNOWN_BACKENDS:?})"
+        );
+        assert!(
+            COMPILED_BACKENDS.contains(&name.as_str()),
+            "TINY_TORCH_REQUIRE names '{name}', but the {name} backend is not compiled into this \
+             build (compiled: {COMPILED_BACKENDS:?}; enable the `{name}` feature)"
+        );
+    }
+}

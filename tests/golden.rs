@@ -1,0 +1,249 @@
+//! PyTorch's golden outputs (tests/data/golden, copied from ../shared/reference/golden): every
+//! case of every op the runner maps must pass on the CPU backend, and the only ops not run are
+//! those that later issues add (convolution, pooling, batch norm).
+
+use std::path::{Path, PathBuf};
+use tiny_torch::Error;
+use tiny_torch::conformance::{self, Golden};
+
+/// Golden ops that wait for their own ops (convolution, pooling, batch norm): "not run" here.
+/// When an op becomes supported, remove it from this list.
+const EXPECTED_NOT_RUN: &[&str] = &[
+    "conv2d",
+    "conv_transpose2d",
+    "max_pool2d",
+    "max_pool2d_k2",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_3",
+    "batch_norm_train",
+    "batch_norm_eval",
+];
+
+fn golden_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden")
+}
+
+#[cfg(feature = "cpu")]
+#[test]
+#[allow(clippy::default_constructed_unit_structs)] // the backend handle may gain fields
+fn golden_ops_pass_on_cpu() {
+    let golden = Golden::load(golden_dir()).unwrap();
+    assert!(golden.cases.len() >= 100, "{} cases", golden.cases.len());
+    let report = conformance::run(&golden, &tiny_torch::Cpu::default());
+    println!("{}", report.table());
+
+    let failures: Vec<String> = report
+        .failures()
+        .map(|(case, failure)| format!("{} ({}): {failure}", case.name, case.op))
+        .collect();
+    let unsupported = report.unsupported_ops();
+    let not_run = report.not_run_ops();
+    let unexpected_not_run: Vec<&String> = not_run
+        .iter()
+        .filter(|op| !EXPECTED_NOT_RUN.contains(&op.as_str()))
+        .collect();
+    let now_running: Vec<&&str> = EXPECTED_NOT_RUN
+        .iter()
+        .filter(|op| !not_run.iter().any(|n| n == *op))
+        .collect();
+
+    let mut problems = Vec::new();
+    if !failures.is_empty() {
+        problems.push(format!(
+            "{} cases failed:\n    {}",
+            failures.len(),
+            failures.join("\n    ")
+        ));
+    }
+    if !unsupported.is_empty() {
+        problems.push(format!(
+            "the CPU backend reported these ops unsupported: {unsupported:?}"
+        ));
+    }
+    if !unexpected_not_run.is_empty() {
+        problems.push(format!(
+            "ops the runner does not map (add them to conformance::ops): {unexpected_not_run:?}"
+        ));
+    }
+    if !now_running.is_empty() {
+        problems.push(format!(
+            "ops now mapped: remove them from EXPECTED_NOT_RUN: {now_running:?}"
+        ));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
+
+/// PyTorch's gradients (`grad_inputs` for the case's `grad_output`) for every case with
+/// gradients whose op the runner maps.
+#[cfg(feature = "cpu")]
+#[test]
+#[allow(clippy::default_constructed_unit_structs)] // the backend handle may gain fields
+fn golden_gradients_pass_on_cpu() {
+    let golden = Golden::load(golden_dir()).unwrap();
+    let report = conformance::run_gradients(&golden, &tiny_torch::Cpu::default());
+    println!("{}", report.table());
+    assert!(report.cases.len() >= 80, "{} cases", report.cases.len());
+    let failures: Vec<String> = report
+        .failures()
+        .map(|(case, failure)| format!("{} ({}): {failure}", case.name, case.op))
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} gradient cases failed:\n    {}",
+        failures.len(),
+        failures.join("\n    ")
+    );
+    let unexpected: Vec<String> = report
+        .not_run_ops()
+        .into_iter()
+        .filter(|op| !EXPECTED_NOT_RUN.contains(&op.as_str()))
+        .collect();
+    assert!(unexpected.is_empty(), "gradient cases not run: {unexpected:?}");
+    assert!(report.unsupported_ops().is_empty(), "{:?}", report.unsupported_ops());
+}
+
+/// Every op of the golden file is either mapped by the runner or expected not to run, and the
+/// runner's list agrees with its own lookup (no backend needed).
+#[test]
+fn every_golden_op_is_mapped_or_expected_not_run() {
+    let golden = Golden::load(golden_dir()).unwrap();
+    for case in &golden.cases {
+        let mapped = conformance::is_supported(&case.op);
+        let expected_not_run = EXPECTED_NOT_RUN.contains(&case.op.as_str());
+        assert!(
+            mapped != expected_not_run,
+            "op {} (case {}): mapped {mapped}, in EXPECTED_NOT_RUN {expected_not_run}",
+            case.op,
+            case.name
+        );
+    }
+    for op in conformance::SUPPORTED_OPS {
+        assert!(conformance::is_supported(op), "{op}");
+    }
+    assert!(!conformance::is_supported("conv2d"));
+}
+
+/// The repository's copies equal the shared reference (when ../shared is present).
+#[test]
+fn golden_copies_match_the_shared_reference() {
+    let shared = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/reference/golden");
+    if !shared.is_dir() {
+        eprintln!(
+            "skipping: {} is absent (a standalone clone has no ../shared)",
+            shared.display()
+        );
+        return;
+    }
+    for file in [
+        "ops.json",
+        "ops.safetensors",
+        "mlp_train.json",
+        "mlp_train.safetensors",
+    ] {
+        let ours = std::fs::read(golden_dir().join(file)).unwrap();
+        let theirs = std::fs::read(shared.join(file)).unwrap();
+        assert!(
+            ours == theirs,
+            "tests/data/golden/{file} differs from {}",
+            shared.join(file).display()
+        );
+    }
+}
+
+// ---------------------------------------------------------------- loading errors
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("golden-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[track_caller]
+fn assert_file_error(result: tiny_torch::Result<Golden>, file: &str, words: &[&str]) {
+    match result {
+        Ok(_) => panic!("expected an error about {file}"),
+        Err(Error::File { path, msg }) => {
+            assert!(
+                path.ends_with(file),
+                "error names {}, expected {file}",
+                path.display()
+            );
+            let full = Error::File { path, msg }.to_string();
+            for w in words {
+                assert!(full.contains(w), "error {full:?} does not mention {w:?}");
+            }
+        }
+        Err(e) => panic!("expected Error::File about {file}, got {e}"),
+    }
+}
+
+#[test]
+fn missing_files_are_named() {
+    let dir = temp_dir("missing");
+    assert_file_error(Golden::load(&dir), "ops.json", &["ops.json", "cannot read"]);
+    std::fs::copy(golden_dir().join("ops.json"), dir.join("ops.json")).unwrap();
+    assert_file_error(
+        Golden::load(&dir),
+        "ops.safetensors",
+        &["ops.safetensors", "cannot read"],
+    );
+}
+
+#[test]
+fn truncated_safetensors_is_an_error_naming_the_file() {
+    let dir = temp_dir("truncated");
+    std::fs::copy(golden_dir().join("ops.json"), dir.join("ops.json")).unwrap();
+    let bytes = std::fs::read(golden_dir().join("ops.safetensors")).unwrap();
+    for cut in [4, 100, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(dir.join("ops.safetensors"), &bytes[..cut]).unwrap();
+        assert_file_error(
+            Golden::load(&dir),
+            "ops.safetensors",
+            &["ops.safetensors", "safetensors"],
+        );
+    }
+}
+
+#[test]
+fn bad_json_and_missing_tensors_are_errors_naming_the_file() {
+    let dir = temp_dir("badjson");
+    std::fs::copy(
+        golden_dir().join("ops.safetensors"),
+        dir.join("ops.safetensors"),
+    )
+    .unwrap();
+    std::fs::write(dir.join("ops.json"), "{\"cases\": [").unwrap();
+    assert_file_error(Golden::load(&dir), "ops.json", &["invalid JSON"]);
+    std::fs::write(dir.join("ops.json"), r#"{"cases": [{"name": "x.0"}]}"#).unwrap();
+    assert_file_error(Golden::load(&dir), "ops.json", &["case 0", "'op'"]);
+    let case = r#"{"cases": [{"name": "x.0", "op": "exp", "inputs": ["nope"],
+                   "outputs": ["exp.0.out0"], "rtol": 0, "atol": 0}]}"#;
+    std::fs::write(dir.join("ops.json"), case).unwrap();
+    assert_file_error(
+        Golden::load(&dir),
+        "ops.safetensors",
+        &["'nope'", "x.0", "missing"],
+    );
+}
+
+#[test]
+fn golden_tensors_load_with_their_dtypes() {
+    let golden = Golden::load(golden_dir()).unwrap();
+    let t = golden.tensor("matmul_bf16.0.in0").unwrap();
+    assert_eq!(
+        (t.dtype, t.shape.as_slice()),
+        (tiny_torch::DType::BF16, &[8, 16][..])
+    );
+    let t = golden.tensor("eq.0.out0").unwrap();
+    assert_eq!(t.dtype, tiny_torch::DType::Bool);
+    let t = golden.tensor("embedding.0.in0").unwrap();
+    assert_eq!(t.dtype, tiny_torch::DType::I64);
+    assert_eq!(t.to_i64().len(), 12);
+    let t = golden.tensor("exp_f64.0.in0").unwrap();
+    assert_eq!(t.dtype, tiny_torch::DType::F64);
+    let case = golden.cases.iter().find(|c| c.name == "clamp.0").unwrap();
+    assert_eq!(case.args["min"], -0.5);
+    assert_eq!((case.rtol, case.atol), (1e-5, 1e-6));
+}
