@@ -60,7 +60,7 @@ fn bench_backend<B: Backend>(c: &mut Criterion, backend: &B) {
 }
 
 fn benches(c: &mut Criterion) {
-    bench_backend(c, &Cpu::default());
+    bench_backend(c, &Cpu);
 }
 
 criterion_group!(ops, benches);

@@ -7,7 +7,7 @@
 use tiny_torch::prelude::*;
 
 fn main() -> Result<()> {
-    let cpu = Cpu::default();
+    let cpu = Cpu;
 
     // Tensors from nested arrays, printed as PyTorch prints them.
     let a = Tensor::new([[1.0f32, 2.0, 3.0], [4.0, 5.0, 6.0]], &cpu)?;

@@ -8,7 +8,7 @@
 //! use tiny_torch::prelude::*;
 //!
 //! # fn main() -> Result<()> {
-//! let cpu = Cpu::default();
+//! let cpu = Cpu;
 //! manual_seed(0);
 //! let x = Tensor::randn(&[2, 3], DType::F32, &cpu)?;
 //! println!("{}", x.softmax(-1)?);

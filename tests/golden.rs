@@ -26,11 +26,10 @@ fn golden_dir() -> PathBuf {
 
 #[cfg(feature = "cpu")]
 #[test]
-#[allow(clippy::default_constructed_unit_structs)] // the backend handle may gain fields
 fn golden_ops_pass_on_cpu() {
     let golden = Golden::load(golden_dir()).unwrap();
     assert!(golden.cases.len() >= 100, "{} cases", golden.cases.len());
-    let report = conformance::run(&golden, &tiny_torch::Cpu::default());
+    let report = conformance::run(&golden, &tiny_torch::Cpu);
     println!("{}", report.table());
 
     let failures: Vec<String> = report
@@ -78,10 +77,9 @@ fn golden_ops_pass_on_cpu() {
 /// gradients whose op the runner maps.
 #[cfg(feature = "cpu")]
 #[test]
-#[allow(clippy::default_constructed_unit_structs)] // the backend handle may gain fields
 fn golden_gradients_pass_on_cpu() {
     let golden = Golden::load(golden_dir()).unwrap();
-    let report = conformance::run_gradients(&golden, &tiny_torch::Cpu::default());
+    let report = conformance::run_gradients(&golden, &tiny_torch::Cpu);
     println!("{}", report.table());
     assert!(report.cases.len() >= 80, "{} cases", report.cases.len());
     let failures: Vec<String> = report
@@ -99,8 +97,15 @@ fn golden_gradients_pass_on_cpu() {
         .into_iter()
         .filter(|op| !EXPECTED_NOT_RUN.contains(&op.as_str()))
         .collect();
-    assert!(unexpected.is_empty(), "gradient cases not run: {unexpected:?}");
-    assert!(report.unsupported_ops().is_empty(), "{:?}", report.unsupported_ops());
+    assert!(
+        unexpected.is_empty(),
+        "gradient cases not run: {unexpected:?}"
+    );
+    assert!(
+        report.unsupported_ops().is_empty(),
+        "{:?}",
+        report.unsupported_ops()
+    );
 }
 
 /// Every op of the golden file is either mapped by the runner or expected not to run, and the

@@ -157,15 +157,10 @@ fn not_compiled_in(device: Device) -> String {
 }
 
 /// Runs the golden cases on the backend of `device`.
-// `Cpu::default()` rather than `Cpu`: the backend handle may gain fields (a thread pool).
-#[allow(clippy::default_constructed_unit_structs)]
 fn run_on(device: Device, golden: &Golden) -> Result<Report, String> {
     match device {
         #[cfg(feature = "cpu")]
-        Device::Cpu => Ok(tiny_torch::conformance::run(
-            golden,
-            &tiny_torch::Cpu::default(),
-        )),
+        Device::Cpu => Ok(tiny_torch::conformance::run(golden, &tiny_torch::Cpu)),
         other => {
             let _ = golden;
             Err(not_compiled_in(other))

@@ -115,7 +115,10 @@ impl Golden {
 
         let mut tensors = HashMap::new();
         for case in &cases {
-            let grads = case.grad_output.iter().chain(case.grad_inputs.iter().flatten());
+            let grads = case
+                .grad_output
+                .iter()
+                .chain(case.grad_inputs.iter().flatten());
             for key in case.inputs.iter().chain(&case.outputs).chain(grads) {
                 if tensors.contains_key(key) {
                     continue;

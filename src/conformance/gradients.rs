@@ -1,7 +1,9 @@
 //! Golden gradients: PyTorch's `grad_inputs` for a given `grad_output`, per case.
 
-use super::{CaseResult, Outcome, Report, check_tensors, download, host_tensor, ops, panic_message, upload};
 use super::{Case, Golden};
+use super::{
+    CaseResult, Outcome, Report, check_tensors, download, host_tensor, ops, panic_message, upload,
+};
 use crate::{Backend, Error, Result};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 

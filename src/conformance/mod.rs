@@ -20,7 +20,7 @@
 //! # fn main() -> tiny_torch::Result<()> {
 //! use tiny_torch::conformance::{Golden, run};
 //! let golden = Golden::load("tests/data/golden")?;
-//! let report = run(&golden, &tiny_torch::Cpu::default());
+//! let report = run(&golden, &tiny_torch::Cpu);
 //! print!("{}", report.table());
 //! assert!(report.is_success());
 //! # Ok(())

@@ -42,8 +42,6 @@ macro_rules! conformance_tests {
             #[allow(unused_imports)]
             use super::*;
 
-            // `Cpu::default()` is how a backend handle is made, even while it is a unit struct.
-            #[allow(clippy::default_constructed_unit_structs)]
             fn backend() -> Option<impl tiny_torch::Backend> {
                 crate::common::backend_or_skip($name, || $make)
             }
@@ -115,7 +113,7 @@ macro_rules! conformance_tests {
 }
 
 #[cfg(feature = "cpu")]
-conformance_tests!(cpu, "cpu", Ok::<_, String>(tiny_torch::Cpu::default()));
+conformance_tests!(cpu, "cpu", Ok::<_, String>(tiny_torch::Cpu));
 
 /// Every backend named in `TINY_TORCH_REQUIRE` must be known and compiled into this build (a
 /// backend compiled in but unavailable at run time fails its own tests above).
