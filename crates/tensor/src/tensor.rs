@@ -143,11 +143,6 @@ impl<B: Backend> Tensor<B> {
         self.inner.version.load(Ordering::Relaxed)
     }
 
-    /// Whether two handles are the same tensor (not merely views of one storage).
-    pub(crate) fn same_handle(&self, other: &Tensor<B>) -> bool {
-        Arc::ptr_eq(&self.inner, &other.inner)
-    }
-
     pub fn layout(&self) -> &Layout {
         &self.inner.layout
     }

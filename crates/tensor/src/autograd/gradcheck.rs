@@ -21,7 +21,10 @@ pub fn gradcheck<B: Backend>(
         .iter()
         .map(|t| {
             if t.dtype().is_float() {
-                t.detach().to_dtype(DType::F64)?.detach().requires_grad_(true)
+                t.detach()
+                    .to_dtype(DType::F64)?
+                    .detach()
+                    .requires_grad_(true)
             } else {
                 Ok(t.clone())
             }

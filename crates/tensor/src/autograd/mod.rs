@@ -3,24 +3,24 @@
 //!
 //! # Model (PyTorch's)
 //!
-//! Every tensor handle carries [`AutogradMeta`]: `requires_grad`, `.grad`, an optional `grad_fn`
+//! Every tensor handle carries `AutogradMeta`: `requires_grad`, `.grad`, an optional `grad_fn`
 //! (the [`Node`] that produced it) and hooks. A tensor that requires grad and has no `grad_fn`
 //! is a *leaf* (a parameter, an input); gradients accumulate into leaves' `.grad`.
 //!
 //! When grad mode is on ([`is_grad_enabled`], a thread-local flag switched by the RAII guards
 //! [`no_grad`] and [`enable_grad`]) and a differentiable op has an input that requires grad, the
-//! op calls `record` (in [`node`]): the output gets a fresh `grad_fn` node holding the backward
+//! op calls `record` (in `autograd/node.rs`): the output gets a fresh `grad_fn` node holding the backward
 //! closure, the tensors it needs (saved with their storage version) and one edge per input.
 //! Non-differentiable ops (comparisons, `argmax`, integer outputs, random sampling) record
 //! nothing: an op records only when its output is floating point.
 //!
-//! `backward()` / [`grad`] hand the roots to the [`engine`], which counts in-edges and runs
+//! `backward()` / [`grad`] hand the roots to the engine (`autograd/engine.rs`), which counts in-edges and runs
 //! nodes from a ready queue (no recursion, so depth is not limited by the stack).
 //!
 //! # Where formulas live
 //!
 //! Backward formulas are ordinary differentiable tensor code, one op family per file in
-//! [`formulas`] (`elementwise`, `reduce`, `matmul`, `softmax`, `view`, `cat`, `indexing`,
+//! `autograd/formulas/` (`elementwise`, `reduce`, `matmul`, `softmax`, `view`, `cat`, `indexing`,
 //! `copy`), mirroring `ops/*`; each forward op in `ops/*` ends with a call into its family's
 //! `record_*` function. Because formulas are tensor ops, a backward run with `create_graph`
 //! records its own graph and gradients of gradients work. [`BACKWARD_OPS`] lists every op name
@@ -144,7 +144,12 @@ pub fn grad<B: Backend>(
     create_graph: bool,
 ) -> Result<Vec<Option<Tensor<B>>>> {
     let roots = roots(outputs, grad_outputs)?;
-    engine::execute(&roots, Some(inputs), retain_graph || create_graph, create_graph)
+    engine::execute(
+        &roots,
+        Some(inputs),
+        retain_graph || create_graph,
+        create_graph,
+    )
 }
 
 /// Pairs outputs with their gradients, checking shapes (implicit ones only for scalars).
@@ -207,7 +212,14 @@ fn roots<B: Backend>(
 pub fn recorded_ops<B: Backend>(tensor: &Tensor<B>) -> BTreeSet<&'static str> {
     let mut ops = BTreeSet::new();
     let mut seen = BTreeSet::new();
-    let mut stack: Vec<Arc<Node<B>>> = tensor.inner.autograd.grad_fn.get().cloned().into_iter().collect();
+    let mut stack: Vec<Arc<Node<B>>> = tensor
+        .inner
+        .autograd
+        .grad_fn
+        .get()
+        .cloned()
+        .into_iter()
+        .collect();
     while let Some(node) = stack.pop() {
         if !seen.insert(Arc::as_ptr(&node) as *const () as usize) {
             continue;

@@ -58,7 +58,11 @@ impl<B: Backend> Ctx<'_, B> {
         i: usize,
         f: impl FnOnce() -> Result<Tensor<B>>,
     ) -> Result<Option<Tensor<B>>> {
-        if self.needs(i) { f().map(Some) } else { Ok(None) }
+        if self.needs(i) {
+            f().map(Some)
+        } else {
+            Ok(None)
+        }
     }
 }
 
@@ -258,10 +262,7 @@ pub(crate) fn record<B: Backend>(
     output: Tensor<B>,
     inputs: &[&Tensor<B>],
     saved: &[&Tensor<B>],
-    backward: impl Fn(&Ctx<'_, B>, &Tensor<B>) -> Result<Vec<Option<Tensor<B>>>>
-    + Send
-    + Sync
-    + 'static,
+    backward: impl Fn(&Ctx<'_, B>, &Tensor<B>) -> Result<Vec<Option<Tensor<B>>>> + Send + Sync + 'static,
 ) -> Tensor<B> {
     if !is_grad_enabled() || !output.dtype().is_float() || !inputs.iter().any(|t| t.requires_grad())
     {

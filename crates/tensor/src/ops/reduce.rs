@@ -9,8 +9,8 @@
 
 use crate::Tensor;
 use crate::autograd::formulas::reduce::{
-    Reduction, record_extreme, record_extreme_dim, record_logsumexp, record_prod, record_sum,
-    record_var,
+    Reduction, record_extreme, record_extreme_dim, record_logsumexp, record_norm, record_prod,
+    record_sum, record_var,
 };
 use tiny_torch_core::{Backend, DType, Error, Layout, ReduceOp, Result, View, normalize_dim};
 
@@ -133,7 +133,12 @@ impl<B: Backend> Tensor<B> {
     /// Sum over `dims` (all when empty).
     pub fn sum_dim(&self, dims: &[isize], keepdim: bool) -> Result<Self> {
         let out = self.reduce_op("sum", ReduceOp::Sum, Some(dims), keepdim)?;
-        Ok(record_sum("sum", self, self.reduction(Some(dims), keepdim), out))
+        Ok(record_sum(
+            "sum",
+            self,
+            self.reduction(Some(dims), keepdim),
+            out,
+        ))
     }
 
     /// Mean of all elements (0-dim); floating-point inputs only.
@@ -147,7 +152,12 @@ impl<B: Backend> Tensor<B> {
     pub fn mean_dim(&self, dims: &[isize], keepdim: bool) -> Result<Self> {
         check_float("mean", self.dtype(), self.dims())?;
         let out = self.reduce_op("mean", ReduceOp::Mean, Some(dims), keepdim)?;
-        Ok(record_sum("mean", self, self.reduction(Some(dims), keepdim), out))
+        Ok(record_sum(
+            "mean",
+            self,
+            self.reduction(Some(dims), keepdim),
+            out,
+        ))
     }
 
     /// Product of all elements (0-dim); integer and bool inputs multiply into int64.
@@ -159,19 +169,33 @@ impl<B: Backend> Tensor<B> {
     /// Product over `dim`.
     pub fn prod_dim(&self, dim: isize, keepdim: bool) -> Result<Self> {
         let out = self.reduce_op("prod", ReduceOp::Prod, Some(&[dim]), keepdim)?;
-        Ok(record_prod(self, self.reduction(Some(&[dim]), keepdim), out))
+        Ok(record_prod(
+            self,
+            self.reduction(Some(&[dim]), keepdim),
+            out,
+        ))
     }
 
     /// Largest element (0-dim); an empty tensor is an error.
     pub fn max(&self) -> Result<Self> {
         let out = self.reduce_op("max", ReduceOp::Max, None, false)?;
-        Ok(record_extreme("max", self, self.reduction(None, false), out))
+        Ok(record_extreme(
+            "max",
+            self,
+            self.reduction(None, false),
+            out,
+        ))
     }
 
     /// Smallest element (0-dim); an empty tensor is an error.
     pub fn min(&self) -> Result<Self> {
         let out = self.reduce_op("min", ReduceOp::Min, None, false)?;
-        Ok(record_extreme("min", self, self.reduction(None, false), out))
+        Ok(record_extreme(
+            "min",
+            self,
+            self.reduction(None, false),
+            out,
+        ))
     }
 
     /// `x.max(dim, keepdim)`: the largest values along `dim` and their (first) indices.
@@ -193,13 +217,23 @@ impl<B: Backend> Tensor<B> {
     /// Largest values over `dims` (all when empty).
     pub fn amax(&self, dims: &[isize], keepdim: bool) -> Result<Self> {
         let out = self.reduce_op("amax", ReduceOp::Max, Some(dims), keepdim)?;
-        Ok(record_extreme("amax", self, self.reduction(Some(dims), keepdim), out))
+        Ok(record_extreme(
+            "amax",
+            self,
+            self.reduction(Some(dims), keepdim),
+            out,
+        ))
     }
 
     /// Smallest values over `dims` (all when empty).
     pub fn amin(&self, dims: &[isize], keepdim: bool) -> Result<Self> {
         let out = self.reduce_op("amin", ReduceOp::Min, Some(dims), keepdim)?;
-        Ok(record_extreme("amin", self, self.reduction(Some(dims), keepdim), out))
+        Ok(record_extreme(
+            "amin",
+            self,
+            self.reduction(Some(dims), keepdim),
+            out,
+        ))
     }
 
     /// Index of the first maximum along `dim`, or in the flattened tensor when `dim` is `None`.
@@ -256,13 +290,7 @@ impl<B: Backend> Tensor<B> {
     pub fn std(&self, dims: &[isize], correction: f64, keepdim: bool) -> Result<Self> {
         check_float("std", self.dtype(), self.dims())?;
         let var = self.reduce_op("std", ReduceOp::Var { correction }, Some(dims), keepdim)?;
-        record_var(
-            self,
-            self.reduction(Some(dims), keepdim),
-            correction,
-            var,
-        )
-        .sqrt()
+        record_var(self, self.reduction(Some(dims), keepdim), correction, var).sqrt()
     }
 
     /// `log(sum(exp(x)))` over `dims` (all when empty), computed stably.
@@ -303,6 +331,10 @@ impl<B: Backend> Tensor<B> {
     /// The 2-norm of all elements, `sqrt(sum(x * x))` (0-dim); floating-point inputs only.
     pub fn norm(&self) -> Result<Self> {
         check_float("norm", self.dtype(), self.dims())?;
-        self.square()?.sum()?.sqrt()
+        let out = {
+            let _guard = crate::autograd::no_grad();
+            self.square()?.sum()?.sqrt()?
+        };
+        Ok(record_norm(self, out))
     }
 }

@@ -267,7 +267,8 @@ impl<B: Backend> Tensor<B> {
         let d = self.real_dim("slice", dim)?;
         let (start, end) = slice_bounds(start, end, self.dims()[d]);
         let out = self.with_layout(self.layout().slice(d, start, end, step)?);
-        let view = Arc::new(move |t: &Tensor<B>| t.slice(d as isize, start as isize, end as isize, step));
+        let view =
+            Arc::new(move |t: &Tensor<B>| t.slice(d as isize, start as isize, end as isize, step));
         Ok(record_index_view("slice", self, view, out))
     }
 

@@ -27,7 +27,11 @@ fn a_tensor_used_twice_gets_the_sum_of_both_paths() {
     let y = x.mul(&x.exp().unwrap()).unwrap().add(&x).unwrap();
     y.backward_with(&Tensor::ones(&[1], DType::F64, &cpu()).unwrap())
         .unwrap();
-    assert_close(&to_vec(&x.grad().unwrap()), &[2f64.exp() * 3.0 + 1.0], 1e-12);
+    assert_close(
+        &to_vec(&x.grad().unwrap()),
+        &[2f64.exp() * 3.0 + 1.0],
+        1e-12,
+    );
 }
 
 #[test]
@@ -35,7 +39,14 @@ fn broadcast_gradients_are_summed_to_the_input_shape() {
     let a = leaf(&[1.0, 2.0, 3.0, 4.0, 5.0, 6.0], &[2, 3]);
     let b = leaf(&[10.0, 20.0, 30.0], &[3]);
     let c = leaf(&[2.0], &[]);
-    a.mul(&b).unwrap().mul(&c).unwrap().sum().unwrap().backward().unwrap();
+    a.mul(&b)
+        .unwrap()
+        .mul(&c)
+        .unwrap()
+        .sum()
+        .unwrap()
+        .backward()
+        .unwrap();
     assert_eq!(b.grad().unwrap().dims(), &[3]);
     assert_close(&to_vec(&b.grad().unwrap()), &[10.0, 14.0, 18.0], 1e-12);
     assert_eq!(c.grad().unwrap().dims(), &[] as &[usize]);
@@ -50,7 +61,13 @@ fn broadcast_gradients_are_summed_to_the_input_shape() {
 #[test]
 fn gradients_flow_through_views_into_the_base() {
     let x = leaf(&(0..12).map(f64::from).collect::<Vec<_>>(), &[3, 4]);
-    let v = x.t().unwrap().narrow(0, 1, 2).unwrap().select(1, 2).unwrap();
+    let v = x
+        .t()
+        .unwrap()
+        .narrow(0, 1, 2)
+        .unwrap()
+        .select(1, 2)
+        .unwrap();
     v.mul(&v).unwrap().sum().unwrap().backward().unwrap();
     let mut expected = vec![0.0; 12];
     expected[9] = 18.0;
@@ -216,8 +233,9 @@ fn modifying_a_saved_tensor_in_place_is_an_error_naming_the_op() {
     a.add_(1.0).unwrap();
     let err = y.backward().unwrap_err().to_string();
     assert!(
-        err.contains("a variable needed for gradient computation has been modified by an inplace operation")
-            && err.contains("mul"),
+        err.contains(
+            "a variable needed for gradient computation has been modified by an inplace operation"
+        ) && err.contains("mul"),
         "{err}"
     );
     // A write through a view bumps the shared version too.
@@ -274,14 +292,39 @@ fn max_ties_split_the_gradient_evenly_and_max_dim_goes_to_the_index() {
 }
 
 #[test]
+fn the_norm_of_the_zero_vector_has_a_zero_gradient() {
+    let x = leaf(&[0.0, 0.0], &[2]);
+    x.norm().unwrap().backward().unwrap();
+    assert_close(&to_vec(&x.grad().unwrap()), &[0.0, 0.0], 1e-12);
+}
+
+#[test]
 fn gradients_keep_each_leafs_dtype() {
     let x = Tensor::from_slice(&[1.0f32, 2.0], &[2], &cpu())
         .unwrap()
         .requires_grad_(true)
         .unwrap();
-    let y = x.to_dtype(DType::F64).unwrap().square().unwrap().sum().unwrap();
+    let y = x
+        .to_dtype(DType::F64)
+        .unwrap()
+        .square()
+        .unwrap()
+        .sum()
+        .unwrap();
     y.backward().unwrap();
     let g = x.grad().unwrap();
     assert_eq!(g.dtype(), DType::F32);
     assert_close(&to_vec(&g), &[2.0, 4.0], 1e-6);
+}
+
+#[test]
+fn tensors_with_graphs_can_cross_threads() {
+    fn assert_send_sync<X: Send + Sync>() {}
+    assert_send_sync::<T>();
+    let x = leaf(&[1.0, 2.0], &[2]);
+    let y = x.mul(&x).unwrap().sum().unwrap();
+    std::thread::spawn(move || y.backward().unwrap())
+        .join()
+        .unwrap();
+    assert_close(&to_vec(&x.grad().unwrap()), &[2.0, 4.0], 1e-12);
 }

@@ -97,12 +97,16 @@ fn cases() -> Vec<Case> {
         case("scatter", vec![input(&[3, 4], 7), input(&[3, 2], 8)], |x| {
             x[0].scatter(1, &index(&[0, 3, 1, 2, 2, 0], &[3, 2]), &x[1])
         }),
-        case("scatter_small_index", vec![input(&[3, 4], 7), input(&[3, 3], 8)], |x| {
-            x[0].scatter(1, &index(&[0, 3, 1, 2], &[2, 2]), &x[1])
-        }),
-        case("scatter_add", vec![input(&[3, 4], 9), input(&[2, 4], 10)], |x| {
-            x[0].scatter_add(0, &index(&[0, 1, 2, 0, 0, 1, 0, 2], &[2, 4]), &x[1])
-        }),
+        case(
+            "scatter_small_index",
+            vec![input(&[3, 4], 7), input(&[3, 3], 8)],
+            |x| x[0].scatter(1, &index(&[0, 3, 1, 2], &[2, 2]), &x[1]),
+        ),
+        case(
+            "scatter_add",
+            vec![input(&[3, 4], 9), input(&[2, 4], 10)],
+            |x| x[0].scatter_add(0, &index(&[0, 1, 2, 0, 0, 1, 0, 2], &[2, 4]), &x[1]),
+        ),
         // reductions
         case("sum", vec![a()], |x| x[0].sum()),
         case("sum_dim", vec![a()], |x| x[0].sum_dim(&[0], false)),
@@ -113,6 +117,19 @@ fn cases() -> Vec<Case> {
         case("mean_dim", vec![a()], |x| x[0].mean_dim(&[-1], false)),
         case("prod", vec![a()], |x| x[0].prod()),
         case("prod_dim", vec![a()], |x| x[0].prod_dim(1, true)),
+        case(
+            "prod_with_zeros",
+            vec![
+                crate::common::leaf(&[0.0, 2.0, -1.5, 0.0, 0.0, 3.0, 1.2, 0.5, 0.7], &[3, 3])
+                    .detach(),
+            ],
+            |x| x[0].prod_dim(1, false),
+        ),
+        case(
+            "prod_all_one_zero",
+            vec![crate::common::leaf(&[0.5, 2.0, 0.0, -1.5], &[2, 2]).detach()],
+            |x| x[0].prod(),
+        ),
         case("max", vec![a()], |x| x[0].max()),
         case("min", vec![a()], |x| x[0].min()),
         case("amax", vec![a()], |x| x[0].amax(&[1], false)),
@@ -125,36 +142,66 @@ fn cases() -> Vec<Case> {
         case("logsumexp", vec![a()], |x| x[0].logsumexp(&[1], false)),
         case("norm", vec![a()], |x| x[0].norm()),
         // linear algebra
-        case("matmul_2d", vec![a(), input(&[3, 4], 12)], |x| x[0].matmul(&x[1])),
-        case("matmul_1d_1d", vec![b(), input(&[3], 13)], |x| x[0].matmul(&x[1])),
-        case("matmul_1d_2d", vec![b(), input(&[3, 2], 14)], |x| x[0].matmul(&x[1])),
-        case("matmul_2d_1d", vec![a(), b()], |x| x[0].matmul(&x[1])),
-        case("matmul_batched_broadcast", vec![input(&[2, 2, 3], 15), input(&[3, 2], 16)], |x| {
+        case("matmul_2d", vec![a(), input(&[3, 4], 12)], |x| {
             x[0].matmul(&x[1])
         }),
-        case("matmul_broadcast_lhs", vec![a(), input(&[2, 3, 2], 17)], |x| x[0].matmul(&x[1])),
-        case("matmul_1d_batched", vec![b(), input(&[2, 3, 2], 18)], |x| x[0].matmul(&x[1])),
-        case("mm", vec![a(), input(&[3, 2], 19)], |x| x[0].mm(&x[1])),
-        case("bmm", vec![input(&[2, 2, 3], 20), input(&[2, 3, 2], 21)], |x| x[0].bmm(&x[1])),
-        case("matmul_transposed", vec![input(&[3, 2], 22), input(&[3, 2], 23)], |x| {
-            x[0].t()?.matmul(&x[1])
+        case("matmul_1d_1d", vec![b(), input(&[3], 13)], |x| {
+            x[0].matmul(&x[1])
         }),
+        case("matmul_1d_2d", vec![b(), input(&[3, 2], 14)], |x| {
+            x[0].matmul(&x[1])
+        }),
+        case("matmul_2d_1d", vec![a(), b()], |x| x[0].matmul(&x[1])),
+        case(
+            "matmul_batched_broadcast",
+            vec![input(&[2, 2, 3], 15), input(&[3, 2], 16)],
+            |x| x[0].matmul(&x[1]),
+        ),
+        case(
+            "matmul_broadcast_lhs",
+            vec![a(), input(&[2, 3, 2], 17)],
+            |x| x[0].matmul(&x[1]),
+        ),
+        case("matmul_1d_batched", vec![b(), input(&[2, 3, 2], 18)], |x| {
+            x[0].matmul(&x[1])
+        }),
+        case("mm", vec![a(), input(&[3, 2], 19)], |x| x[0].mm(&x[1])),
+        case(
+            "bmm",
+            vec![input(&[2, 2, 3], 20), input(&[2, 3, 2], 21)],
+            |x| x[0].bmm(&x[1]),
+        ),
+        case(
+            "matmul_transposed",
+            vec![input(&[3, 2], 22), input(&[3, 2], 23)],
+            |x| x[0].t()?.matmul(&x[1]),
+        ),
         case("softmax", vec![a()], |x| x[0].softmax(1)),
         case("softmax_dim0", vec![a()], |x| x[0].softmax(0)),
         case("log_softmax", vec![a()], |x| x[0].log_softmax(-1)),
         // views
         case("view", vec![a()], |x| x[0].view(&[3, 2])),
         case("reshape_noncontig", vec![a()], |x| x[0].t()?.reshape(&[-1])),
-        case("flatten", vec![input(&[2, 3, 2], 24)], |x| x[0].flatten(1, 2)),
-        case("unflatten", vec![input(&[2, 6], 25)], |x| x[0].unflatten(1, &[3, 2])),
-        case("permute", vec![input(&[2, 3, 2], 26)], |x| x[0].permute(&[2, 0, 1])),
+        case("flatten", vec![input(&[2, 3, 2], 24)], |x| {
+            x[0].flatten(1, 2)
+        }),
+        case("unflatten", vec![input(&[2, 6], 25)], |x| {
+            x[0].unflatten(1, &[3, 2])
+        }),
+        case("permute", vec![input(&[2, 3, 2], 26)], |x| {
+            x[0].permute(&[2, 0, 1])
+        }),
         case("transpose", vec![a()], |x| x[0].transpose(0, 1)),
         case("narrow", vec![input(&[4, 3], 27)], |x| x[0].narrow(0, 1, 2)),
         case("select", vec![a()], |x| x[0].select(1, -1)),
-        case("slice_step", vec![input(&[7, 2], 28)], |x| x[0].slice(0, 1, 6, 2)),
+        case("slice_step", vec![input(&[7, 2], 28)], |x| {
+            x[0].slice(0, 1, 6, 2)
+        }),
         case("expand", vec![b()], |x| x[0].unsqueeze(0)?.expand(&[4, -1])),
         case("squeeze", vec![input(&[2, 1, 3], 29)], |x| x[0].squeeze()),
-        case("squeeze_dim", vec![input(&[2, 1, 3], 30)], |x| x[0].squeeze_dim(1)),
+        case("squeeze_dim", vec![input(&[2, 1, 3], 30)], |x| {
+            x[0].squeeze_dim(1)
+        }),
         case("unsqueeze", vec![a()], |x| x[0].unsqueeze(1)),
         case("chunk", vec![input(&[5, 2], 31)], |x| {
             let parts = x[0].chunk(2, 0)?;
@@ -165,8 +212,12 @@ fn cases() -> Vec<Case> {
             Tensor::cat(&[&parts[2], &parts[0].exp()?], 1)
         }),
         // joins and copies
-        case("cat", vec![a(), input(&[1, 3], 33)], |x| Tensor::cat(&[&x[0], &x[1]], 0)),
-        case("stack", vec![a(), input(&[2, 3], 34)], |x| Tensor::stack(&[&x[0], &x[1]], 1)),
+        case("cat", vec![a(), input(&[1, 3], 33)], |x| {
+            Tensor::cat(&[&x[0], &x[1]], 0)
+        }),
+        case("stack", vec![a(), input(&[2, 3], 34)], |x| {
+            Tensor::stack(&[&x[0], &x[1]], 1)
+        }),
         case("clone", vec![a()], |x| x[0].t()?.contiguous()),
         // view_backward: the second derivative through narrow, select and slice.
         case("view_backward", vec![input(&[5, 2], 35)], |x| {

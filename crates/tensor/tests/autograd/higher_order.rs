@@ -42,7 +42,13 @@ fn backward_with_create_graph_leaves_a_differentiable_grad() {
 fn mlp_loss(w1: &T, b1: &T, w2: &T) -> T {
     let x = input(&[5, 3], 11);
     let target = input(&[5, 1], 12);
-    let h = x.matmul(&w1.t().unwrap()).unwrap().add(b1).unwrap().tanh().unwrap();
+    let h = x
+        .matmul(&w1.t().unwrap())
+        .unwrap()
+        .add(b1)
+        .unwrap()
+        .tanh()
+        .unwrap();
     let out = h.matmul(&w2.t().unwrap()).unwrap();
     out.sub(&target).unwrap().square().unwrap().mean().unwrap()
 }
@@ -64,7 +70,12 @@ fn hessian_vector_product_of_an_mlp_matches_finite_differences() {
     let base: Vec<Vec<f64>> = shapes
         .iter()
         .enumerate()
-        .map(|(i, s)| to_vec(&input(s, 20 + i as u64)).iter().map(|v| v * 0.5).collect())
+        .map(|(i, s)| {
+            to_vec(&input(s, 20 + i as u64))
+                .iter()
+                .map(|v| v * 0.5)
+                .collect()
+        })
         .collect();
     let direction: Vec<Vec<f64>> = shapes
         .iter()

@@ -13,5 +13,7 @@ pub(crate) fn record_copy<B: Backend>(x: &Tensor<B>, out: Tensor<B>) -> Tensor<B
     } else {
         "to_dtype"
     };
-    record(op, out, &[x], &[], move |_, g| Ok(vec![Some(g.to_dtype(dtype)?)]))
+    record(op, out, &[x], &[], move |_, g| {
+        Ok(vec![Some(g.to_dtype(dtype)?)])
+    })
 }

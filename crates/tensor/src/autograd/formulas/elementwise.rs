@@ -69,7 +69,7 @@ fn unary_derivative<B: Backend>(op: UnaryOp, x: &Tensor<B>) -> Result<Option<Ten
             positive.mul(1.0 - slope)?.add(slope)?
         }
         Square => x.mul(2.0)?,
-        PowScalar(p) if p == 0.0 => x.zeros_like()?,
+        PowScalar(0.0) => x.zeros_like()?,
         PowScalar(p) => x.pow(p - 1.0)?.mul(p)?,
         Clamp { min, max } => {
             let mut inside = x.ones_like()?;
@@ -92,7 +92,11 @@ impl<B: Backend> Tensor<B> {
 }
 
 /// Records `out = op(input)`.
-pub(crate) fn record_unary<B: Backend>(op: UnaryOp, input: &Tensor<B>, out: Tensor<B>) -> Tensor<B> {
+pub(crate) fn record_unary<B: Backend>(
+    op: UnaryOp,
+    input: &Tensor<B>,
+    out: Tensor<B>,
+) -> Tensor<B> {
     record(op.name(), out, &[input], &[input], move |ctx, g| {
         let x = ctx.saved(0);
         let grad = match unary_derivative(op, x)? {
@@ -116,8 +120,14 @@ pub(crate) fn record_binary<B: Backend>(
     let saved: &[&Tensor<B>] = if matches!(op, Add | Sub) { &[] } else { &both };
     record(op.name(), out, &[lhs, rhs], saved, move |ctx, g| {
         let (ga, gb) = match op {
-            Add => (ctx.grad_if(0, || Ok(g.clone()))?, ctx.grad_if(1, || Ok(g.clone()))?),
-            Sub => (ctx.grad_if(0, || Ok(g.clone()))?, ctx.grad_if(1, || g.neg())?),
+            Add => (
+                ctx.grad_if(0, || Ok(g.clone()))?,
+                ctx.grad_if(1, || Ok(g.clone()))?,
+            ),
+            Sub => (
+                ctx.grad_if(0, || Ok(g.clone()))?,
+                ctx.grad_if(1, || g.neg())?,
+            ),
             _ => {
                 let (a, b) = (ctx.saved(0), ctx.saved(1));
                 binary_grads(op, ctx, a, b, g)?

@@ -18,8 +18,16 @@ pub(crate) fn record_matmul<B: Backend>(
 ) -> Tensor<B> {
     record(op, out, &[a, b], &[a, b], move |ctx, g| {
         let (a, b) = (ctx.saved(0), ctx.saved(1));
-        let a2 = if a.ndim() == 1 { a.unsqueeze(0)? } else { a.clone() };
-        let b2 = if b.ndim() == 1 { b.unsqueeze(1)? } else { b.clone() };
+        let a2 = if a.ndim() == 1 {
+            a.unsqueeze(0)?
+        } else {
+            a.clone()
+        };
+        let b2 = if b.ndim() == 1 {
+            b.unsqueeze(1)?
+        } else {
+            b.clone()
+        };
         let mut g2 = g.clone();
         if a.ndim() == 1 {
             g2 = if g2.ndim() == 0 {
@@ -32,7 +40,8 @@ pub(crate) fn record_matmul<B: Backend>(
             g2 = g2.unsqueeze(-1)?;
         }
         let fit = |t: Tensor<B>, two_d: &Tensor<B>, orig: &Tensor<B>| -> Result<Tensor<B>> {
-            t.sum_to_size(two_d.dims())?.reshape(&isize_dims(orig.dims()))
+            t.sum_to_size(two_d.dims())?
+                .reshape(&isize_dims(orig.dims()))
         };
         let ga = ctx.grad_if(0, || fit(g2.matmul(&b2.transpose(-1, -2)?)?, &a2, a))?;
         let gb = ctx.grad_if(1, || fit(a2.transpose(-1, -2)?.matmul(&g2)?, &b2, b))?;

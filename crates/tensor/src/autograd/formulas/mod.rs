@@ -71,6 +71,7 @@ pub const BACKWARD_OPS: &[&str] = &[
     "min_dim",
     "var",
     "logsumexp",
+    "norm",
     // linear algebra and softmax
     "matmul",
     "mm",

@@ -98,23 +98,34 @@ pub(crate) fn record_sum<B: Backend>(
     })
 }
 
-/// Records `prod` of `x` over `r`: `g * prod / x` (inputs with zeros are not handled).
+/// Records `prod` of `x` over `r`. Without zeros the gradient is `g * prod / x`; with exactly
+/// one zero in a reduced group, the zero gets the product of the others and the rest get 0;
+/// with more zeros, everything gets 0 (as PyTorch's `prod_backward`).
 pub(crate) fn record_prod<B: Backend>(x: &Tensor<B>, r: Reduction, out: Tensor<B>) -> Tensor<B> {
     record("prod", out, &[x], &[x], move |ctx, g| {
         let x = ctx.saved(0);
-        let prod = if x.ndim() == 0 {
-            x.clone()
-        } else if r.dims.len() == 1 {
-            x.prod_dim(r.dims[0] as isize, true)?
-        } else {
-            x.prod()?
+        // A reduction of `t` with keepdim, expanded back to `x`'s shape.
+        let kept = |t: &Tensor<B>, prod: bool| -> Result<Tensor<B>> {
+            if x.ndim() == 0 {
+                Ok(t.clone())
+            } else if prod && r.dims.len() > 1 {
+                unreduce(&t.prod()?, &r.in_dims, &r.dims, false)
+            } else if prod {
+                r.expand_kept(&t.prod_dim(r.dims[0] as isize, true)?)
+            } else {
+                r.expand_kept(&t.sum_dim(&r.isize_dims(), true)?)
+            }
         };
-        let prod = if r.dims.len() == 1 || x.ndim() == 0 {
-            r.expand_kept(&prod)?
-        } else {
-            unreduce(&prod, &r.in_dims, &r.dims, false)?
-        };
-        Ok(vec![Some(r.unreduce(g)?.mul(&prod)?.div(x)?)])
+        let zero = x.eq(0.0)?;
+        let nonzero = x.masked_fill(&zero, 1.0)?;
+        let product = kept(&nonzero, true)?;
+        let zeros = kept(&zero.to_dtype(x.dtype())?, false)?;
+        let none = zeros.eq(0.0)?;
+        let the_one = zeros.eq(1.0)?.logical_and(&zero)?;
+        let nothing = x.scalar_like(tiny_torch_core::Scalar::from(0.0), x.dtype())?;
+        let with_zero = Tensor::where_cond(&the_one, &product, &nothing)?;
+        let derivative = Tensor::where_cond(&none, &product.div(&nonzero)?, &with_zero)?;
+        Ok(vec![Some(r.unreduce(g)?.mul(&derivative)?)])
     })
 }
 
@@ -203,6 +214,17 @@ pub(crate) fn record_logsumexp<B: Backend>(
         let lse = x.logsumexp(&r.isize_dims(), true)?;
         let weights = x.sub(&r.expand_kept(&lse)?)?.exp()?;
         Ok(vec![Some(r.unreduce(g)?.mul(&weights)?)])
+    })
+}
+
+/// Records `norm` of `x` (the 2-norm of all elements): `g * x / norm`, and 0 at the zero
+/// vector (PyTorch's subgradient) instead of `0 / 0`.
+pub(crate) fn record_norm<B: Backend>(x: &Tensor<B>, out: Tensor<B>) -> Tensor<B> {
+    record("norm", out, &[x], &[x], move |ctx, g| {
+        let x = ctx.saved(0);
+        let norm = x.square()?.sum()?.sqrt()?;
+        let safe = norm.masked_fill(&norm.eq(0.0)?, 1.0)?;
+        Ok(vec![Some(x.mul(&g.div(&safe)?)?)])
     })
 }
 

@@ -25,11 +25,17 @@ pub(crate) fn record_reshape<B: Backend>(
     out: Tensor<B>,
 ) -> Tensor<B> {
     let dims = isize_dims(x.dims());
-    record(op, out, &[x], &[], move |_, g| Ok(vec![Some(g.reshape(&dims)?)]))
+    record(op, out, &[x], &[], move |_, g| {
+        Ok(vec![Some(g.reshape(&dims)?)])
+    })
 }
 
 /// Records `out = x.permute(perm)`.
-pub(crate) fn record_permute<B: Backend>(x: &Tensor<B>, perm: &[usize], out: Tensor<B>) -> Tensor<B> {
+pub(crate) fn record_permute<B: Backend>(
+    x: &Tensor<B>,
+    perm: &[usize],
+    out: Tensor<B>,
+) -> Tensor<B> {
     let mut inverse = vec![0isize; perm.len()];
     for (i, &p) in perm.iter().enumerate() {
         inverse[p] = i as isize;
