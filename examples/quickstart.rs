@@ -1,6 +1,6 @@
 //! A first tour of Tiny-Torch: tensors on a backend, views, broadcasting, reductions, matmul,
-//! seeded randomness and printing, ending with a linear regression fitted by gradient descent
-//! (gradients written by hand until the autograd engine lands).
+//! seeded randomness and printing, ending with a linear regression fitted by gradient descent,
+//! its gradients computed by autograd and checked against the closed form.
 //!
 //! Run: `cargo run --release --example quickstart`
 
@@ -42,18 +42,33 @@ fn main() -> Result<()> {
     let noise = (&Tensor::randn(&[256, 1], DType::F32, &cpu)? * 0.1)?;
     let y = (&x.matmul(&true_w)? + &noise)?;
 
-    // Least squares by gradient descent: grad = 2/N · Xᵀ(Xw − y).
+    // Least squares by gradient descent; autograd computes d(mse)/dw.
     let n = x.size(0)? as f64;
-    let mut w = Tensor::zeros(&[3, 1], DType::F32, &cpu)?;
+    let w = Tensor::zeros(&[3, 1], DType::F32, &cpu)?.requires_grad_(true)?;
     for step in 0..=100 {
         let residual = (&x.matmul(&w)? - &y)?;
+        let loss = residual.square()?.mean()?;
+        loss.backward()?;
+        let grad = w
+            .grad()
+            .ok_or_else(|| Error::invalid("quickstart", "w has no gradient"))?;
         if step % 20 == 0 {
-            let loss = residual.square()?.mean()?.item::<f32>()?;
-            println!("step {step:3}  mse {loss:.5}");
+            // The closed form, 2/N · Xᵀ(Xw − y), computed without recording a graph.
+            let _no_grad = autograd::no_grad();
+            let by_hand = (&x.t()?.matmul(&residual)? * (2.0 / n))?;
+            let gap = (&grad - &by_hand)?.abs()?.max()?.item::<f32>()?;
+            println!(
+                "step {step:3}  mse {:.5}  |autograd - closed form| {gap:.1e}",
+                loss.item::<f32>()?
+            );
         }
-        let grad = (&x.t()?.matmul(&residual)? * (2.0 / n))?;
-        w = (&w - &(&grad * 0.1)?)?;
+        let _no_grad = autograd::no_grad(); // the update itself is not part of the graph
+        w.sub_(&(&grad * 0.1)?)?;
+        w.set_grad(None);
     }
-    println!("fitted w = {}  (true: [2, -3, 0.5])", w.reshape(&[-1])?);
+    println!(
+        "fitted w = {}  (true: [2, -3, 0.5])",
+        w.detach().reshape(&[-1])?
+    );
     Ok(())
 }
