@@ -240,9 +240,22 @@ impl<B: Backend> Tensor<B> {
         Ok(T::from_bytes(&bytes))
     }
 
-    /// The elements converted to `f64` (any dtype), in row-major order.
+    /// The elements converted to `f64` (any dtype), in row-major order. The conversion happens
+    /// on the host, so it works on backends without f64 support.
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {
-        self.to_dtype(DType::F64)?.to_vec::<f64>()
+        fn widen<T: Element>(values: Vec<T>) -> Vec<f64> {
+            values.into_iter().map(T::to_f64).collect()
+        }
+        Ok(match self.dtype() {
+            DType::Bool => widen(self.to_vec::<bool>()?),
+            DType::U8 => widen(self.to_vec::<u8>()?),
+            DType::I32 => widen(self.to_vec::<i32>()?),
+            DType::I64 => widen(self.to_vec::<i64>()?),
+            DType::F16 => widen(self.to_vec::<half::f16>()?),
+            DType::BF16 => widen(self.to_vec::<half::bf16>()?),
+            DType::F32 => widen(self.to_vec::<f32>()?),
+            DType::F64 => self.to_vec::<f64>()?,
+        })
     }
 
     /// The value of a one-element tensor (`x.item()`).
