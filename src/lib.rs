@@ -1,8 +1,9 @@
 //! Tiny-Torch: a deep-learning framework in Rust built the way PyTorch is built.
 //!
 //! This crate is the facade: it re-exports the layers below it (`tiny-torch-core`,
-//! `tiny-torch-tensor`) and the backends compiled in by Cargo features (`cpu`, on by default),
-//! so that a program needs one dependency and one import:
+//! `tiny-torch-tensor`, `tiny-torch-nn` as [`nn`], `tiny-torch-optim` as [`optim`]) and the
+//! backends compiled in by Cargo features (`cpu`, on by default), so that a program needs one
+//! dependency and one import:
 //!
 //! ```no_run
 //! use tiny_torch::prelude::*;
@@ -22,6 +23,8 @@
 pub mod conformance;
 
 pub use tiny_torch_core as core;
+pub use tiny_torch_nn as nn;
+pub use tiny_torch_optim as optim;
 pub use tiny_torch_tensor as tensor;
 
 pub use tiny_torch_core::{
@@ -42,5 +45,7 @@ pub mod prelude {
     #[cfg(feature = "cpu")]
     pub use crate::Cpu;
     pub use crate::autograd::{self, no_grad};
+    pub use crate::nn::{self, F, Module};
+    pub use crate::optim::{self, Optimizer};
     pub use crate::{Backend, DType, Device, Error, Generator, Result, Tensor, manual_seed};
 }

@@ -4,13 +4,13 @@
 //! generic function: it reads the case's `args` and calls the tensor API. An op name that is not
 //! listed here is "not run", never passed.
 //!
-//! Losses and normalization layers (`cross_entropy`, `layer_norm`, ...) are written here as
-//! plain tensor expressions until `crates/nn` provides them; convolution, pooling and batch norm
-//! wait for their own ops.
+//! Linear, losses and normalization layers (`cross_entropy`, `layer_norm`, ...) call
+//! `tiny_torch_nn::functional`; convolution, pooling and batch norm wait for their own ops.
 
 use crate::{BinaryOp, Error, Result, Tensor, UnaryOp};
 use serde_json::{Map, Value};
 use tiny_torch_core::Backend;
+use tiny_torch_nn::functional::{self as F, Reduction};
 
 /// Every op name of the golden files that this runner evaluates.
 pub const SUPPORTED_OPS: &[&str] = &[
@@ -346,10 +346,6 @@ fn inputs<B: Backend, const N: usize>(kind: Kind, given: &[Tensor<B>]) -> Result
     })
 }
 
-fn isize_dims(dims: &[usize]) -> Vec<isize> {
-    dims.iter().map(|&d| d as isize).collect()
-}
-
 /// Computes the outputs of one case on the inputs' backend.
 pub(crate) fn eval<B: Backend>(
     kind: Kind,
@@ -501,41 +497,47 @@ pub(crate) fn eval<B: Backend>(
             one(x.masked_fill(mask, args.float("value")?)?)
         }
         Embedding => {
-            // F.embedding(indices, weight): rows of the weight, in the indices' shape.
             let [indices, weight] = inputs(kind, given)?;
-            let rows = weight.index_select(0, &indices.reshape(&[-1])?)?;
-            let mut shape = isize_dims(indices.dims());
-            shape.push(-1);
-            one(rows.reshape(&shape)?)
+            one(F::embedding(indices, weight)?)
         }
         MseLoss | L1Loss | SmoothL1 | BceWithLogits => {
             let [input, target] = inputs(kind, given)?;
-            let losses = pointwise_loss(kind, &args, input, target)?;
-            one(reduce_loss(
-                &losses,
-                args.str_or("reduction", "mean")?,
-                None,
-            )?)
+            let reduction = Reduction::parse(args.str_or("reduction", "mean")?)?;
+            one(match kind {
+                MseLoss => F::mse_loss(input, target, reduction)?,
+                L1Loss => F::l1_loss(input, target, reduction)?,
+                SmoothL1 => {
+                    F::smooth_l1_loss(input, target, reduction, args.float_or("beta", 1.0)?)?
+                }
+                _ => F::binary_cross_entropy_with_logits(input, target, None, None, reduction)?,
+            })
         }
         CrossEntropy | NllLoss => {
             let [logits, target] = inputs(kind, given)?;
-            let smoothing = args.float_or("label_smoothing", 0.0)?;
-            let ignore_index = args.int_or("ignore_index", -100)?;
-            let reduction = args.str_or("reduction", "mean")?;
-            one(cross_entropy(
-                logits,
-                target,
-                smoothing,
-                ignore_index,
-                reduction,
-            )?)
+            let options = F::CrossEntropyOptions {
+                weight: None,
+                ignore_index: args.int_or("ignore_index", -100)?,
+                label_smoothing: args.float_or("label_smoothing", 0.0)?,
+                reduction: Reduction::parse(args.str_or("reduction", "mean")?)?,
+            };
+            // The golden nll_loss case is `F.nll_loss(F.log_softmax(x, 1), t)` on logits x.
+            one(if kind == NllLoss {
+                F::nll_loss_with(&F::log_softmax(logits, 1)?, target, &options)?
+            } else {
+                F::cross_entropy_with(logits, target, &options)?
+            })
         }
         LayerNorm => {
             let x = given.first().ok_or_else(|| missing_input(kind))?;
-            let k = args
+            let shape = args
                 .get("normalized_shape")
                 .and_then(Value::as_array)
-                .map(Vec::len)
+                .and_then(|sizes| {
+                    sizes
+                        .iter()
+                        .map(|v| v.as_u64().map(|d| d as usize))
+                        .collect::<Option<Vec<usize>>>()
+                })
                 .ok_or_else(|| {
                     bad_arg(
                         "normalized_shape",
@@ -543,25 +545,23 @@ pub(crate) fn eval<B: Backend>(
                         args.get("normalized_shape"),
                     )
                 })?;
-            let ndim = x.ndim() as isize;
-            let dims: Vec<isize> = (ndim - k as isize..ndim).collect();
-            let y = normalize(x, &dims, args.float_or("eps", 1e-5)?)?;
-            one(affine(y, given.get(1), given.get(2), None)?)
+            one(F::layer_norm(
+                x,
+                &shape,
+                given.get(1),
+                given.get(2),
+                args.float_or("eps", 1e-5)?,
+            )?)
         }
         GroupNorm => {
             let x = given.first().ok_or_else(|| missing_input(kind))?;
-            let groups = args.size("num_groups")?;
-            let (&n, &c) = match x.dims() {
-                [n, c, ..] => (n, c),
-                _ => return Err(Error::shape("group_norm", "expected an input [N, C, *]")),
-            };
-            let grouped = x.reshape(&[n as isize, groups as isize, -1])?;
-            let y = normalize(&grouped, &[2], args.float_or("eps", 1e-5)?)?;
-            let y = y.reshape(&isize_dims(x.dims()))?;
-            // weight and bias [C] act along dim 1: [1, C, 1, ...].
-            let mut channel_shape = vec![1; x.ndim()];
-            channel_shape[1] = c as isize;
-            one(affine(y, given.get(1), given.get(2), Some(&channel_shape))?)
+            one(F::group_norm(
+                x,
+                args.size("num_groups")?,
+                given.get(1),
+                given.get(2),
+                args.float_or("eps", 1e-5)?,
+            )?)
         }
     }
 }
@@ -570,11 +570,11 @@ fn missing_input(kind: Kind) -> Error {
     Error::invalid("conformance", format!("{kind:?} needs an input"))
 }
 
-/// `F.linear(x, weight, bias)` = `x @ weight.T + bias` (bias optional).
+/// `F.linear(x, weight, bias)` (bias optional).
 fn linear<B: Backend>(kind: Kind, given: &[Tensor<B>]) -> Result<Tensor<B>> {
     match given {
-        [x, w] => x.matmul(&w.t()?),
-        [x, w, b] => x.matmul(&w.t()?)?.add(b),
+        [x, w] => F::linear(x, w, None),
+        [x, w, b] => F::linear(x, w, Some(b)),
         _ => Err(Error::invalid(
             "conformance",
             format!(
@@ -582,103 +582,6 @@ fn linear<B: Backend>(kind: Kind, given: &[Tensor<B>]) -> Result<Tensor<B>> {
                 given.len()
             ),
         )),
-    }
-}
-
-/// Element-wise losses before reduction.
-fn pointwise_loss<B: Backend>(
-    kind: Kind,
-    args: &Args<'_>,
-    input: &Tensor<B>,
-    target: &Tensor<B>,
-) -> Result<Tensor<B>> {
-    match kind {
-        Kind::MseLoss => input.sub(target)?.square(),
-        Kind::L1Loss => input.sub(target)?.abs(),
-        Kind::SmoothL1 => {
-            // 0.5 d² / beta where |d| < beta, else |d| - 0.5 beta.
-            let beta = args.float_or("beta", 1.0)?;
-            let d = input.sub(target)?.abs()?;
-            let quadratic = d.square()?.mul(0.5 / beta)?;
-            let linear = d.sub(0.5 * beta)?;
-            Tensor::where_cond(&d.lt(beta)?, &quadratic, &linear)
-        }
-        // max(x, 0) - x y + log(1 + exp(-|x|)), PyTorch's stable form.
-        _ => input
-            .clamp_min(0.0)?
-            .sub(&input.mul(target)?)?
-            .add(&input.abs()?.neg()?.softplus()?),
-    }
-}
-
-/// `reduction` = "mean" (over `count` elements, or all of them), "sum" or "none".
-fn reduce_loss<B: Backend>(
-    losses: &Tensor<B>,
-    reduction: &str,
-    count: Option<&Tensor<B>>,
-) -> Result<Tensor<B>> {
-    match (reduction, count) {
-        ("mean", None) => losses.mean(),
-        ("mean", Some(count)) => losses.sum()?.div(count),
-        ("sum", _) => losses.sum(),
-        ("none", _) => Ok(losses.clone()),
-        (other, _) => Err(Error::invalid(
-            "conformance",
-            format!("args.reduction: expected \"mean\", \"sum\" or \"none\", got \"{other}\""),
-        )),
-    }
-}
-
-/// `F.cross_entropy(logits, target, ignore_index, label_smoothing, reduction)` with class
-/// indices along dim 1; with `smoothing` = 0 it is `F.nll_loss(F.log_softmax(logits, 1), target)`.
-fn cross_entropy<B: Backend>(
-    logits: &Tensor<B>,
-    target: &Tensor<B>,
-    smoothing: f64,
-    ignore_index: i64,
-    reduction: &str,
-) -> Result<Tensor<B>> {
-    let log_probs = logits.log_softmax(1)?;
-    let ignored = target.eq(ignore_index)?;
-    let safe_target = target.masked_fill(&ignored, 0i64)?;
-    let picked = log_probs
-        .gather(1, &safe_target.unsqueeze(1)?)?
-        .squeeze_dim(1)?;
-    let mut losses = picked.neg()?;
-    if smoothing > 0.0 {
-        let uniform = log_probs.mean_dim(&[1], false)?.neg()?;
-        losses = losses.mul(1.0 - smoothing)?.add(&uniform.mul(smoothing)?)?;
-    }
-    let losses = losses.masked_fill(&ignored, 0.0)?;
-    let count = ignored.logical_not()?.to_dtype(losses.dtype())?.sum()?;
-    reduce_loss(&losses, reduction, Some(&count))
-}
-
-/// `(x - mean) / sqrt(var + eps)` over `dims` (biased variance, as the norm layers use).
-fn normalize<B: Backend>(x: &Tensor<B>, dims: &[isize], eps: f64) -> Result<Tensor<B>> {
-    let mean = x.mean_dim(dims, true)?;
-    let var = x.var(dims, 0.0, true)?;
-    x.sub(&mean)?.mul(&var.add(eps)?.rsqrt()?)
-}
-
-/// `y * weight + bias`, each optional, reshaped to `shape` when given.
-fn affine<B: Backend>(
-    y: Tensor<B>,
-    weight: Option<&Tensor<B>>,
-    bias: Option<&Tensor<B>>,
-    shape: Option<&[isize]>,
-) -> Result<Tensor<B>> {
-    let shaped = |t: &Tensor<B>| match shape {
-        Some(shape) => t.reshape(shape),
-        None => Ok(t.clone()),
-    };
-    let y = match weight {
-        Some(w) => y.mul(&shaped(w)?)?,
-        None => y,
-    };
-    match bias {
-        Some(b) => y.add(&shaped(b)?),
-        None => Ok(y),
     }
 }
 

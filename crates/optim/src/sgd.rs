@@ -1,0 +1,146 @@
+//! `torch.optim.SGD`.
+
+use crate::{Optimizer, ParamGroup, add_scaled, copy_of};
+use tiny_torch_core::{Backend, Error, Result};
+use tiny_torch_tensor::Tensor;
+use tiny_torch_tensor::autograd::no_grad;
+
+/// Hyper-parameters of [`Sgd`] (torch.optim.SGD's, same defaults except that `lr` has one).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdOptions {
+    pub lr: f64,
+    pub momentum: f64,
+    pub dampening: f64,
+    pub weight_decay: f64,
+    pub nesterov: bool,
+    pub maximize: bool,
+}
+
+impl Default for SgdOptions {
+    fn default() -> Self {
+        SgdOptions {
+            lr: 1e-3,
+            momentum: 0.0,
+            dampening: 0.0,
+            weight_decay: 0.0,
+            nesterov: false,
+            maximize: false,
+        }
+    }
+}
+
+impl SgdOptions {
+    pub fn lr(lr: f64) -> Self {
+        SgdOptions {
+            lr,
+            ..Default::default()
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::invalid("SGD", msg));
+        if self.lr < 0.0 {
+            return bad(format!("Invalid learning rate: {}", self.lr));
+        }
+        if self.momentum < 0.0 {
+            return bad(format!("Invalid momentum value: {}", self.momentum));
+        }
+        if self.weight_decay < 0.0 {
+            return bad(format!("Invalid weight_decay value: {}", self.weight_decay));
+        }
+        if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
+            return bad("Nesterov momentum requires a momentum and zero dampening".into());
+        }
+        Ok(())
+    }
+}
+
+/// `torch.optim.SGD`: per parameter, with `g = p.grad`,
+/// `g += weight_decay * p`; with momentum `buf = g` (first step) or
+/// `buf = momentum * buf + (1 - dampening) * g`, then `g = g + momentum * buf` (nesterov) or
+/// `g = buf`; finally `p -= lr * g` (`p += lr * g` when maximizing).
+pub struct Sgd<B: Backend> {
+    groups: Vec<ParamGroup<B, SgdOptions, Option<Tensor<B>>>>,
+}
+
+impl<B: Backend> Sgd<B> {
+    pub fn new(params: Vec<Tensor<B>>, options: SgdOptions) -> Result<Self> {
+        let mut sgd = Sgd { groups: Vec::new() };
+        sgd.add_param_group(params, options)?;
+        Ok(sgd)
+    }
+
+    /// `optimizer.add_param_group(...)`: more parameters with their own hyper-parameters.
+    pub fn add_param_group(&mut self, params: Vec<Tensor<B>>, options: SgdOptions) -> Result<()> {
+        options.validate()?;
+        self.groups.push(ParamGroup::new(params, options));
+        Ok(())
+    }
+
+    pub fn param_groups(&self) -> &[ParamGroup<B, SgdOptions, Option<Tensor<B>>>] {
+        &self.groups
+    }
+
+    /// The momentum buffer of parameter `index` of group `group` (`state[p]["momentum_buffer"]`).
+    pub fn momentum_buffer(&self, group: usize, index: usize) -> Option<&Tensor<B>> {
+        self.groups.get(group)?.state.get(index)?.as_ref()
+    }
+}
+
+impl<B: Backend> Optimizer<B> for Sgd<B> {
+    fn step(&mut self) -> Result<()> {
+        let _guard = no_grad();
+        for group in &mut self.groups {
+            let o = group.options;
+            for (p, buf) in group.params.iter().zip(group.state.iter_mut()) {
+                let Some(grad) = p.grad() else { continue };
+                let mut g = if o.maximize { grad.neg()? } else { grad };
+                if o.weight_decay != 0.0 {
+                    g = add_scaled(&g, p, o.weight_decay)?;
+                }
+                if o.momentum != 0.0 {
+                    let b = match buf {
+                        Some(b) => {
+                            b.mul_(o.momentum)?;
+                            if o.dampening == 0.0 {
+                                b.add_(&g)?;
+                            } else {
+                                b.add_(&g.mul(1.0 - o.dampening)?)?;
+                            }
+                            b.clone()
+                        }
+                        None => {
+                            let b = copy_of(&g)?;
+                            *buf = Some(b.clone());
+                            b
+                        }
+                    };
+                    g = if o.nesterov {
+                        add_scaled(&g, &b, o.momentum)?
+                    } else {
+                        b
+                    };
+                }
+                p.add_(&g.mul(-o.lr)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    fn parameters(&self) -> Vec<Tensor<B>> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.params.iter().cloned())
+            .collect()
+    }
+
+    fn lr(&self, group: usize) -> Option<f64> {
+        self.groups.get(group).map(|g| g.options.lr)
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        for g in &mut self.groups {
+            g.options.lr = lr;
+        }
+    }
+}
