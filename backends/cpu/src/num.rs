@@ -11,6 +11,7 @@ use crate::math;
 use crate::storage::Native;
 use half::{bf16, f16};
 use std::ops::{Add, Div, Mul, Neg, Sub};
+use tiny_torch_core::f64_to_f32_round_odd;
 
 /// `f32` or `f64`.
 pub(crate) trait Real:
@@ -399,24 +400,7 @@ impl Convert for f64 {
     }
 }
 
-/// `v` rounded to `f32` with round-to-odd: a second rounding to a float of at most 22 significant
-/// bits (`f16`, `bf16`) then gives exactly the correctly rounded result. (`half`'s own `from_f64`
-/// drops the low mantissa bits before rounding, which misrounds some ties.)
-fn f64_to_f32_odd(v: f64) -> f32 {
-    let r = v as f32;
-    if !r.is_finite() || r as f64 == v {
-        return r;
-    }
-    let bits = r.to_bits();
-    let toward_zero = if (r as f64).abs() > v.abs() {
-        bits - 1
-    } else {
-        bits
-    };
-    f32::from_bits(toward_zero | 1)
-}
-
-/// `i` rounded to `f64` with round-to-odd (see [`f64_to_f32_odd`]).
+/// `i` rounded to `f64` with round-to-odd (see [`tiny_torch_core::f64_to_f32_round_odd`]).
 fn i64_to_f64_odd(i: i64) -> f64 {
     let r = i as f64;
     let (ri, wide) = (r as i128, i as i128);
@@ -450,11 +434,11 @@ macro_rules! convert_half {
             }
             #[inline(always)]
             fn from_float(v: f64) -> Self {
-                $t::from_f32(f64_to_f32_odd(v))
+                $t::from_f32(f64_to_f32_round_odd(v))
             }
             #[inline(always)]
             fn from_int(v: i64) -> Self {
-                $t::from_f32(f64_to_f32_odd(i64_to_f64_odd(v)))
+                $t::from_f32(f64_to_f32_round_odd(i64_to_f64_odd(v)))
             }
         }
     };

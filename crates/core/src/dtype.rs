@@ -147,8 +147,30 @@ macro_rules! pod_element {
 
 pod_element!(f32, DType::F32, |v: f32| v as f64, |v: f64| v as f32);
 pod_element!(f64, DType::F64, |v: f64| v, |v: f64| v);
-pod_element!(f16, DType::F16, |v: f16| v.to_f64(), f16::from_f64);
-pod_element!(bf16, DType::BF16, |v: bf16| v.to_f64(), bf16::from_f64);
+pod_element!(f16, DType::F16, |v: f16| v.to_f64(), |v| f16::from_f32(
+    f64_to_f32_round_odd(v)
+));
+pod_element!(bf16, DType::BF16, |v: bf16| v.to_f64(), |v| bf16::from_f32(
+    f64_to_f32_round_odd(v)
+));
+
+/// `v` rounded to `f32` with round-to-odd: a second rounding to a float of at most 22 significant
+/// bits (`f16`, `bf16`) then gives exactly the correctly rounded result, which converting through
+/// a plain `f32` (double rounding) or `half`'s `from_f64` (it drops the low mantissa bits before
+/// rounding) can miss on values just above a tie.
+pub fn f64_to_f32_round_odd(v: f64) -> f32 {
+    let r = v as f32;
+    if !r.is_finite() || r as f64 == v {
+        return r;
+    }
+    let bits = r.to_bits();
+    let toward_zero = if (r as f64).abs() > v.abs() {
+        bits - 1
+    } else {
+        bits
+    };
+    f32::from_bits(toward_zero | 1)
+}
 pod_element!(i64, DType::I64, |v: i64| v as f64, |v: f64| v as i64);
 pod_element!(i32, DType::I32, |v: i32| v as f64, |v: f64| v as i32);
 pod_element!(u8, DType::U8, |v: u8| v as f64, |v: f64| v as u8);
@@ -283,6 +305,32 @@ mod tests {
         assert_eq!(Bool.promote(U8), U8);
         assert_eq!(BF16.promote(I64), BF16);
     }
+
+    #[test]
+    fn half_conversions_round_correctly_just_above_a_tie() {
+        // 1 + 2^-11 is the tie between 1 and the next f16; anything above it rounds up.
+        let above_tie = 1.0 + 2f64.powi(-11) + 2f64.powi(-40);
+        assert_eq!(
+            f16::from_f64_elem(above_tie),
+            f16::from_f32(1.0 + 2f32.powi(-10))
+        );
+        assert_eq!(f16::from_f64_elem(1.0 + 2f64.powi(-11)), f16::ONE); // the tie itself: to even
+        let above_bf16_tie = 1.0 + 2f64.powi(-8) + 2f64.powi(-30);
+        assert_eq!(
+            bf16::from_f64_elem(above_bf16_tie),
+            bf16::from_f32(1.0 + 2f32.powi(-7))
+        );
+        assert!(f16::from_f64_elem(f64::NAN).is_nan());
+        assert_eq!(f16::from_f64_elem(1e300), f16::INFINITY);
+    }
+
+    /// `Element::from_f64` by another name, so the test reads unambiguously next to `half`'s own.
+    trait FromF64Elem: Element {
+        fn from_f64_elem(v: f64) -> Self {
+            <Self as Element>::from_f64(v)
+        }
+    }
+    impl<T: Element> FromF64Elem for T {}
 
     #[test]
     fn result_type_ranks_scalars_below_tensors() {

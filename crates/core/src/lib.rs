@@ -21,7 +21,7 @@ mod shape;
 
 pub use backend::{Backend, BackendStorage, View, ViewMut};
 pub use device::Device;
-pub use dtype::{DType, Element, Operand, Scalar, result_type};
+pub use dtype::{DType, Element, Operand, Scalar, f64_to_f32_round_odd, result_type};
 pub use error::{Error, Result};
 pub use layout::{Layout, StridedOffsets};
 pub use op::{BinaryOp, Distribution, ReduceOp, ScatterReduce, UnaryOp};
