@@ -1,6 +1,8 @@
 //! `torch.optim.Adam` and `torch.optim.AdamW`.
 
-use crate::{Optimizer, ParamGroup, add_scaled};
+use crate::{
+    HasLearningRate, Optimizer, ParamGroup, add_scaled, all_parameters, group_lr, set_all_lr,
+};
 use tiny_torch_core::{Backend, Error, Result};
 use tiny_torch_tensor::Tensor;
 use tiny_torch_tensor::autograd::no_grad;
@@ -181,19 +183,24 @@ impl<B: Backend> Optimizer<B> for Adam<B> {
     }
 
     fn parameters(&self) -> Vec<Tensor<B>> {
-        self.groups
-            .iter()
-            .flat_map(|g| g.params.iter().cloned())
-            .collect()
+        all_parameters(&self.groups)
     }
 
     fn lr(&self, group: usize) -> Option<f64> {
-        self.groups.get(group).map(|g| g.options.lr)
+        group_lr(&self.groups, group)
     }
 
     fn set_lr(&mut self, lr: f64) {
-        for g in &mut self.groups {
-            g.options.lr = lr;
-        }
+        set_all_lr(&mut self.groups, lr);
+    }
+}
+
+impl HasLearningRate for AdamOptions {
+    fn learning_rate(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) {
+        self.lr = lr;
     }
 }

@@ -44,6 +44,38 @@ pub struct ParamGroup<B: Backend, H, S> {
     pub(crate) state: Vec<S>,
 }
 
+/// Hyper-parameters that carry a learning rate (what schedulers change).
+pub trait HasLearningRate {
+    fn learning_rate(&self) -> f64;
+    fn set_learning_rate(&mut self, lr: f64);
+}
+
+/// The parameters of all `groups`, in order.
+pub(crate) fn all_parameters<B: Backend, H, S>(groups: &[ParamGroup<B, H, S>]) -> Vec<Tensor<B>> {
+    groups
+        .iter()
+        .flat_map(|g| g.params.iter().cloned())
+        .collect()
+}
+
+/// The learning rate of group `group`.
+pub(crate) fn group_lr<B: Backend, H: HasLearningRate, S>(
+    groups: &[ParamGroup<B, H, S>],
+    group: usize,
+) -> Option<f64> {
+    groups.get(group).map(|g| g.options.learning_rate())
+}
+
+/// Sets the learning rate of every group.
+pub(crate) fn set_all_lr<B: Backend, H: HasLearningRate, S>(
+    groups: &mut [ParamGroup<B, H, S>],
+    lr: f64,
+) {
+    for g in groups {
+        g.options.set_learning_rate(lr);
+    }
+}
+
 impl<B: Backend, H, S: Default> ParamGroup<B, H, S> {
     pub(crate) fn new(params: Vec<Tensor<B>>, options: H) -> Self {
         let state = params.iter().map(|_| S::default()).collect();
