@@ -34,6 +34,11 @@ pub(crate) struct TensorInner<B: Backend> {
     backend: B,
     /// Bumped by every write to the storage; shared by all views of it.
     version: Arc<AtomicU64>,
+    /// Bumped when an in-place op rebases the autograd history of a tensor of this storage
+    /// while other handles (views, the base) share it; shared by all views. A differentiable
+    /// view remembers its value at creation (`AutogradMeta::view_history`) and is stale once
+    /// it changed.
+    history: Arc<AtomicU64>,
     pub(crate) autograd: AutogradMeta<B>,
 }
 
@@ -56,6 +61,7 @@ impl<B: Backend> Tensor<B> {
                 dtype,
                 backend: backend.clone(),
                 version: Arc::new(AtomicU64::new(0)),
+                history: Arc::new(AtomicU64::new(0)),
                 autograd: AutogradMeta::default(),
             }),
         }
@@ -132,6 +138,7 @@ impl<B: Backend> Tensor<B> {
                 dtype: self.inner.dtype,
                 backend: self.inner.backend.clone(),
                 version: self.inner.version.clone(),
+                history: self.inner.history.clone(),
                 autograd: AutogradMeta::default(),
             }),
         }
@@ -188,6 +195,21 @@ impl<B: Backend> Tensor<B> {
 
     pub fn is_contiguous(&self) -> bool {
         self.inner.layout.is_contiguous()
+    }
+
+    /// The history generation of this storage (see `TensorInner::history`).
+    pub(crate) fn history(&self) -> u64 {
+        self.inner.history.load(Ordering::Relaxed)
+    }
+
+    /// Marks every other handle of this storage whose history was recorded before as stale.
+    pub(crate) fn bump_history(&self) {
+        self.inner.history.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Whether other tensor handles (views, the base, a `detach()`ed alias) share this storage.
+    pub(crate) fn storage_is_shared(&self) -> bool {
+        Arc::strong_count(&self.inner.storage) > 1
     }
 
     /// Whether two tensors share one storage (a view and its base do).

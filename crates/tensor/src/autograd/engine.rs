@@ -38,8 +38,8 @@ impl<B: Backend> Target<B> {
     }
 
     fn of(tensor: &Tensor<B>) -> Option<Self> {
-        match tensor.inner.autograd.grad_fn.get() {
-            Some(f) => Some(Target::Node(f.clone())),
+        match tensor.grad_fn_node() {
+            Some(f) => Some(Target::Node(f)),
             None if tensor.requires_grad() => Some(Target::Leaf(tensor.clone())),
             None => None,
         }

@@ -32,11 +32,20 @@
 //! All views of one storage share a version counter, bumped by every write. Saved tensors
 //! remember the version at save time; a backward that finds another version fails with "a
 //! variable needed for gradient computation has been modified by an inplace operation", naming
-//! the op. With grad mode on, an in-place op on a leaf that requires grad is an error (as in
-//! PyTorch), and so is, for now, an in-place op on any tensor that is part of a graph (a
-//! `grad_fn`, or an operand that requires grad): recording in-place ops (PyTorch's history
-//! rebasing and `CopySlices`) is not implemented, and the error says to use the out-of-place
-//! form. Under `no_grad` (optimizer steps), in-place ops are free.
+//! the op. Under `no_grad` (optimizer steps), in-place ops are free.
+//!
+//! With grad mode on, an in-place op that writes a tensor requiring grad or reads an operand
+//! requiring grad is recorded as PyTorch does for non-views (`Tensor::check_inplace` decides,
+//! `Tensor::inplace_recorded` runs it): the result is computed out of place with the op's
+//! backward (from a clone of the old value when the formula saves its input), written into the
+//! storage, and the tensor's `grad_fn` is replaced by the new node (*history rebasing*;
+//! `AutogradMeta::grad_fn` is a `Mutex` for this). Still errors: an in-place op on a leaf that
+//! requires grad (as in PyTorch), on a view of a tensor in a graph (PyTorch's `CopySlices` is not
+//! implemented), or one that would start a graph on a tensor sharing its storage with untracked
+//! handles. A differentiable view remembers its storage's *history generation* (bumped by a
+//! rebase while other handles share the storage); using a view made stale that way in a later
+//! op, as a backward root or as an `autograd::grad` input is an error where PyTorch would
+//! regenerate the view's `grad_fn`. `out=` forms are not differentiable (`Tensor::check_out`).
 //!
 //! # What this module must never do
 //!
@@ -63,7 +72,14 @@ use tiny_torch_core::{Backend, Error, Result};
 /// The autograd part of a tensor handle.
 pub(crate) struct AutogradMeta<B: Backend> {
     pub(crate) requires_grad: AtomicBool,
-    pub(crate) grad_fn: OnceLock<Arc<Node<B>>>,
+    /// The node that produced this tensor. Mutable: an in-place op recorded by autograd
+    /// replaces it with its own node (history rebasing). Read it through
+    /// [`Tensor::grad_fn_node`].
+    pub(crate) grad_fn: Mutex<Option<Arc<Node<B>>>>,
+    /// Set on a differentiable view (an op output sharing its input's storage) to the storage's
+    /// history generation at creation: the view is stale once an in-place op rebased the history
+    /// of a tensor of that storage.
+    pub(crate) view_history: OnceLock<u64>,
     pub(crate) grad: Mutex<Option<Tensor<B>>>,
     /// Hooks of a leaf (a non-leaf's hooks live on its `grad_fn`).
     pub(crate) hooks: Mutex<Vec<Hook<B>>>,
@@ -143,6 +159,9 @@ pub fn grad<B: Backend>(
     retain_graph: bool,
     create_graph: bool,
 ) -> Result<Vec<Option<Tensor<B>>>> {
+    for input in inputs {
+        input.check_not_stale("grad")?;
+    }
     let roots = roots(outputs, grad_outputs)?;
     engine::execute(
         &roots,
@@ -173,6 +192,7 @@ fn roots<B: Backend>(
         .iter()
         .enumerate()
         .map(|(i, out)| {
+            out.check_not_stale("backward")?;
             let grad = match grad_outputs {
                 Some(g) => {
                     if g[i].dims() != out.dims() {
@@ -212,14 +232,7 @@ fn roots<B: Backend>(
 pub fn recorded_ops<B: Backend>(tensor: &Tensor<B>) -> BTreeSet<&'static str> {
     let mut ops = BTreeSet::new();
     let mut seen = BTreeSet::new();
-    let mut stack: Vec<Arc<Node<B>>> = tensor
-        .inner
-        .autograd
-        .grad_fn
-        .get()
-        .cloned()
-        .into_iter()
-        .collect();
+    let mut stack: Vec<Arc<Node<B>>> = tensor.grad_fn_node().into_iter().collect();
     while let Some(node) = stack.pop() {
         if !seen.insert(Arc::as_ptr(&node) as *const () as usize) {
             continue;
@@ -277,17 +290,17 @@ impl<B: Backend> Tensor<B> {
     /// The name of the node that produced this tensor (`"MulBackward0"`), `None` for leaves and
     /// tensors outside any graph.
     pub fn grad_fn(&self) -> Option<String> {
-        self.inner.autograd.grad_fn.get().map(|f| f.name())
+        self.grad_fn_node().map(|f| f.name())
     }
 
     /// The node that produced this tensor.
     pub fn grad_fn_node(&self) -> Option<Arc<Node<B>>> {
-        self.inner.autograd.grad_fn.get().cloned()
+        lock(&self.inner.autograd.grad_fn).clone()
     }
 
     /// Whether this is a leaf: no `grad_fn` (every tensor that does not require grad is one).
     pub fn is_leaf(&self) -> bool {
-        self.inner.autograd.grad_fn.get().is_none()
+        self.grad_fn_node().is_none()
     }
 
     /// The same data (shared storage and version counter) outside any graph.
@@ -333,7 +346,7 @@ impl<B: Backend> Tensor<B> {
                 ),
             ));
         }
-        match self.inner.autograd.grad_fn.get() {
+        match self.grad_fn_node() {
             Some(node) => lock(&node.pre_hooks).push(Arc::new(hook)),
             None => lock(&self.inner.autograd.hooks).push(Arc::new(hook)),
         }
@@ -357,11 +370,66 @@ impl<B: Backend> Tensor<B> {
         Ok(())
     }
 
-    /// Errors when in-place op `op` on this tensor (with operands `others`) would corrupt the
-    /// graph; see the module documentation.
-    pub(crate) fn check_inplace(&self, op: &'static str, others: &[&Tensor<B>]) -> Result<()> {
+    /// Whether this is a differentiable view whose storage had its history rebased by a
+    /// recorded in-place op after the view was created (see the module documentation).
+    pub(crate) fn is_stale_view(&self) -> bool {
+        self.inner
+            .autograd
+            .view_history
+            .get()
+            .is_some_and(|&h| h != self.history())
+    }
+
+    /// The error message for using a stale view in op `op`.
+    pub(crate) fn stale_view_message(&self, op: &str) -> String {
+        format!(
+            "'{op}' uses a view (shape {}) that was created before an in-place operation on its \
+             base (or on another view of the same storage) was recorded by autograd: the view's \
+             grad_fn still describes the old values, and Tiny-Torch does not regenerate it \
+             (PyTorch does); take the view again after the in-place operation",
+            self.shape()
+        )
+    }
+
+    /// Errors when this tensor is a stale view (backward roots, `autograd::grad` inputs).
+    pub(crate) fn check_not_stale(&self, op: &'static str) -> Result<()> {
+        if self.is_stale_view() {
+            return Err(Error::autograd(op, self.stale_view_message(op)));
+        }
+        Ok(())
+    }
+
+    /// Errors when `out=` op `op` writing this tensor (with inputs `others`) would have to be
+    /// recorded: as in PyTorch, `out=` forms don't support automatic differentiation.
+    pub(crate) fn check_out(&self, op: &'static str, others: &[&Tensor<B>]) -> Result<()> {
         if !is_grad_enabled() {
             return Ok(());
+        }
+        if self.requires_grad() || others.iter().any(|t| t.requires_grad()) {
+            return Err(Error::autograd(
+                op,
+                format!(
+                    "functions with out=... arguments don't support automatic differentiation, \
+                     but one of the arguments requires grad (out shape {}, grad_fn {:?}); use \
+                     the out-of-place form or the in-place method",
+                    self.shape(),
+                    self.grad_fn()
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Decides how in-place op `op` on this tensor (reading operands `others`) runs: `Ok(false)`
+    /// when autograd has nothing to record (grad mode off, or neither this tensor nor an
+    /// operand requires grad) and the op may write the storage directly; `Ok(true)` when it must
+    /// go through `Tensor::inplace_recorded`. Errors for a leaf that requires grad (as in
+    /// PyTorch) and for what is not supported: a stale view, an in-place op on a view that
+    /// would have to be recorded (PyTorch's `CopySlices`), and an in-place op that would
+    /// start a graph on a tensor whose storage other handles (views, its base) share.
+    pub(crate) fn check_inplace(&self, op: &'static str, others: &[&Tensor<B>]) -> Result<bool> {
+        if !is_grad_enabled() {
+            return Ok(false);
         }
         if self.requires_grad() && self.is_leaf() {
             return Err(Error::autograd(
@@ -373,18 +441,92 @@ impl<B: Backend> Tensor<B> {
                 ),
             ));
         }
-        if self.requires_grad() || others.iter().any(|t| t.requires_grad()) {
-            return Err(Error::autograd(
+        if !self.requires_grad() && !others.iter().any(|t| t.requires_grad()) {
+            return Ok(false);
+        }
+        if self.is_stale_view() {
+            return Err(Error::autograd(op, self.stale_view_message(op)));
+        }
+        if self.storage_is_shared() {
+            if self.inner.autograd.view_history.get().is_some() {
+                return Err(Error::autograd(
+                    op,
+                    format!(
+                        "in-place operations on a view of a tensor that is part of a graph are \
+                         not supported by autograd (PyTorch records them on the base with \
+                         CopySlices; Tiny-Torch does not): this view has shape {} and grad_fn \
+                         {:?}; use the out-of-place form, or clone() the view first",
+                        self.shape(),
+                        self.grad_fn()
+                    ),
+                ));
+            }
+            if !self.requires_grad() {
+                return Err(Error::autograd(
+                    op,
+                    format!(
+                        "this in-place operation reads an operand that requires grad, but the \
+                         written tensor (shape {}) shares its storage with other tensors (views \
+                         or a base) that autograd does not track, so they would silently miss \
+                         the new history; use the out-of-place form, or clone() first",
+                        self.shape()
+                    ),
+                ));
+            }
+        }
+        Ok(true)
+    }
+
+    /// Runs in-place op `op` under autograd, as PyTorch does for a tensor that is not a view:
+    /// `f(old)` computes the result out of place (recording the op's usual backward), where
+    /// `old` is a clone of this tensor taken before the write when `needs_old` (the formula
+    /// saves its input, and a saved tensor must keep its version), else this tensor itself.
+    /// The result is written into this storage (bumping the version) and this tensor's history
+    /// is rebased: its `grad_fn` becomes the result's node (none when the result does not
+    /// require grad: `y.copy_(&constant)`). Other handles of the storage (views taken before)
+    /// become stale.
+    pub(crate) fn inplace_recorded(
+        &self,
+        op: &'static str,
+        needs_old: bool,
+        f: impl FnOnce(&Tensor<B>) -> Result<Tensor<B>>,
+    ) -> Result<()> {
+        let old = if needs_old {
+            self.copy_to_new(self.dtype())?
+        } else {
+            self.clone()
+        };
+        let mut result = f(&old)?;
+        if result.dims() != self.dims() {
+            return Err(Error::shape(
                 op,
                 format!(
-                    "in-place operations are not recorded by autograd yet, and this one would \
-                     write a tensor that is part of a graph (shape {}, grad_fn {:?}) or read an \
-                     operand that requires grad; use the out-of-place form",
+                    "output with shape {} doesn't match the result's shape {}",
                     self.shape(),
-                    self.grad_fn()
+                    result.shape()
                 ),
             ));
         }
+        if result.dtype() != self.dtype() {
+            result = result.to_dtype(self.dtype())?;
+        }
+        if result.requires_grad() && result.is_leaf() {
+            // An operand returned as is: give the result a node pointing at it.
+            result = result.copy_to_new(result.dtype())?;
+        }
+        {
+            let _guard = no_grad();
+            self.copy_(&result)?;
+        }
+        if self.storage_is_shared() {
+            self.bump_history();
+        }
+        let node = result.grad_fn_node();
+        self.inner
+            .autograd
+            .requires_grad
+            .store(node.is_some(), Ordering::Relaxed);
+        *lock(&self.inner.autograd.grad_fn) = node;
         Ok(())
     }
 }

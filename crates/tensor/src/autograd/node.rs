@@ -14,6 +14,9 @@
 //! - the backward closure, which maps the output's gradient to one optional gradient per input
 //!   using differentiable tensor ops (so that `create_graph` records a graph of the backward).
 //!
+//! A node recorded with a stale view as input (a view taken before an in-place op rebased its
+//! base's history, see `autograd/mod.rs`) carries an error instead of running its backward.
+//!
 //! Nodes never save their own output (that would be a reference cycle); formulas that need the
 //! output (`exp`, `tanh`, `softmax`, ...) recompute it from the saved input.
 //!
@@ -99,6 +102,9 @@ pub struct Node<B: Backend> {
     saved: Mutex<Saved<B>>,
     backward: BackwardFn<B>,
     pub(crate) pre_hooks: Mutex<Vec<Hook<B>>>,
+    /// Set when an input was a stale view (see `Tensor::is_stale_view`): running the node is
+    /// then this error, so that no wrong gradient flows.
+    stale_input: Option<String>,
 }
 
 impl<B: Backend> Node<B> {
@@ -127,6 +133,9 @@ impl<B: Backend> Node<B> {
         grad: &Tensor<B>,
         retain_graph: bool,
     ) -> Result<Vec<Option<Tensor<B>>>> {
+        if let Some(message) = &self.stale_input {
+            return Err(Error::autograd(self.name(), message.clone()));
+        }
         let saved: Vec<Tensor<B>> = {
             let mut state = lock(&self.saved);
             let tensors = match &*state {
@@ -219,7 +228,12 @@ impl<B: Backend> Drop for Node<B> {
                 // The last handle of a tensor: take its grad_fn (and grad) before it drops, so
                 // that dropping it does not recurse into the graph.
                 if let Some(mut inner) = Arc::into_inner(t.inner) {
-                    if let Some(f) = inner.autograd.grad_fn.take() {
+                    let grad_fn = inner
+                        .autograd
+                        .grad_fn
+                        .get_mut()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner());
+                    if let Some(f) = grad_fn.take() {
                         nodes.push(f);
                     }
                     if let Some(g) = inner.autograd.grad.get_mut().ok().and_then(Option::take) {
@@ -272,13 +286,17 @@ pub(crate) fn record<B: Backend>(
         super::formulas::BACKWARD_OPS.contains(&op),
         "op '{op}' records a backward but is missing from autograd::BACKWARD_OPS"
     );
+    let stale_input = inputs
+        .iter()
+        .find(|t| t.is_stale_view())
+        .map(|t| t.stale_view_message(op));
     let next = inputs
         .iter()
         .map(|t| {
             if !t.requires_grad() {
                 None
-            } else if let Some(f) = t.inner.autograd.grad_fn.get() {
-                Some(Edge::Node(f.clone()))
+            } else if let Some(f) = t.grad_fn_node() {
+                Some(Edge::Node(f))
             } else {
                 Some(Edge::Leaf((*t).clone()))
             }
@@ -305,6 +323,7 @@ pub(crate) fn record<B: Backend>(
         saved: Mutex::new(Saved::Tensors(saved)),
         backward: Box::new(backward),
         pre_hooks: Mutex::new(Vec::new()),
+        stale_input,
     });
     // A fresh handle: `output` may be an input returned as is, whose metadata must not change.
     let out = output.with_layout(output.layout().clone());
@@ -312,7 +331,11 @@ pub(crate) fn record<B: Backend>(
         .autograd
         .requires_grad
         .store(true, Ordering::Relaxed);
-    let _ = out.inner.autograd.grad_fn.set(node);
+    if inputs.iter().any(|t| t.shares_storage_with(&out)) {
+        // A differentiable view: remember the history generation of its storage.
+        let _ = out.inner.autograd.view_history.set(out.history());
+    }
+    *lock(&out.inner.autograd.grad_fn) = Some(node);
     out
 }
 
@@ -320,7 +343,8 @@ impl<B: Backend> Default for AutogradMeta<B> {
     fn default() -> Self {
         AutogradMeta {
             requires_grad: Default::default(),
-            grad_fn: Default::default(),
+            grad_fn: Mutex::new(None),
+            view_history: Default::default(),
             grad: Mutex::new(None),
             hooks: Mutex::new(Vec::new()),
             post_hooks: Mutex::new(Vec::new()),

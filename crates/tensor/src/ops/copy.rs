@@ -49,7 +49,26 @@ impl<B: Backend> Tensor<B> {
     pub fn copy_(&self, src: &Tensor<B>) -> Result<()> {
         self.check_same_device("copy_", src)?;
         self.check_writable("copy_")?;
-        self.check_inplace("copy_", &[src])?;
+        if self.check_inplace("copy_", &[src])? {
+            // The old values are overwritten: the new history is a copy of `src`, broadcast.
+            return self.inplace_recorded("copy_", false, |_| {
+                let copy = src.copy_to_new(self.dtype())?;
+                if copy.dims() == self.dims() {
+                    return Ok(copy);
+                }
+                let dims: Vec<isize> = self.dims().iter().map(|&d| d as isize).collect();
+                copy.expand(&dims).map_err(|_| {
+                    Error::shape(
+                        "copy_",
+                        format!(
+                            "source shape {} does not broadcast to destination shape {}",
+                            src.shape(),
+                            self.shape()
+                        ),
+                    )
+                })
+            });
+        }
         // A source that shares this storage is read from a snapshot, so that the copy never
         // reads an element it already overwrote (and never locks one storage twice).
         let src = src.snapshot_if_shared(self)?;

@@ -5,7 +5,9 @@
 //! `result_type` (a host scalar ranks below tensors), convert the inputs when needed, broadcast
 //! their layouts (stride 0, no copies), and make one backend call into a fresh output. In-place
 //! forms check that the result dtype can be cast to the destination's dtype and read a snapshot
-//! of any input that shares the destination's storage.
+//! of any input that shares the destination's storage. Under autograd, an in-place form on a
+//! tensor in a graph is recorded by computing the out-of-place op and rebasing the tensor's
+//! history (`Tensor::inplace_recorded`); `out=` forms are not differentiable.
 
 use crate::Tensor;
 use crate::autograd::formulas::elementwise::{record_binary, record_unary};
@@ -244,8 +246,8 @@ impl<B: Backend> Tensor<B> {
         out.check_writable(op.name())?;
         let rhs: TensorOrScalar<'_, B> = rhs.into();
         match &rhs {
-            TensorOrScalar::Tensor(t) => out.check_inplace(op.name(), &[self, *t])?,
-            TensorOrScalar::Scalar(_) => out.check_inplace(op.name(), &[self])?,
+            TensorOrScalar::Tensor(t) => out.check_out(op.name(), &[self, *t])?,
+            TensorOrScalar::Scalar(_) => out.check_out(op.name(), &[self])?,
         }
         let p = self.prepare(op, &rhs, false)?;
         if p.shape != out.dims() {
@@ -293,10 +295,10 @@ impl<B: Backend> Tensor<B> {
         let rhs = rhs.into();
         let rhs_operand = self.rhs_operand(name, &rhs)?;
         self.check_writable(name)?;
-        match &rhs {
+        let record = match &rhs {
             TensorOrScalar::Tensor(t) => self.check_inplace(name, &[*t])?,
             TensorOrScalar::Scalar(_) => self.check_inplace(name, &[])?,
-        }
+        };
         let rhs_shape = match &rhs {
             TensorOrScalar::Tensor(t) => t.shape().to_string(),
             TensorOrScalar::Scalar(_) => "[]".into(),
@@ -324,6 +326,14 @@ impl<B: Backend> Tensor<B> {
             return Err(cast_error(name, compute, self.dtype(), shapes));
         }
         let rhs = self.rhs_as(&rhs, self.dtype())?.snapshot_if_shared(self)?;
+        if record {
+            if rhs.layout().expand(self.dims()).is_err() {
+                return Err(shape_error());
+            }
+            // Add and Sub save nothing; the other formulas save their input.
+            let needs_old = !matches!(op, BinaryOp::Add | BinaryOp::Sub);
+            return self.inplace_recorded(name, needs_old, |old| old.binary_op(op, &rhs));
+        }
         let rhs_layout = rhs
             .layout()
             .expand(self.dims())
@@ -358,7 +368,7 @@ impl<B: Backend> Tensor<B> {
     pub fn unary_op_out(&self, op: UnaryOp, out: &Tensor<B>) -> Result<()> {
         self.check_same_device(op.name(), out)?;
         out.check_writable(op.name())?;
-        out.check_inplace(op.name(), &[self])?;
+        out.check_out(op.name(), &[self])?;
         if out.dims() != self.dims() {
             return Err(Error::shape(
                 op.name(),
@@ -394,7 +404,7 @@ impl<B: Backend> Tensor<B> {
     /// `self = op(self)` in place (`logical_not_` writes 0 or 1 in this dtype).
     pub fn unary_op_(&self, op: UnaryOp) -> Result<()> {
         self.check_writable(op.name())?;
-        self.check_inplace(op.name(), &[])?;
+        let record = self.check_inplace(op.name(), &[])?;
         if op == UnaryOp::LogicalNot {
             return self.copy_(&self.unary_op(op)?);
         }
@@ -402,6 +412,10 @@ impl<B: Backend> Tensor<B> {
         if input_dtype != self.dtype() {
             let shapes = format!("shape {}", self.shape());
             return Err(cast_error(op.name(), input_dtype, self.dtype(), shapes));
+        }
+        if record {
+            let needs_old = op != UnaryOp::Neg;
+            return self.inplace_recorded(op.name(), needs_old, |old| old.unary_op(op));
         }
         self.backend()
             .unary_inplace(op, ViewMut::new(&mut self.storage_mut(), self.layout()))

@@ -189,13 +189,18 @@ impl<B: Backend> Tensor<B> {
     /// `self.scatter_(dim, index, src)`: writes `src[i][j]` to `self[index[i][j]][j]` (for
     /// `dim = 0`) in place.
     pub fn scatter_(&self, dim: isize, index: &Tensor<B>, src: &Tensor<B>) -> Result<()> {
-        self.check_inplace("scatter_", &[src])?;
+        if self.check_inplace("scatter_", &[src])? {
+            return self.inplace_recorded("scatter_", true, |old| old.scatter(dim, index, src));
+        }
         self.scatter_impl("scatter_", dim, index, src, ScatterReduce::Assign)
     }
 
     /// `self.scatter_add_(dim, index, src)`: adds instead of writing (repeated indices sum).
     pub fn scatter_add_(&self, dim: isize, index: &Tensor<B>, src: &Tensor<B>) -> Result<()> {
-        self.check_inplace("scatter_add_", &[src])?;
+        if self.check_inplace("scatter_add_", &[src])? {
+            return self
+                .inplace_recorded("scatter_add_", true, |old| old.scatter_add(dim, index, src));
+        }
         self.scatter_impl("scatter_add_", dim, index, src, ScatterReduce::Add)
     }
 
