@@ -85,8 +85,22 @@ pub(crate) fn inplace<T: Copy + Send>(
             unsafe {
                 if di == 1 {
                     let d = std::slice::from_raw_parts_mut(p.add(od), len);
-                    simd!(for o in d.iter_mut() {
-                        *o = f(*o);
+                    // Computed into a block on the stack, then stored whole: written as
+                    // `*o = f(*o)`, ops that return their input on one branch (relu, clamp)
+                    // compile to masked stores, several times slower on AMD than plain ones.
+                    const BLOCK: usize = 64;
+                    simd!({
+                        let mut chunks = d.chunks_exact_mut(BLOCK);
+                        for chunk in &mut chunks {
+                            let mut block: [T; BLOCK] = [chunk[0]; BLOCK];
+                            for (b, &x) in block.iter_mut().zip(chunk.iter()) {
+                                *b = f(x);
+                            }
+                            chunk.copy_from_slice(&block);
+                        }
+                        for o in chunks.into_remainder() {
+                            *o = f(*o);
+                        }
                     });
                 } else {
                     for i in 0..len {
