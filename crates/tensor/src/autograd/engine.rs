@@ -62,6 +62,20 @@ fn accumulate_into<B: Backend>(slot: &mut Option<Tensor<B>>, grad: Tensor<B>) ->
     Ok(())
 }
 
+/// Adds `grad` into the gradient buffer of `key`; returns whether the buffer was empty before.
+fn accumulate_buffer<B: Backend>(
+    buffers: &mut HashMap<usize, Tensor<B>>,
+    key: usize,
+    grad: Tensor<B>,
+) -> Result<bool> {
+    let (sum, first) = match buffers.remove(&key) {
+        None => (grad, true),
+        Some(old) => (old.add(&grad)?, false),
+    };
+    buffers.insert(key, sum);
+    Ok(first)
+}
+
 /// Reduces `grad` to the input's shape (summing broadcast dims) and casts it to its dtype.
 fn fit<B: Backend>(node: &Node<B>, i: usize, grad: Tensor<B>) -> Result<Tensor<B>> {
     let InputMeta { dims, dtype } = &node.inputs[i];
@@ -171,10 +185,7 @@ pub(crate) fn execute<B: Backend>(
     let mut ready: Vec<Target<B>> = Vec::new();
     for (target, (_, grad)) in root_targets.into_iter().zip(roots) {
         let key = target.key();
-        let mut slot = buffers.remove(&key);
-        let first = slot.is_none();
-        accumulate_into(&mut slot, grad.clone())?;
-        buffers.insert(key, slot.expect("just filled"));
+        let first = accumulate_buffer(&mut buffers, key, grad.clone())?;
         if first && deps.get(&key).copied().unwrap_or(0) == 0 {
             ready.push(target);
         }
@@ -222,11 +233,7 @@ pub(crate) fn execute<B: Backend>(
                     let key = target.key();
                     if let Some(grad) = grad {
                         let grad = fit(&node, i, grad)?;
-                        let mut slot = buffers.remove(&key);
-                        accumulate_into(&mut slot, grad)?;
-                        if let Some(slot) = slot {
-                            buffers.insert(key, slot);
-                        }
+                        accumulate_buffer(&mut buffers, key, grad)?;
                     }
                     let count = deps.entry(key).or_default();
                     *count = count.saturating_sub(1);
