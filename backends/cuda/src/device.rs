@@ -1,0 +1,257 @@
+//! Finding CUDA devices without panicking, and the per-device state every op shares: the
+//! context, the one stream, the caching allocator, compiled kernels, the cuBLAS handle and the
+//! device-side error flags.
+
+use crate::compile::{self, backend_error};
+use crate::storage::Pool;
+use cudarc::cublas::CudaBlas;
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, result, sys};
+use cudarc::nvrtc::Ptx;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use tiny_torch_core::{Error, Result};
+
+/// Whether the CUDA driver library can be loaded and initialised. cudarc panics when `libcuda`
+/// is missing, so nothing in this crate touches the driver before this says yes.
+pub fn driver_available() -> bool {
+    static AVAILABLE: OnceLock<bool> = OnceLock::new();
+    *AVAILABLE.get_or_init(|| {
+        // SAFETY: only tries to dlopen the driver library.
+        let present = unsafe { sys::is_culib_present() };
+        present && result::init().is_ok()
+    })
+}
+
+/// Number of CUDA devices; 0 without a driver or a GPU (never panics).
+pub fn device_count() -> usize {
+    if !driver_available() {
+        return 0;
+    }
+    result::device::get_count().map_or(0, |n| n.max(0) as usize)
+}
+
+/// `torch.cuda.is_available()`: a driver and at least one device.
+pub fn is_available() -> bool {
+    device_count() > 0
+}
+
+/// What `torch.cuda.get_device_properties` would say about a device, in short.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceProperties {
+    pub name: String,
+    /// Compute capability (major, minor), e.g. (9, 0) for an H100.
+    pub capability: (i32, i32),
+    pub total_memory: usize,
+    pub multiprocessor_count: u32,
+}
+
+static ALLOW_TF32: AtomicBool = AtomicBool::new(false);
+
+/// `torch.backends.cuda.matmul.allow_tf32`: lets f32 matrix products use TF32 tensor cores
+/// (about 10 bits of mantissa in the products). Off by default, as in PyTorch.
+pub fn set_allow_tf32(allow: bool) {
+    ALLOW_TF32.store(allow, Ordering::Relaxed);
+}
+
+pub fn allow_tf32() -> bool {
+    ALLOW_TF32.load(Ordering::Relaxed)
+}
+
+/// Codes the kernels set in the device-side error word (`kernels/common.cuh`).
+const ERROR_INDEX_OUT_OF_RANGE: u32 = 1;
+const ERROR_INTEGER_DIVISION_BY_ZERO: u32 = 2;
+
+/// One device's shared state. One per ordinal per process; never dropped, so that storages
+/// freed late (at exit, from other threads) always find their pool and context.
+pub struct CudaDevice {
+    pub(crate) ordinal: usize,
+    pub(crate) ctx: Arc<CudaContext>,
+    /// The one stream every op of this device is queued on, in program order.
+    pub(crate) stream: Arc<CudaStream>,
+    pub(crate) properties: DeviceProperties,
+    /// `compute_XY`, the architecture kernels are compiled for.
+    arch: String,
+    pub(crate) pool: Mutex<Pool>,
+    modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
+    functions: Mutex<HashMap<String, CudaFunction>>,
+    blas: Mutex<Option<CudaBlas>>,
+    /// One `u32` in device memory that kernels `atomicOr` error codes into.
+    error_flags: sys::CUdeviceptr,
+}
+
+impl std::fmt::Debug for CudaDevice {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CudaDevice({}, {})", self.ordinal, self.properties.name)
+    }
+}
+
+fn driver_error(what: &str, e: impl std::fmt::Display) -> Error {
+    backend_error(format!("{what}: {e}"))
+}
+
+impl CudaDevice {
+    /// The shared state of device `ordinal`, created on first use.
+    pub(crate) fn get(ordinal: usize) -> Result<Arc<CudaDevice>> {
+        static DEVICES: OnceLock<Mutex<HashMap<usize, Arc<CudaDevice>>>> = OnceLock::new();
+        let count = device_count();
+        if count == 0 {
+            return Err(backend_error(if driver_available() {
+                "no CUDA device found (the driver loaded, but reports 0 devices)".to_string()
+            } else {
+                "CUDA is not available: the driver library (libcuda.so) could not be loaded"
+                    .to_string()
+            }));
+        }
+        if ordinal >= count {
+            return Err(backend_error(format!(
+                "invalid device ordinal cuda:{ordinal}: {count} CUDA device(s) present"
+            )));
+        }
+        let mut devices = DEVICES
+            .get_or_init(Default::default)
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        if let Some(device) = devices.get(&ordinal) {
+            return Ok(device.clone());
+        }
+        let device = Arc::new(Self::open(ordinal)?);
+        devices.insert(ordinal, device.clone());
+        Ok(device)
+    }
+
+    fn open(ordinal: usize) -> Result<CudaDevice> {
+        let ctx = CudaContext::new(ordinal).map_err(|e| driver_error("creating the context", e))?;
+        // Storages are raw pointers ordered by the one stream; cudarc's per-buffer events
+        // would only add work.
+        // SAFETY: this crate never uses cudarc's CudaSlice on more than one stream.
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx
+            .new_stream()
+            .map_err(|e| driver_error("creating a stream", e))?;
+        let capability = ctx
+            .compute_capability()
+            .map_err(|e| driver_error("querying the compute capability", e))?;
+        let properties = DeviceProperties {
+            name: ctx.name().map_err(|e| driver_error("querying the name", e))?,
+            capability,
+            total_memory: ctx.total_mem().unwrap_or(0),
+            multiprocessor_count: ctx
+                .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
+                .map_or(1, |n| n.max(1) as u32),
+        };
+        // SAFETY: a 4-byte allocation on the bound context, zeroed before use.
+        let error_flags = unsafe {
+            ctx.bind_to_thread()
+                .map_err(|e| driver_error("binding the context", e))?;
+            let ptr = result::malloc_sync(4).map_err(|e| driver_error("allocating", e))?;
+            result::memset_d8_sync(ptr, 0, 4).map_err(|e| driver_error("memset", e))?;
+            ptr
+        };
+        Ok(CudaDevice {
+            ordinal,
+            arch: format!("compute_{}{}", capability.0, capability.1),
+            ctx,
+            stream,
+            properties,
+            pool: Mutex::new(Pool::default()),
+            modules: Mutex::default(),
+            functions: Mutex::default(),
+            blas: Mutex::new(None),
+            error_flags,
+        })
+    }
+
+    /// Makes this device's context current on the calling thread (every entry point does).
+    pub(crate) fn bind(&self) -> Result<()> {
+        self.ctx
+            .bind_to_thread()
+            .map_err(|e| driver_error("binding the context", e))
+    }
+
+    pub(crate) fn error_flags(&self) -> sys::CUdeviceptr {
+        self.error_flags
+    }
+
+    /// Kernel `name` from `kernels/{stem}.cu`, compiling the file on first use.
+    pub(crate) fn function(&self, stem: &'static str, name: &str) -> Result<CudaFunction> {
+        let mut functions = lock(&self.functions);
+        if let Some(f) = functions.get(name) {
+            return Ok(f.clone());
+        }
+        let module = self.module(stem)?;
+        let f = module.load_function(name).map_err(|e| {
+            backend_error(format!("kernel {name} not found in {stem}.cu: {e}"))
+        })?;
+        functions.insert(name.to_string(), f.clone());
+        Ok(f)
+    }
+
+    fn module(&self, stem: &'static str) -> Result<Arc<CudaModule>> {
+        let mut modules = lock(&self.modules);
+        if let Some(m) = modules.get(stem) {
+            return Ok(m.clone());
+        }
+        let ptx = compile::compile(stem, &self.arch)?;
+        let module = self
+            .ctx
+            .load_module(Ptx::from_src(ptx))
+            .map_err(|e| driver_error(&format!("loading {stem}.cu ({})", self.arch), e))?;
+        modules.insert(stem, module.clone());
+        Ok(module)
+    }
+
+    /// The cuBLAS handle (on this device's stream), created on first use.
+    pub(crate) fn blas(&self) -> Result<MutexGuard<'_, Option<CudaBlas>>> {
+        let mut blas = lock(&self.blas);
+        if blas.is_none() {
+            // SAFETY: only tries to dlopen the library.
+            if !unsafe { cudarc::cublas::sys::is_culib_present() } {
+                return Err(backend_error(
+                    "cuBLAS (libcublas.so.13) was not found on the library path",
+                ));
+            }
+            *blas = Some(
+                CudaBlas::new(self.stream.clone())
+                    .map_err(|e| driver_error("creating the cuBLAS handle", e))?,
+            );
+        }
+        Ok(blas)
+    }
+
+    /// Waits for the stream, then reports (and clears) any error a kernel flagged.
+    pub(crate) fn synchronize(&self) -> Result<()> {
+        self.bind()?;
+        self.stream
+            .synchronize()
+            .map_err(|e| driver_error("synchronizing", e))?;
+        let mut flags = [0u32];
+        // SAFETY: error_flags is a live 4-byte device allocation; the stream is idle.
+        unsafe {
+            result::memcpy_dtoh_sync(&mut flags, self.error_flags)
+                .map_err(|e| driver_error("reading the error flags", e))?;
+            if flags[0] != 0 {
+                result::memset_d8_sync(self.error_flags, 0, 4)
+                    .map_err(|e| driver_error("memset", e))?;
+            }
+        }
+        match flags[0] {
+            0 => Ok(()),
+            f if f & ERROR_INDEX_OUT_OF_RANGE != 0 => Err(Error::invalid(
+                "cuda kernel",
+                "index out of range in an indexing op (index_select, gather or scatter) queued \
+                 since the last synchronization",
+            )),
+            f if f & ERROR_INTEGER_DIVISION_BY_ZERO != 0 => Err(Error::invalid(
+                "div",
+                "integer division by zero in an op queued since the last synchronization",
+            )),
+            f => Err(backend_error(format!("a kernel reported error code {f}"))),
+        }
+    }
+}
+
+/// Locks a mutex, recovering from poisoning (the guarded caches stay consistent on panic).
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

@@ -1,0 +1,251 @@
+//! The CUDA backend of Tiny-Torch: [`Cuda`] implements every op of [`Backend`] on an NVIDIA GPU.
+//!
+//! - **Loaded at run time.** cudarc opens `libcuda`, NVRTC and cuBLAS with `dlopen`, so this
+//!   crate builds on any machine; [`is_available`] and [`device_count`] say whether a GPU is
+//!   there (false / 0 without a driver, never a panic) and [`Cuda::new`] returns an error.
+//! - **Kernels** live in `kernels/*.cu`, one file per op family with the stems of the CPU
+//!   backend's files, and are compiled by NVRTC at first use for the device's architecture
+//!   (cached in memory and on disk: see `compile`). They read strided and broadcast layouts in
+//!   place; dims are merged first so most layouts reach them 1-D (`launch`).
+//! - **Matrix products** go to cuBLAS, transposed views included, with TF32 behind
+//!   [`set_allow_tf32`] (off by default, as in PyTorch).
+//! - **Memory** comes from a stream-ordered caching allocator (`storage`), with PyTorch's
+//!   statistics ([`Cuda::memory_allocated`], ...) and [`Cuda::empty_cache`].
+//! - **Asynchronous.** Every op of a device is queued on its one stream; only reading back
+//!   (`to_bytes`) and [`Backend::synchronize`] wait. Errors found by kernels (an index out of
+//!   range) are flagged on the device and reported by the next synchronizing call.
+//!
+//! # Dtype support
+//!
+//! As the CPU backend's table, except: matmul takes floats only (cuBLAS has no integer GEMM
+//! for these dtypes), which is `Error::Unsupported` for integer inputs.
+
+mod binary;
+mod compile;
+mod copy;
+mod device;
+mod indexing;
+mod launch;
+mod matmul;
+mod random;
+mod reduce;
+mod softmax;
+mod storage;
+mod unary;
+
+pub use compile::{COMMON_HEADER, KERNEL_SOURCES, compile_uncached, full_source, nvrtc_available};
+pub use device::{
+    DeviceProperties, allow_tf32, device_count, driver_available, is_available, set_allow_tf32,
+};
+pub use storage::{CudaStorage, MemoryStats};
+
+use device::CudaDevice;
+use std::sync::Arc;
+use tiny_torch_core::{
+    Backend, BinaryOp, DType, Device, Distribution, ReduceOp, Result, Scalar, ScatterReduce,
+    UnaryOp, View, ViewMut,
+};
+
+/// One CUDA device. Cheap to clone; every handle to the same ordinal shares its stream,
+/// allocator and compiled kernels.
+#[derive(Clone)]
+pub struct Cuda {
+    device: Arc<CudaDevice>,
+}
+
+impl std::fmt::Debug for Cuda {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Cuda({})", self.device.ordinal)
+    }
+}
+
+impl PartialEq for Cuda {
+    fn eq(&self, other: &Self) -> bool {
+        self.device.ordinal == other.device.ordinal
+    }
+}
+
+impl Cuda {
+    /// Device `ordinal` (`cuda:N`). An error, not a panic, without a driver or such a device.
+    pub fn new(ordinal: usize) -> Result<Self> {
+        Ok(Cuda {
+            device: CudaDevice::get(ordinal)?,
+        })
+    }
+
+    pub fn ordinal(&self) -> usize {
+        self.device.ordinal
+    }
+
+    pub fn properties(&self) -> &DeviceProperties {
+        &self.device.properties
+    }
+
+    /// `torch.cuda.memory_stats`-like counters of the caching allocator.
+    pub fn memory_stats(&self) -> MemoryStats {
+        storage::memory_stats(&self.device)
+    }
+
+    /// `torch.cuda.memory_allocated`: bytes held by live tensors (in allocator blocks).
+    pub fn memory_allocated(&self) -> usize {
+        self.memory_stats().allocated
+    }
+
+    /// `torch.cuda.memory_reserved`: bytes obtained from the driver, cached blocks included.
+    pub fn memory_reserved(&self) -> usize {
+        self.memory_stats().reserved
+    }
+
+    /// `torch.cuda.max_memory_allocated`.
+    pub fn max_memory_allocated(&self) -> usize {
+        self.memory_stats().max_allocated
+    }
+
+    /// `torch.cuda.reset_peak_memory_stats`.
+    pub fn reset_peak_memory_stats(&self) {
+        storage::reset_peak(&self.device)
+    }
+
+    /// `torch.cuda.empty_cache`: returns cached blocks to the driver.
+    pub fn empty_cache(&self) -> Result<()> {
+        storage::empty_cache(&self.device)
+    }
+
+    pub(crate) fn device(&self) -> &Arc<CudaDevice> {
+        &self.device
+    }
+}
+
+impl Backend for Cuda {
+    type Storage = CudaStorage;
+
+    fn name(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn device(&self) -> Device {
+        Device::Cuda(self.device.ordinal)
+    }
+
+    fn alloc(&self, dtype: DType, len: usize) -> Result<CudaStorage> {
+        storage::alloc(&self.device, dtype, len)
+    }
+
+    fn from_bytes(&self, dtype: DType, bytes: &[u8]) -> Result<CudaStorage> {
+        copy::from_bytes(self, dtype, bytes)
+    }
+
+    fn to_bytes(&self, src: View<'_, CudaStorage>) -> Result<Vec<u8>> {
+        copy::to_bytes(self, src)
+    }
+
+    fn fill(&self, dst: ViewMut<'_, CudaStorage>, value: Scalar) -> Result<()> {
+        copy::fill(self, dst, value)
+    }
+
+    fn copy(&self, src: View<'_, CudaStorage>, dst: ViewMut<'_, CudaStorage>) -> Result<()> {
+        copy::copy(self, src, dst)
+    }
+
+    fn synchronize(&self) -> Result<()> {
+        self.device.synchronize()
+    }
+
+    fn unary(
+        &self,
+        op: UnaryOp,
+        src: View<'_, CudaStorage>,
+        dst: ViewMut<'_, CudaStorage>,
+    ) -> Result<()> {
+        unary::unary(self, op, src, dst)
+    }
+
+    fn unary_inplace(&self, op: UnaryOp, dst: ViewMut<'_, CudaStorage>) -> Result<()> {
+        unary::unary_inplace(self, op, dst)
+    }
+
+    fn binary(
+        &self,
+        op: BinaryOp,
+        lhs: View<'_, CudaStorage>,
+        rhs: View<'_, CudaStorage>,
+        dst: ViewMut<'_, CudaStorage>,
+    ) -> Result<()> {
+        binary::binary(self, op, lhs, rhs, dst)
+    }
+
+    fn binary_inplace(
+        &self,
+        op: BinaryOp,
+        dst: ViewMut<'_, CudaStorage>,
+        rhs: View<'_, CudaStorage>,
+    ) -> Result<()> {
+        binary::binary_inplace(self, op, dst, rhs)
+    }
+
+    fn where_cond(
+        &self,
+        cond: View<'_, CudaStorage>,
+        on_true: View<'_, CudaStorage>,
+        on_false: View<'_, CudaStorage>,
+        dst: ViewMut<'_, CudaStorage>,
+    ) -> Result<()> {
+        binary::where_cond(self, cond, on_true, on_false, dst)
+    }
+
+    fn reduce(
+        &self,
+        op: ReduceOp,
+        src: View<'_, CudaStorage>,
+        dims: &[usize],
+    ) -> Result<CudaStorage> {
+        reduce::reduce(self, op, src, dims)
+    }
+
+    fn softmax(&self, src: View<'_, CudaStorage>, dim: usize, log: bool) -> Result<CudaStorage> {
+        softmax::softmax(self, src, dim, log)
+    }
+
+    fn matmul(&self, lhs: View<'_, CudaStorage>, rhs: View<'_, CudaStorage>) -> Result<CudaStorage> {
+        matmul::matmul(self, lhs, rhs)
+    }
+
+    fn index_select(
+        &self,
+        src: View<'_, CudaStorage>,
+        dim: usize,
+        index: View<'_, CudaStorage>,
+    ) -> Result<CudaStorage> {
+        indexing::index_select(self, src, dim, index)
+    }
+
+    fn gather(
+        &self,
+        src: View<'_, CudaStorage>,
+        dim: usize,
+        index: View<'_, CudaStorage>,
+    ) -> Result<CudaStorage> {
+        indexing::gather(self, src, dim, index)
+    }
+
+    fn scatter(
+        &self,
+        dst: ViewMut<'_, CudaStorage>,
+        dim: usize,
+        index: View<'_, CudaStorage>,
+        src: View<'_, CudaStorage>,
+        reduce: ScatterReduce,
+    ) -> Result<()> {
+        indexing::scatter(self, dst, dim, index, src, reduce)
+    }
+
+    fn random(
+        &self,
+        dst: ViewMut<'_, CudaStorage>,
+        distribution: Distribution,
+        seed: u64,
+        offset: u64,
+    ) -> Result<()> {
+        random::random(self, dst, distribution, seed, offset)
+    }
+}

@@ -1,0 +1,1 @@
+// placeholder: kernels of the binary family (backends/cuda/src/binary.rs)

@@ -1,0 +1,1 @@
+// placeholder: kernels of the indexing family (backends/cuda/src/indexing.rs)

@@ -1,0 +1,1 @@
+// placeholder: kernels of the random family (backends/cuda/src/random.rs)

@@ -1,0 +1,1 @@
+// placeholder: kernels of the reduce family (backends/cuda/src/reduce.rs)

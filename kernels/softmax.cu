@@ -1,0 +1,1 @@
+// placeholder: kernels of the softmax family (backends/cuda/src/softmax.rs)

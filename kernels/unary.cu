@@ -1,0 +1,1 @@
+// placeholder: kernels of the unary family (backends/cuda/src/unary.rs)
