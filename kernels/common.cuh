@@ -145,3 +145,32 @@ __device__ __forceinline__ void raise_error(u32* flags, u32 code) { atomicOr(fla
     MACRO(i64, i64) MACRO(i32, i32) MACRO(u8, u8) MACRO(bool, bool)
 #define FOR_FLOAT_DTYPES(MACRO) \
     MACRO(f32, float) MACRO(f64, double) MACRO(f16, f16) MACRO(bf16, bf16)
+
+// ------------------------------------------------------------------ index errors with details
+// The error word is the first field of a record; the first index error also stores which op,
+// index, dim and size, so the host can report it as the CPU does ("index_select: index 4 is out
+// of bounds for dimension 0 with size 4").
+
+struct ErrorRecord {
+    u32 code;
+    u32 op;
+    i64 index;
+    i64 dim;
+    i64 size;
+};
+
+// `op` values (named in backends/cuda/src/device.rs).
+#define ERROR_OP_INDEX_SELECT 1u
+#define ERROR_OP_GATHER 2u
+#define ERROR_OP_SCATTER 3u
+#define ERROR_OP_SCATTER_ADD 4u
+
+__device__ __forceinline__ void raise_index_error(u32* flags, u32 op, i64 index, i64 dim, i64 size) {
+    ErrorRecord* record = reinterpret_cast<ErrorRecord*>(flags);
+    if (atomicCAS(&record->code, 0u, ERROR_INDEX_OUT_OF_RANGE) == 0u) {
+        record->op = op;
+        record->index = index;
+        record->dim = dim;
+        record->size = size;
+    }
+}

@@ -2,7 +2,7 @@
 //!
 //! This crate is the facade: it re-exports the layers below it (`tiny-torch-core`,
 //! `tiny-torch-tensor`, `tiny-torch-nn` as [`nn`], `tiny-torch-optim` as [`optim`]) and the
-//! backends compiled in by Cargo features (`cpu`, on by default), so that a program needs one
+//! backends compiled in by Cargo features (`cpu` and `cuda`, on by default), so that a program needs one
 //! dependency and one import:
 //!
 //! ```no_run
@@ -40,10 +40,25 @@ pub use tiny_torch_tensor::{
 #[cfg(feature = "cpu")]
 pub use tiny_torch_cpu::Cpu;
 
+/// The CUDA backend (`torch.cuda`): [`cuda::Cuda`] devices, [`cuda::is_available`],
+/// [`cuda::device_count`], memory statistics and [`cuda::set_allow_tf32`]. Loaded at run time:
+/// on a machine without a driver, `is_available()` is false and `Cuda::new` returns an error.
+#[cfg(feature = "cuda")]
+pub mod cuda {
+    pub use tiny_torch_cuda::{
+        Cuda, CudaStorage, DeviceProperties, MemoryStats, allow_tf32, device_count,
+        is_available, set_allow_tf32,
+    };
+}
+#[cfg(feature = "cuda")]
+pub use cuda::Cuda;
+
 /// What most programs need: `use tiny_torch::prelude::*;`.
 pub mod prelude {
     #[cfg(feature = "cpu")]
     pub use crate::Cpu;
+    #[cfg(feature = "cuda")]
+    pub use crate::Cuda;
     pub use crate::autograd::{self, no_grad};
     pub use crate::nn::{self, F, Module};
     pub use crate::optim::{self, Optimizer};

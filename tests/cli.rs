@@ -95,14 +95,28 @@ fn unknown_or_absent_devices_exit_2() {
         2,
         &["unknown device"],
     );
-    // Not compiled into this build (the facade has no cuda/wgpu features yet).
-    for device in ["cuda:0", "wgpu"] {
-        assert_exit(
-            &tiny_torch(&["conformance", "--golden", dir, "--device", device]),
-            2,
-            &["not compiled", device],
-        );
+    // Not compiled into this build (the facade has no wgpu feature yet).
+    assert_exit(
+        &tiny_torch(&["conformance", "--golden", dir, "--device", "wgpu"]),
+        2,
+        &["not compiled", "wgpu"],
+    );
+}
+
+/// CUDA is compiled in by default; without a GPU the command says so and exits 2.
+#[cfg(feature = "cuda")]
+#[test]
+fn cuda_without_a_gpu_exits_2_with_the_reason() {
+    if tiny_torch::cuda::is_available() {
+        eprintln!("skipped: this machine has a CUDA device");
+        return;
     }
+    let dir = golden_dir();
+    assert_exit(
+        &tiny_torch(&["conformance", "--golden", dir.to_str().unwrap(), "--device", "cuda:0"]),
+        2,
+        &["CUDA"],
+    );
 }
 
 #[cfg(feature = "cpu")]

@@ -24,12 +24,57 @@ fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden")
 }
 
+/// The CUDA backend when a GPU is present; `None` (printed) otherwise, unless
+/// `TINY_TORCH_REQUIRE` names `cuda`.
+#[cfg(feature = "cuda")]
+fn cuda_or_skip() -> Option<tiny_torch::Cuda> {
+    match tiny_torch::Cuda::new(0) {
+        Ok(cuda) => Some(cuda),
+        Err(e) => {
+            let required = std::env::var("TINY_TORCH_REQUIRE")
+                .unwrap_or_default()
+                .split(',')
+                .any(|s| s.trim() == "cuda");
+            assert!(!required, "TINY_TORCH_REQUIRE names cuda, but: {e}");
+            eprintln!("skipped: {e}");
+            None
+        }
+    }
+}
+
 #[cfg(feature = "cpu")]
 #[test]
 fn golden_ops_pass_on_cpu() {
+    check_golden_ops(&tiny_torch::Cpu);
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn golden_ops_pass_on_cuda() {
+    if let Some(cuda) = cuda_or_skip() {
+        check_golden_ops(&cuda);
+    }
+}
+
+#[cfg(feature = "cpu")]
+#[test]
+fn golden_gradients_pass_on_cpu() {
+    check_golden_gradients(&tiny_torch::Cpu);
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn golden_gradients_pass_on_cuda() {
+    if let Some(cuda) = cuda_or_skip() {
+        check_golden_gradients(&cuda);
+    }
+}
+
+#[allow(dead_code)]
+fn check_golden_ops<B: tiny_torch::Backend>(backend: &B) {
     let golden = Golden::load(golden_dir()).unwrap();
     assert!(golden.cases.len() >= 100, "{} cases", golden.cases.len());
-    let report = conformance::run(&golden, &tiny_torch::Cpu);
+    let report = conformance::run(&golden, backend);
     println!("{}", report.table());
 
     let failures: Vec<String> = report
@@ -57,7 +102,8 @@ fn golden_ops_pass_on_cpu() {
     }
     if !unsupported.is_empty() {
         problems.push(format!(
-            "the CPU backend reported these ops unsupported: {unsupported:?}"
+            "the {} backend reported these ops unsupported: {unsupported:?}",
+            backend.name()
         ));
     }
     if !unexpected_not_run.is_empty() {
@@ -74,12 +120,11 @@ fn golden_ops_pass_on_cpu() {
 }
 
 /// PyTorch's gradients (`grad_inputs` for the case's `grad_output`) for every case with
-/// gradients whose op the runner maps.
-#[cfg(feature = "cpu")]
-#[test]
-fn golden_gradients_pass_on_cpu() {
+/// gradients whose op the runner maps: autograd end to end on the backend.
+#[allow(dead_code)]
+fn check_golden_gradients<B: tiny_torch::Backend>(backend: &B) {
     let golden = Golden::load(golden_dir()).unwrap();
-    let report = conformance::run_gradients(&golden, &tiny_torch::Cpu);
+    let report = conformance::run_gradients(&golden, backend);
     println!("{}", report.table());
     assert!(report.cases.len() >= 80, "{} cases", report.cases.len());
     let failures: Vec<String> = report

@@ -3,20 +3,20 @@
 //! (tests/data/golden/mlp_train.json + .safetensors, tests/data/digits.csv.gz) is reproduced:
 //! the loss at every step and the final weights agree within the file's rtol (1e-4).
 
-#![cfg(feature = "cpu")]
+//! The same run on CUDA when a GPU is present.
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use tiny_torch::nn::{F, Linear, Module, Relu, Sequential};
 use tiny_torch::optim::{Optimizer, Sgd, SgdOptions};
-use tiny_torch::{Cpu, Tensor};
+use tiny_torch::{Backend, Tensor};
 
 fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")
 }
 
 /// `prefix.<name>` tensors of the golden safetensors file, as a state dict.
-fn load_weights(bytes: &[u8], prefix: &str) -> Vec<(String, Tensor<Cpu>)> {
+fn load_weights<B: Backend>(bytes: &[u8], prefix: &str, backend: &B) -> Vec<(String, Tensor<B>)> {
     let file = safetensors::SafeTensors::deserialize(bytes).unwrap();
     let mut out = Vec::new();
     for (name, view) in file.tensors() {
@@ -29,7 +29,7 @@ fn load_weights(bytes: &[u8], prefix: &str) -> Vec<(String, Tensor<Cpu>)> {
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
-        let t = Tensor::from_vec(values, view.shape(), &Cpu).unwrap();
+        let t = Tensor::from_vec(values, view.shape(), backend).unwrap();
         out.push((key.to_string(), t));
     }
     out.sort_by(|a, b| a.0.cmp(&b.0));
@@ -57,8 +57,30 @@ fn rel_dev(got: f64, want: f64) -> f64 {
     (got - want).abs() / want.abs().max(1e-6)
 }
 
+#[cfg(feature = "cpu")]
 #[test]
 fn mlp_training_run_matches_pytorch() {
+    mlp_training_run(&tiny_torch::Cpu);
+}
+
+#[cfg(feature = "cuda")]
+#[test]
+fn mlp_training_run_matches_pytorch_on_cuda() {
+    match tiny_torch::Cuda::new(0) {
+        Ok(cuda) => mlp_training_run(&cuda),
+        Err(e) => {
+            let required = std::env::var("TINY_TORCH_REQUIRE")
+                .unwrap_or_default()
+                .split(',')
+                .any(|s| s.trim() == "cuda");
+            assert!(!required, "TINY_TORCH_REQUIRE names cuda, but: {e}");
+            eprintln!("skipped: {e}");
+        }
+    }
+}
+
+#[allow(dead_code)]
+fn mlp_training_run<B: Backend>(backend: &B) {
     let json: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(data_dir().join("golden/mlp_train.json")).unwrap(),
     )
@@ -75,11 +97,11 @@ fn mlp_training_run_matches_pytorch() {
     let weights = std::fs::read(data_dir().join("golden/mlp_train.safetensors")).unwrap();
 
     let model = Sequential::new(vec![])
-        .append(Linear::new(64, 32, true, &Cpu).unwrap())
+        .append(Linear::new(64, 32, true, backend).unwrap())
         .append(Relu)
-        .append(Linear::new(32, 10, true, &Cpu).unwrap());
+        .append(Linear::new(32, 10, true, backend).unwrap());
     let report = model
-        .load_state_dict(&load_weights(&weights, "init."), true)
+        .load_state_dict(&load_weights(&weights, "init.", backend), true)
         .unwrap();
     assert!(report.missing_keys.is_empty() && report.unexpected_keys.is_empty());
 
@@ -102,8 +124,8 @@ fn mlp_training_run_matches_pytorch() {
     for (step, &want) in losses.iter().enumerate() {
         let start = (step * batch) % (rows - batch);
         let xb =
-            Tensor::from_slice(&x[start * 64..(start + batch) * 64], &[batch, 64], &Cpu).unwrap();
-        let yb = Tensor::from_slice(&y[start..start + batch], &[batch], &Cpu).unwrap();
+            Tensor::from_slice(&x[start * 64..(start + batch) * 64], &[batch, 64], backend).unwrap();
+        let yb = Tensor::from_slice(&y[start..start + batch], &[batch], backend).unwrap();
         sgd.zero_grad();
         let loss = F::cross_entropy(&model.forward(&xb).unwrap(), &yb).unwrap();
         let got = loss.item::<f32>().unwrap() as f64;
@@ -123,7 +145,7 @@ fn mlp_training_run_matches_pytorch() {
         worst_loss.0, worst_loss.1
     );
 
-    let finals = load_weights(&weights, "final.");
+    let finals = load_weights(&weights, "final.", backend);
     let state = model.state_dict();
     assert_eq!(finals.len(), state.len());
     let mut worst_weight = (0.0f64, String::new());

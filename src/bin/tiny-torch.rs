@@ -140,6 +140,8 @@ fn check_compiled_in(device: Device) -> Result<(), String> {
     match device {
         #[cfg(feature = "cpu")]
         Device::Cpu => Ok(()),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(_) => Ok(()),
         other => Err(not_compiled_in(other)),
     }
 }
@@ -161,6 +163,11 @@ fn run_on(device: Device, golden: &Golden) -> Result<Report, String> {
     match device {
         #[cfg(feature = "cpu")]
         Device::Cpu => Ok(tiny_torch::conformance::run(golden, &tiny_torch::Cpu)),
+        #[cfg(feature = "cuda")]
+        Device::Cuda(ordinal) => {
+            let cuda = tiny_torch::cuda::Cuda::new(ordinal).map_err(|e| e.to_string())?;
+            Ok(tiny_torch::conformance::run(golden, &cuda))
+        }
         other => {
             let _ = golden;
             Err(not_compiled_in(other))

@@ -8,7 +8,8 @@
 //! ones split their reduced elements into chunks whose accumulators merge in a fixed order, so
 //! results do not depend on scheduling.
 //!
-//! Accuracy: float sums accumulate in `f64` (pairwise blocks of 16 lanes), variance uses
+//! Accuracy: float sums add runs of 16 elements per lane in the compute type and accumulate
+//! those in `f64` (see `sum_f64`), variance uses
 //! per-run two-pass sums merged with Chan's formula, logsumexp shifts by the running max.
 //! Dtypes: sum and prod of integers and bool give `I64`; mean, var and logsumexp take floats
 //! only; reductions over a zero-size dim give sum 0, prod 1, mean NaN, while max, min, argmax and
@@ -186,33 +187,39 @@ fn outputs<T: Copy + Sync, R: Reducer<T>>(
     });
 }
 
-/// `Σ xs` in `f64`: 16 independent lanes (vectorized), pairwise over blocks.
+/// `Σ xs` returned in `f64`. 16 lanes add runs of 256 elements in the compute type (`f32` for
+/// `f32`, `f16` and `bf16`: one vector add per 8 elements, no conversion to `f64` per element),
+/// then each run's lane sums join `f64` totals. Each `f32` partial sums only 16 elements, so
+/// the error stays within a few `f32` ulps of the run's magnitude, and the long sum is in `f64`.
 #[inline(always)]
 fn sum_f64<T: FloatStore>(xs: &[T]) -> f64 {
-    const BLOCK: usize = 4096;
-    if xs.len() > BLOCK {
-        let mid = (xs.len() / 2).next_multiple_of(16);
-        return sum_f64(&xs[..mid]) + sum_f64(&xs[mid..]);
-    }
-    let mut acc = [0f64; 16];
-    let chunks = xs.chunks_exact(16);
-    let rest = chunks.remainder();
-    for c in chunks {
-        for (a, &x) in acc.iter_mut().zip(c) {
-            *a += x.up().f64();
+    const LANES: usize = 16;
+    const RUN: usize = 16 * LANES;
+    let mut totals = [0f64; LANES];
+    for run in xs.chunks(RUN) {
+        let mut acc = [<T::C as Real>::ZERO; LANES];
+        let chunks = run.chunks_exact(LANES);
+        let rest = chunks.remainder();
+        for c in chunks {
+            for (a, &x) in acc.iter_mut().zip(c) {
+                *a = *a + x.up();
+            }
+        }
+        for (a, &x) in acc.iter_mut().zip(rest) {
+            *a = *a + x.up();
+        }
+        for (t, a) in totals.iter_mut().zip(acc) {
+            *t += a.f64();
         }
     }
-    for (a, &x) in acc.iter_mut().zip(rest) {
-        *a += x.up().f64();
-    }
-    let mut width = 16;
+    let mut width = LANES;
     while width > 1 {
         width /= 2;
         for i in 0..width {
-            acc[i] += acc[i + width];
+            totals[i] += totals[i + width];
         }
     }
-    acc[0]
+    totals[0]
 }
 
 /// Sum (and mean) of floats, accumulated in `f64`.

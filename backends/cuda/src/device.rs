@@ -62,6 +62,59 @@ pub fn allow_tf32() -> bool {
 const ERROR_INDEX_OUT_OF_RANGE: u32 = 1;
 const ERROR_INTEGER_DIVISION_BY_ZERO: u32 = 2;
 
+/// `struct ErrorRecord` of common.cuh: the error word, then details of the first index error.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct ErrorRecord {
+    code: u32,
+    op: u32,
+    index: i64,
+    dim: i64,
+    size: i64,
+}
+const ERROR_RECORD_BYTES: usize = std::mem::size_of::<ErrorRecord>();
+
+/// The op an index error came from (`ERROR_OP_*` in common.cuh).
+fn error_op_name(op: u32) -> Option<&'static str> {
+    match op {
+        1 => Some("index_select"),
+        2 => Some("gather"),
+        3 => Some("scatter"),
+        4 => Some("scatter_add"),
+        _ => None,
+    }
+}
+
+impl ErrorRecord {
+    fn into_error(self) -> Option<Error> {
+        if self.code == 0 {
+            return None;
+        }
+        if self.code & ERROR_INDEX_OUT_OF_RANGE != 0 {
+            return Some(match error_op_name(self.op) {
+                Some(op) => Error::IndexOutOfRange {
+                    op,
+                    index: self.index,
+                    dim: self.dim.max(0) as usize,
+                    size: self.size.max(0) as usize,
+                },
+                None => Error::invalid(
+                    "cuda kernel",
+                    "index out of bounds in an indexing op queued since the last synchronization",
+                ),
+            });
+        }
+        if self.code & ERROR_INTEGER_DIVISION_BY_ZERO != 0 {
+            return Some(Error::invalid(
+                "div",
+                "ZeroDivisionError: integer division by zero (in an op queued since the last \
+                 synchronization)",
+            ));
+        }
+        Some(backend_error(format!("a kernel reported error code {}", self.code)))
+    }
+}
+
 /// One device's shared state. One per ordinal per process; never dropped, so that storages
 /// freed late (at exit, from other threads) always find their pool and context.
 pub struct CudaDevice {
@@ -76,7 +129,7 @@ pub struct CudaDevice {
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<String, CudaFunction>>,
     blas: Mutex<Option<CudaBlas>>,
-    /// One `u32` in device memory that kernels `atomicOr` error codes into.
+    /// An `ErrorRecord` in device memory that kernels set error codes in.
     error_flags: sys::CUdeviceptr,
 }
 
@@ -140,12 +193,14 @@ impl CudaDevice {
                 .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
                 .map_or(1, |n| n.max(1) as u32),
         };
-        // SAFETY: a 4-byte allocation on the bound context, zeroed before use.
+        // SAFETY: a small allocation on the bound context, zeroed before use.
         let error_flags = unsafe {
             ctx.bind_to_thread()
                 .map_err(|e| driver_error("binding the context", e))?;
-            let ptr = result::malloc_sync(4).map_err(|e| driver_error("allocating", e))?;
-            result::memset_d8_sync(ptr, 0, 4).map_err(|e| driver_error("memset", e))?;
+            let ptr = result::malloc_sync(ERROR_RECORD_BYTES)
+                .map_err(|e| driver_error("allocating", e))?;
+            result::memset_d8_sync(ptr, 0, ERROR_RECORD_BYTES)
+                .map_err(|e| driver_error("memset", e))?;
             ptr
         };
         Ok(CudaDevice {
@@ -225,28 +280,29 @@ impl CudaDevice {
         self.stream
             .synchronize()
             .map_err(|e| driver_error("synchronizing", e))?;
-        let mut flags = [0u32];
-        // SAFETY: error_flags is a live 4-byte device allocation; the stream is idle.
+        let mut record = [0u8; ERROR_RECORD_BYTES];
+        // SAFETY: error_flags is a live ErrorRecord-sized device allocation; the stream is idle.
         unsafe {
-            result::memcpy_dtoh_sync(&mut flags, self.error_flags)
+            result::memcpy_dtoh_sync(&mut record, self.error_flags)
                 .map_err(|e| driver_error("reading the error flags", e))?;
-            if flags[0] != 0 {
-                result::memset_d8_sync(self.error_flags, 0, 4)
-                    .map_err(|e| driver_error("memset", e))?;
-            }
         }
-        match flags[0] {
-            0 => Ok(()),
-            f if f & ERROR_INDEX_OUT_OF_RANGE != 0 => Err(Error::invalid(
-                "cuda kernel",
-                "index out of range in an indexing op (index_select, gather or scatter) queued \
-                 since the last synchronization",
-            )),
-            f if f & ERROR_INTEGER_DIVISION_BY_ZERO != 0 => Err(Error::invalid(
-                "div",
-                "integer division by zero in an op queued since the last synchronization",
-            )),
-            f => Err(backend_error(format!("a kernel reported error code {f}"))),
+        let record = ErrorRecord {
+            code: u32::from_le_bytes(record[0..4].try_into().unwrap_or_default()),
+            op: u32::from_le_bytes(record[4..8].try_into().unwrap_or_default()),
+            index: i64::from_le_bytes(record[8..16].try_into().unwrap_or_default()),
+            dim: i64::from_le_bytes(record[16..24].try_into().unwrap_or_default()),
+            size: i64::from_le_bytes(record[24..32].try_into().unwrap_or_default()),
+        };
+        match record.into_error() {
+            None => Ok(()),
+            Some(error) => {
+                // SAFETY: as above; cleared so the next error is reported afresh.
+                unsafe {
+                    result::memset_d8_sync(self.error_flags, 0, ERROR_RECORD_BYTES)
+                        .map_err(|e| driver_error("memset", e))?;
+                }
+                Err(error)
+            }
         }
     }
 }

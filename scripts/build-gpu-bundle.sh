@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Builds, on a machine with Rust (no GPU needed), the binaries that scripts/cuda-check.sh runs on
+# a GPU machine without Rust, stripped, into gpu-bundle/ (ignored by git):
+#   conformance, golden, mlp_train   the test binaries (CUDA cases run where a GPU is)
+#   ops                              the criterion benches (CPU and CUDA)
+#   tiny-torch                       the CLI (`conformance --device cuda`)
+#   kernels                          the NVRTC compile test of every kernel file
+# and packs them into gpu-bundle.tar.xz (~9 MB instead of ~60: what travels to a GPU machine is
+# size-limited). Usage: scripts/build-gpu-bundle.sh, then carry gpu-bundle.tar.xz with the repo;
+# scripts/cuda-check.sh unpacks it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=gpu-bundle
+rm -rf "$out" && mkdir -p "$out"
+
+# The executable of each artifact named in cargo's JSON messages.
+executables() {
+  python3 -c '
+import json, sys
+for line in sys.stdin:
+    try:
+        msg = json.loads(line)
+    except ValueError:
+        continue
+    if msg.get("reason") == "compiler-artifact" and msg.get("executable"):
+        print(msg["target"]["name"], msg["executable"])
+'
+}
+
+{
+  cargo test --release -j2 --no-run --message-format=json \
+    --test conformance --test golden --test mlp_train
+  cargo test --release -j2 --no-run --message-format=json -p tiny-torch-cuda --test kernels
+  cargo bench -j2 --no-run --message-format=json --bench ops
+  cargo build --release -j2 --message-format=json --bin tiny-torch
+} | executables | while read -r name path; do
+  cp "$path" "$out/$name"
+  strip "$out/$name"
+done
+# The test binaries read tests/data through the path they were built in; record it.
+echo "$PWD" > "$out/BUILD_ROOT"
+tar -cJf gpu-bundle.tar.xz "$out"
+ls -la "$out" gpu-bundle.tar.xz

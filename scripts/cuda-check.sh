@@ -1,0 +1,89 @@
+#!/usr/bin/env bash
+# The GPU check: run on a machine with an NVIDIA GPU and no Rust toolchain, from the repository
+# root, with gpu-bundle/ (or gpu-bundle.tar.xz) built beforehand by scripts/build-gpu-bundle.sh. It
+#   1. finds libcuda, NVRTC, cuBLAS (and cuDNN, NCCL) itself: ldconfig, the driver's folder,
+#      /usr/local/cuda, and the NVIDIA wheels' nvidia/*/lib folders of any Python environment;
+#   2. runs the CUDA conformance suite, PyTorch's golden ops and gradients (autograd on CUDA),
+#      the MLP training run against PyTorch's losses, the CLI conformance report, and the NVRTC
+#      compile test of every kernel, all with TINY_TORCH_REQUIRE=cuda (a skip is a failure);
+#   3. runs the criterion benches of the CUDA backend and, when PyTorch is installed, times the
+#      same cases with PyTorch on the same GPU and prints the ratios.
+# Logs go to $OUT (or gpu-logs/). Exit status: the number of failed steps.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bundle=gpu-bundle
+[ -d "$bundle" ] || tar -xJf gpu-bundle.tar.xz
+logs=${OUT:-gpu-logs}
+mkdir -p "$logs"
+summary="$logs/summary.txt"
+: > "$summary"
+
+# ---------------------------------------------------------------- libraries
+lib_dirs=()
+for dir in /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu /usr/local/cuda/lib64 /usr/local/cuda/targets/x86_64-linux/lib; do
+  [ -d "$dir" ] && lib_dirs+=("$dir")
+done
+while IFS= read -r dir; do lib_dirs+=("$dir"); done < <(
+  find /opt /usr/local /root -maxdepth 9 -type d -path '*site-packages/nvidia/*/lib' 2>/dev/null | sort)
+export LD_LIBRARY_PATH="$(IFS=:; echo "${lib_dirs[*]}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+find_lib() {
+  local name=$1 dir
+  ldconfig -p 2>/dev/null | grep -q "$name" && { echo "$name: $(ldconfig -p | grep -m1 "$name" | awk '{print $NF}')"; return; }
+  for dir in "${lib_dirs[@]}"; do
+    [ -e "$dir/$name" ] && { echo "$name: $dir/$name"; return; }
+  done
+  echo "$name: NOT FOUND"
+}
+{
+  echo "== $(date -u) on $(hostname)"
+  nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>&1
+  for lib in libcuda.so.1 libnvrtc.so.13 libcublas.so.13 libcublasLt.so.13 libcudnn.so.9 libnccl.so.2; do
+    find_lib "$lib"
+  done
+} | tee "$logs/environment.txt"
+
+# The test binaries read tests/data under the path they were built in.
+build_root=$(cat "$bundle/BUILD_ROOT")
+if [ ! -e "$build_root/tests/data" ]; then
+  mkdir -p "$(dirname "$build_root")" && ln -sfn "$PWD" "$build_root"
+fi
+export TINY_TORCH_REQUIRE=cuda TINY_TORCH_KERNEL_CACHE="$PWD/gpu-kernel-cache" RUST_BACKTRACE=1
+
+failed=0
+step() {
+  local name=$1 limit=$2
+  shift 2
+  local start=$SECONDS
+  timeout "$limit" "$@" > "$logs/$name.log" 2>&1
+  local status=$?
+  local verdict=ok
+  [ $status -ne 0 ] && { verdict="FAILED ($status)"; failed=$((failed + 1)); }
+  printf '%-14s %-12s %4ss\n' "$name" "$verdict" $((SECONDS - start)) | tee -a "$summary"
+  [ $status -ne 0 ] && tail -n 60 "$logs/$name.log"
+  return 0
+}
+
+# ---------------------------------------------------------------- correctness
+step kernels     120 "$bundle/kernels" --test-threads=1
+step conformance 300 "$bundle/conformance" cuda:: --test-threads=1
+step golden      180 "$bundle/golden" cuda
+step mlp_train   120 "$bundle/mlp_train" cuda
+step cli         120 "$bundle/tiny-torch" conformance --golden tests/data/golden --device cuda
+cat "$logs/cli.log" | head -60
+
+# ---------------------------------------------------------------- speed
+step bench       400 "$bundle/ops" --bench cuda/ --warm-up-time 1 --measurement-time 2 --noplot
+python=""
+for p in /opt/torch/.venv/bin/python python3; do
+  if command -v "$p" >/dev/null && "$p" -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+    python=$p; break
+  fi
+done
+if [ -n "$python" ]; then
+  step torch_bench 300 "$python" scripts/torch_cuda_bench.py --ours "$logs/bench.log" --json "$logs/torch_bench.json"
+  cat "$logs/torch_bench.log"
+else
+  echo "PyTorch with CUDA not found: no PyTorch timings" | tee -a "$summary"
+fi
+echo "== summary"; cat "$summary"
+exit $failed
