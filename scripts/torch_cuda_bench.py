@@ -14,18 +14,18 @@ import torch
 BIG = 16 * 1024 * 1024
 
 
-def timeit(fn, min_time=1.0, reps=5):
+def timeit(fn, min_time=0.3, reps=3):
     """Median over `reps` runs of the mean time of one synchronized call, in seconds."""
     for _ in range(3):
         fn()
     torch.cuda.synchronize()
     start = time.perf_counter()
     n = 0
-    while time.perf_counter() - start < 0.2:
+    while time.perf_counter() - start < 0.1:
         fn()
         torch.cuda.synchronize()
         n += 1
-    per_rep = max(1, int(n * min_time / 0.2 / reps))
+    per_rep = max(1, int(n * min_time / 0.1 / reps))
     times = []
     for _ in range(reps):
         t0 = time.perf_counter()

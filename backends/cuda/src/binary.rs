@@ -1,5 +1,282 @@
-use crate::{Cuda, CudaStorage};
-use tiny_torch_core::{BackendStorage, BinaryOp, Error, Result, View, ViewMut};
-pub(crate) fn binary(_: &Cuda, op: BinaryOp, l: View<'_, CudaStorage>, _: View<'_, CudaStorage>, _: ViewMut<'_, CudaStorage>) -> Result<()> { Err(Error::unsupported(op.name(), l.storage.dtype(), "cuda")) }
-pub(crate) fn binary_inplace(_: &Cuda, op: BinaryOp, d: ViewMut<'_, CudaStorage>, _: View<'_, CudaStorage>) -> Result<()> { Err(Error::unsupported(op.name(), d.storage.dtype(), "cuda")) }
-pub(crate) fn where_cond(_: &Cuda, _: View<'_, CudaStorage>, t: View<'_, CudaStorage>, _: View<'_, CudaStorage>, _: ViewMut<'_, CudaStorage>) -> Result<()> { Err(Error::unsupported("where", t.storage.dtype(), "cuda")) }
+//! Element-wise ops of two inputs ([`BinaryOp`]), out of place and in place, and `where`
+//! (`kernels/binary.cu`).
+//!
+//! Semantics and dtype support are the CPU backend's: integer arithmetic wraps, integer division
+//! truncates toward zero, `pow` of integers follows `torch.pow`, `maximum`/`minimum` propagate
+//! NaN, `add`/`mul`/`maximum`/`minimum` of bools are or/and/or/and, comparisons and logical ops
+//! return bool for every dtype. Bool has no `sub`, `div`, `pow` or `atan2`; integers have no
+//! `atan2`. One difference, forced by asynchrony: an integer division by zero is not an error
+//! of the call itself; the kernel flags it on the device (and writes 0), and the next
+//! synchronizing call (`synchronize`, `to_bytes`) returns the error.
+
+use crate::Cuda;
+use crate::launch::{dtype_suffix, launch_error};
+use crate::storage::CudaStorage;
+use crate::unary::{Elementwise, expect_dtype};
+use cudarc::driver::PushKernelArg;
+use tiny_torch_core::{BackendStorage, BinaryOp, DType, Error, Layout, Result, View, ViewMut};
+
+/// Op codes of `binary_<dtype>` (`BINARY_*` in binary.cu).
+mod arithmetic {
+    pub const ADD: i32 = 0;
+    pub const SUB: i32 = 1;
+    pub const MUL: i32 = 2;
+    pub const DIV: i32 = 3;
+    pub const POW: i32 = 4;
+    pub const MAXIMUM: i32 = 5;
+    pub const MINIMUM: i32 = 6;
+    pub const ATAN2: i32 = 7;
+}
+
+/// Op codes of `compare_<dtype>` (`COMPARE_*` in binary.cu).
+mod compare {
+    pub const EQ: i32 = 0;
+    pub const NE: i32 = 1;
+    pub const LT: i32 = 2;
+    pub const LE: i32 = 3;
+    pub const GT: i32 = 4;
+    pub const GE: i32 = 5;
+    pub const AND: i32 = 6;
+    pub const OR: i32 = 7;
+    pub const XOR: i32 = 8;
+}
+
+/// The kernel (and op code) that computes a binary op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kernel {
+    /// `binary_<dtype>`: output of the inputs' dtype.
+    Arithmetic(i32),
+    /// `compare_<dtype>`: comparisons and logical ops, output bool.
+    Compare(i32),
+}
+
+/// The kernel for `op` on inputs of `dtype`, or the CPU backend's error for that combination.
+fn kernel_for(op: BinaryOp, dtype: DType) -> Result<Kernel> {
+    use BinaryOp::*;
+    let code = match (op, dtype) {
+        // Every dtype compares (logical ops read `!= 0`).
+        (Eq, _) => return Ok(Kernel::Compare(compare::EQ)),
+        (Ne, _) => return Ok(Kernel::Compare(compare::NE)),
+        (Lt, _) => return Ok(Kernel::Compare(compare::LT)),
+        (Le, _) => return Ok(Kernel::Compare(compare::LE)),
+        (Gt, _) => return Ok(Kernel::Compare(compare::GT)),
+        (Ge, _) => return Ok(Kernel::Compare(compare::GE)),
+        (LogicalAnd, _) => return Ok(Kernel::Compare(compare::AND)),
+        (LogicalOr, _) => return Ok(Kernel::Compare(compare::OR)),
+        (LogicalXor, _) => return Ok(Kernel::Compare(compare::XOR)),
+        // Bool: or, and, or, and.
+        (Add, _) => arithmetic::ADD,
+        (Mul, _) => arithmetic::MUL,
+        (Maximum, _) => arithmetic::MAXIMUM,
+        (Minimum, _) => arithmetic::MINIMUM,
+        (Sub, d) if d != DType::Bool => arithmetic::SUB,
+        (Div, d) if d != DType::Bool => arithmetic::DIV,
+        (Pow, d) if d != DType::Bool => arithmetic::POW,
+        (Atan2, d) if d.is_float() => arithmetic::ATAN2,
+        _ => return Err(Error::unsupported(op.name(), dtype, "cuda")),
+    };
+    Ok(Kernel::Arithmetic(code))
+}
+
+fn same_input_dtypes(op: BinaryOp, lhs: DType, rhs: DType) -> Result<()> {
+    if lhs == rhs {
+        return Ok(());
+    }
+    Err(Error::DType {
+        op: op.name(),
+        expected: format!("both operands of dtype {lhs}"),
+        got: rhs,
+    })
+}
+
+/// `dst = op(lhs, rhs)`.
+pub(crate) fn binary(
+    cuda: &Cuda,
+    op: BinaryOp,
+    lhs: View<'_, CudaStorage>,
+    rhs: View<'_, CudaStorage>,
+    dst: ViewMut<'_, CudaStorage>,
+) -> Result<()> {
+    let dtype = lhs.storage.dtype();
+    let name = op.name();
+    same_input_dtypes(op, dtype, rhs.storage.dtype())?;
+    let dst_storage: &CudaStorage = dst.storage;
+    let operands = [
+        (lhs.storage, lhs.layout),
+        (rhs.storage, rhs.layout),
+        (dst_storage, dst.layout),
+    ];
+    if op.returns_bool() {
+        expect_dtype(name, dst_storage.dtype(), DType::Bool)?;
+    } else {
+        expect_dtype(name, dst_storage.dtype(), dtype)?;
+    }
+    launch_binary(cuda, name, kernel_for(op, dtype)?, &operands)
+}
+
+/// `dst = op(dst, rhs)`: the kernel reads and writes the same elements of `dst`.
+pub(crate) fn binary_inplace(
+    cuda: &Cuda,
+    op: BinaryOp,
+    dst: ViewMut<'_, CudaStorage>,
+    rhs: View<'_, CudaStorage>,
+) -> Result<()> {
+    let dtype = dst.storage.dtype();
+    let name = op.name();
+    same_input_dtypes(op, dtype, rhs.storage.dtype())?;
+    let dst_storage: &CudaStorage = dst.storage;
+    let operands = [
+        (dst_storage, dst.layout),
+        (rhs.storage, rhs.layout),
+        (dst_storage, dst.layout),
+    ];
+    if op.returns_bool() {
+        // In place, a bool result needs a bool destination (and so bool inputs).
+        expect_dtype(name, dtype, DType::Bool)?;
+    }
+    launch_binary(cuda, name, kernel_for(op, dtype)?, &operands)
+}
+
+/// Launches `kernel` of the inputs' dtype on `[lhs, rhs, dst]`.
+fn launch_binary(
+    cuda: &Cuda,
+    op: &'static str,
+    kernel: Kernel,
+    operands: &[(&CudaStorage, &Layout); 3],
+) -> Result<()> {
+    let [lhs, rhs, dst] = *operands;
+    let dtype = lhs.0.dtype();
+    let Some(launch) = Elementwise::new(cuda, op, operands, dtype)? else {
+        return Ok(());
+    };
+    let device = cuda.device();
+    let (family, code) = match kernel {
+        Kernel::Arithmetic(code) => ("binary", code),
+        Kernel::Compare(code) => ("compare", code),
+    };
+    let name = format!("{family}_{}", dtype_suffix(dtype));
+    let func = device.function("binary", &name)?;
+    let (lhs_ptr, rhs_ptr, dst_ptr) = (lhs.0.ptr(), rhs.0.ptr(), dst.0.ptr());
+    let (n, error_flags) = (launch.numel as i64, device.error_flags());
+    let mut args = device.stream.launch_builder(&func);
+    args.arg(&lhs_ptr)
+        .arg(&launch.layouts[0])
+        .arg(&rhs_ptr)
+        .arg(&launch.layouts[1])
+        .arg(&dst_ptr)
+        .arg(&launch.layouts[2])
+        .arg(&n)
+        .arg(&launch.path)
+        .arg(&code);
+    if let Kernel::Arithmetic(_) = kernel {
+        // Where integer division by zero is flagged.
+        args.arg(&error_flags);
+    }
+    // SAFETY: the arguments match `binary_*` (const T*, Layout, const T*, Layout, T*, Layout,
+    // i64 n, i32 path, i32 op, u32* error_flags) and `compare_*` (the same with a bool* output
+    // and no error flags) in binary.cu; every layout was checked to lie inside its storage.
+    unsafe { args.launch(launch.config) }.map_err(|e| launch_error(&name, e))?;
+    Ok(())
+}
+
+/// `dst = cond ? on_true : on_false`.
+pub(crate) fn where_cond(
+    cuda: &Cuda,
+    cond: View<'_, CudaStorage>,
+    on_true: View<'_, CudaStorage>,
+    on_false: View<'_, CudaStorage>,
+    dst: ViewMut<'_, CudaStorage>,
+) -> Result<()> {
+    if cond.storage.dtype() != DType::Bool {
+        return Err(Error::DType {
+            op: "where",
+            expected: "a condition of dtype bool".into(),
+            got: cond.storage.dtype(),
+        });
+    }
+    let dtype = on_true.storage.dtype();
+    if on_false.storage.dtype() != dtype {
+        return Err(Error::DType {
+            op: "where",
+            expected: format!("on_false of dtype {dtype}"),
+            got: on_false.storage.dtype(),
+        });
+    }
+    expect_dtype("where", dst.storage.dtype(), dtype)?;
+    let dst_storage: &CudaStorage = dst.storage;
+    let Some(launch) = Elementwise::new(
+        cuda,
+        "where",
+        &[
+            (cond.storage, cond.layout),
+            (on_true.storage, on_true.layout),
+            (on_false.storage, on_false.layout),
+            (dst_storage, dst.layout),
+        ],
+        dtype,
+    )?
+    else {
+        return Ok(());
+    };
+    let device = cuda.device();
+    let name = format!("where_{}", dtype_suffix(dtype));
+    let func = device.function("binary", &name)?;
+    let (cond_ptr, true_ptr, false_ptr, dst_ptr) = (
+        cond.storage.ptr(),
+        on_true.storage.ptr(),
+        on_false.storage.ptr(),
+        dst_storage.ptr(),
+    );
+    let n = launch.numel as i64;
+    let mut args = device.stream.launch_builder(&func);
+    args.arg(&cond_ptr)
+        .arg(&launch.layouts[0])
+        .arg(&true_ptr)
+        .arg(&launch.layouts[1])
+        .arg(&false_ptr)
+        .arg(&launch.layouts[2])
+        .arg(&dst_ptr)
+        .arg(&launch.layouts[3])
+        .arg(&n)
+        .arg(&launch.path);
+    // SAFETY: the arguments match `where_*` in binary.cu (const bool*, Layout, const T*, Layout,
+    // const T*, Layout, T*, Layout, i64 n, i32 path); every layout was checked to lie inside its
+    // storage.
+    unsafe { args.launch(launch.config) }.map_err(|e| launch_error(&name, e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kernels_follow_the_cpu_dtype_table() {
+        use BinaryOp::*;
+        let arithmetic = |op, dtype| matches!(kernel_for(op, dtype), Ok(Kernel::Arithmetic(_)));
+        for dtype in DType::ALL {
+            for op in [Add, Mul, Maximum, Minimum] {
+                assert!(arithmetic(op, dtype), "{op:?} {dtype}");
+            }
+            for op in [Sub, Div, Pow] {
+                assert_eq!(
+                    arithmetic(op, dtype),
+                    dtype != DType::Bool,
+                    "{op:?} {dtype}"
+                );
+            }
+            assert_eq!(arithmetic(Atan2, dtype), dtype.is_float(), "atan2 {dtype}");
+            for op in [Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr, LogicalXor] {
+                assert!(matches!(kernel_for(op, dtype), Ok(Kernel::Compare(_))));
+            }
+        }
+        assert!(matches!(
+            kernel_for(Sub, DType::Bool),
+            Err(Error::Unsupported { .. })
+        ));
+        assert!(matches!(
+            kernel_for(Atan2, DType::I64),
+            Err(Error::Unsupported { .. })
+        ));
+    }
+}

@@ -12,7 +12,7 @@ use tiny_torch_core::{
 
 pub(crate) fn from_bytes(cuda: &Cuda, dtype: DType, bytes: &[u8]) -> Result<CudaStorage> {
     let size = dtype.size_in_bytes();
-    if bytes.len() % size != 0 {
+    if !bytes.len().is_multiple_of(size) {
         return Err(tiny_torch_core::Error::invalid(
             "from_bytes",
             format!(

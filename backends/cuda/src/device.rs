@@ -230,24 +230,28 @@ impl CudaDevice {
 
     /// Kernel `name` from `kernels/{stem}.cu`, compiling the file on first use.
     pub(crate) fn function(&self, stem: &'static str, name: &str) -> Result<CudaFunction> {
-        let mut functions = lock(&self.functions);
-        if let Some(f) = functions.get(name) {
+        if let Some(f) = lock(&self.functions).get(name) {
             return Ok(f.clone());
         }
         let module = self.module(stem)?;
         let f = module.load_function(name).map_err(|e| {
             backend_error(format!("kernel {name} not found in {stem}.cu: {e}"))
         })?;
-        functions.insert(name.to_string(), f.clone());
+        lock(&self.functions).insert(name.to_string(), f.clone());
         Ok(f)
     }
 
     fn module(&self, stem: &'static str) -> Result<Arc<CudaModule>> {
+        if let Some(m) = lock(&self.modules).get(stem) {
+            return Ok(m.clone());
+        }
+        // Compiled without holding the lock, so threads compile different files at once
+        // (NVRTC takes seconds per file); a file compiled twice by a race is loaded once.
+        let ptx = compile::compile(stem, &self.arch)?;
         let mut modules = lock(&self.modules);
         if let Some(m) = modules.get(stem) {
             return Ok(m.clone());
         }
-        let ptx = compile::compile(stem, &self.arch)?;
         let module = self
             .ctx
             .load_module(Ptx::from_src(ptx))

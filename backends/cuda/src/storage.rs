@@ -51,10 +51,6 @@ impl CudaStorage {
     pub(crate) fn ptr(&self) -> sys::CUdeviceptr {
         self.ptr
     }
-
-    pub(crate) fn device(&self) -> &Arc<CudaDevice> {
-        &self.device
-    }
 }
 
 impl Drop for CudaStorage {

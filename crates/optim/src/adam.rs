@@ -1,8 +1,13 @@
 //! `torch.optim.Adam` and `torch.optim.AdamW`.
 
-use crate::{
-    HasLearningRate, Optimizer, ParamGroup, add_scaled, all_parameters, group_lr, set_all_lr,
+use crate::groups::{
+    GroupOptions, ParamGroup, add_scaled, all_parameters, group_schedule, lerp_,
+    set_group_schedule, state_tensor,
 };
+use crate::state_dict::{self, Entries, OptimizerStateDict, ParamState, step_tensor};
+use crate::value::{Fields, Value};
+use crate::{GroupSchedule, Optimizer, Schedulable};
+use std::collections::BTreeMap;
 use tiny_torch_core::{Backend, Error, Result};
 use tiny_torch_tensor::Tensor;
 use tiny_torch_tensor::autograd::no_grad;
@@ -43,6 +48,25 @@ impl AdamOptions {
             ..Default::default()
         }
     }
+}
+
+impl GroupOptions for AdamOptions {
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    /// OneCycleLR cycles beta1 (`betas[0]`).
+    fn momentum(&self) -> Option<f64> {
+        Some(self.betas.0)
+    }
+
+    fn set_momentum(&mut self, momentum: f64) {
+        self.betas.0 = momentum;
+    }
 
     fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::invalid("Adam", msg));
@@ -62,6 +86,48 @@ impl AdamOptions {
         }
         Ok(())
     }
+
+    fn save(&self, out: &mut BTreeMap<String, Value>) {
+        out.insert("lr".into(), self.lr.into());
+        out.insert(
+            "betas".into(),
+            Value::from([self.betas.0, self.betas.1].as_slice()),
+        );
+        out.insert("eps".into(), self.eps.into());
+        out.insert("weight_decay".into(), self.weight_decay.into());
+        out.insert("amsgrad".into(), self.amsgrad.into());
+        out.insert("maximize".into(), self.maximize.into());
+        out.insert(
+            "decoupled_weight_decay".into(),
+            self.decoupled_weight_decay.into(),
+        );
+    }
+
+    fn load(self, f: &Fields) -> Result<Self> {
+        let betas = match f.get("betas") {
+            None => self.betas,
+            Some(_) => match f.f64_list("betas")?.as_slice() {
+                &[b1, b2] => (b1, b2),
+                other => {
+                    return Err(Error::invalid(
+                        "Optimizer.load_state_dict",
+                        format!("betas must hold two numbers, but holds {}", other.len()),
+                    ));
+                }
+            },
+        };
+        Ok(AdamOptions {
+            lr: f.opt_f64("lr")?.unwrap_or(self.lr),
+            betas,
+            eps: f.opt_f64("eps")?.unwrap_or(self.eps),
+            weight_decay: f.opt_f64("weight_decay")?.unwrap_or(self.weight_decay),
+            amsgrad: f.opt_bool("amsgrad")?.unwrap_or(self.amsgrad),
+            maximize: f.opt_bool("maximize")?.unwrap_or(self.maximize),
+            decoupled_weight_decay: f
+                .opt_bool("decoupled_weight_decay")?
+                .unwrap_or(self.decoupled_weight_decay),
+        })
+    }
 }
 
 /// Per-parameter state: `step`, `exp_avg`, `exp_avg_sq`, `max_exp_avg_sq` (amsgrad).
@@ -80,6 +146,34 @@ impl<B: Backend> Default for AdamState<B> {
             exp_avg_sq: None,
             max_exp_avg_sq: None,
         }
+    }
+}
+
+impl<B: Backend> ParamState<B> for AdamState<B> {
+    fn save(&self, param: &Tensor<B>, out: &mut Vec<(&'static str, Tensor<B>)>) -> Result<()> {
+        if let (Some(m), Some(v)) = (&self.exp_avg, &self.exp_avg_sq) {
+            out.push(("step", step_tensor(self.step, param)?));
+            out.push(("exp_avg", m.clone()));
+            out.push(("exp_avg_sq", v.clone()));
+        }
+        if let Some(vmax) = &self.max_exp_avg_sq {
+            out.push(("max_exp_avg_sq", vmax.clone()));
+        }
+        Ok(())
+    }
+
+    fn load(entries: &mut Entries<B>) -> Result<Self> {
+        if entries.is_empty() {
+            return Ok(AdamState::default());
+        }
+        // `max_exp_avg_sq` exists only under amsgrad; when absent it starts at zeros, as
+        // torch's state does.
+        Ok(AdamState {
+            step: entries.step()?,
+            exp_avg: Some(entries.required("exp_avg")?),
+            exp_avg_sq: Some(entries.required("exp_avg_sq")?),
+            max_exp_avg_sq: entries.tensor("max_exp_avg_sq")?,
+        })
     }
 }
 
@@ -126,17 +220,6 @@ impl<B: Backend> Adam<B> {
     }
 }
 
-fn zeros<B: Backend>(slot: &mut Option<Tensor<B>>, like: &Tensor<B>) -> Result<Tensor<B>> {
-    match slot {
-        Some(t) => Ok(t.clone()),
-        None => {
-            let t = like.detach().zeros_like()?;
-            *slot = Some(t.clone());
-            Ok(t)
-        }
-    }
-}
-
 impl<B: Backend> Optimizer<B> for Adam<B> {
     fn step(&mut self) -> Result<()> {
         let _guard = no_grad();
@@ -146,8 +229,8 @@ impl<B: Backend> Optimizer<B> for Adam<B> {
             for (p, st) in group.params.iter().zip(group.state.iter_mut()) {
                 let Some(grad) = p.grad() else { continue };
                 let mut g = if o.maximize { grad.neg()? } else { grad };
-                let exp_avg = zeros(&mut st.exp_avg, p)?;
-                let exp_avg_sq = zeros(&mut st.exp_avg_sq, p)?;
+                let exp_avg = state_tensor(&mut st.exp_avg, p)?;
+                let exp_avg_sq = state_tensor(&mut st.exp_avg_sq, p)?;
                 st.step += 1;
                 if o.weight_decay != 0.0 {
                     if o.decoupled_weight_decay {
@@ -156,27 +239,31 @@ impl<B: Backend> Optimizer<B> for Adam<B> {
                         g = add_scaled(&g, p, o.weight_decay)?;
                     }
                 }
-                // exp_avg.lerp_(g, 1 - beta1)
-                exp_avg.add_(&g.sub(&exp_avg)?.mul(1.0 - beta1)?)?;
-                // exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                // Each line is one torch call; a tensor-by-scalar product rounds the scalar to
+                // the tensor's dtype first, as torch does, and the products of addcmul /
+                // addcdiv are formed in torch's order (`value * t1 * t2`, `value * t1 / t2`).
+                lerp_(&exp_avg, &g, 1.0 - beta1)?; // exp_avg.lerp_(grad, 1 - beta1)
+                // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
                 exp_avg_sq.mul_(beta2)?;
-                exp_avg_sq.add_(&g.mul(&g)?.mul(1.0 - beta2)?)?;
+                exp_avg_sq.add_(&g.mul(1.0 - beta2)?.mul(&g)?)?;
                 let step = st.step as f64;
                 let bias_correction1 = 1.0 - beta1.powf(step);
                 let bias_correction2 = 1.0 - beta2.powf(step);
                 let step_size = o.lr / bias_correction1;
-                let bias_correction2_sqrt = bias_correction2.sqrt();
+                // `bias_correction2 ** 0.5` in torch (pow, not sqrt: they may differ by an ulp).
+                let bias_correction2_sqrt = bias_correction2.powf(0.5);
                 let second = if o.amsgrad {
-                    let max = zeros(&mut st.max_exp_avg_sq, p)?;
-                    let updated = max.maximum(&exp_avg_sq)?;
-                    max.copy_(&updated)?;
+                    // torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq)
+                    let max = state_tensor(&mut st.max_exp_avg_sq, p)?;
+                    max.copy_(&max.maximum(&exp_avg_sq)?)?;
                     max
                 } else {
                     exp_avg_sq
                 };
+                // denom = (second.sqrt() / bias_correction2_sqrt).add_(eps)
                 let denom = second.sqrt()?.div(bias_correction2_sqrt)?.add(o.eps)?;
                 // param.addcdiv_(exp_avg, denom, value=-step_size)
-                p.add_(&exp_avg.div(&denom)?.mul(-step_size)?)?;
+                p.add_(&exp_avg.mul(-step_size)?.div(&denom)?)?;
             }
         }
         Ok(())
@@ -186,21 +273,25 @@ impl<B: Backend> Optimizer<B> for Adam<B> {
         all_parameters(&self.groups)
     }
 
-    fn lr(&self, group: usize) -> Option<f64> {
-        group_lr(&self.groups, group)
+    fn state_dict(&self) -> Result<OptimizerStateDict<B>> {
+        state_dict::save(&self.groups)
     }
 
-    fn set_lr(&mut self, lr: f64) {
-        set_all_lr(&mut self.groups, lr);
+    fn load_state_dict(&mut self, state: &OptimizerStateDict<B>) -> Result<()> {
+        state_dict::load(&mut self.groups, state)
     }
 }
 
-impl HasLearningRate for AdamOptions {
-    fn learning_rate(&self) -> f64 {
-        self.lr
+impl<B: Backend> Schedulable for Adam<B> {
+    fn num_param_groups(&self) -> usize {
+        self.groups.len()
     }
 
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.lr = lr;
+    fn group_schedule(&self, group: usize) -> Option<GroupSchedule> {
+        group_schedule(&self.groups, group)
+    }
+
+    fn set_group_schedule(&mut self, group: usize, values: GroupSchedule) -> Result<()> {
+        set_group_schedule(&mut self.groups, group, values)
     }
 }

@@ -1,9 +1,13 @@
 //! `torch.optim.SGD`.
 
-use crate::{
-    HasLearningRate, Optimizer, ParamGroup, add_scaled, all_parameters, copy_of, group_lr,
-    set_all_lr,
+use crate::groups::{
+    GroupOptions, ParamGroup, add_scaled, all_parameters, copy_of, group_schedule,
+    set_group_schedule,
 };
+use crate::state_dict::{self, Entries, OptimizerStateDict, ParamState};
+use crate::value::{Fields, Value};
+use crate::{GroupSchedule, Optimizer, Schedulable};
+use std::collections::BTreeMap;
 use tiny_torch_core::{Backend, Error, Result};
 use tiny_torch_tensor::Tensor;
 use tiny_torch_tensor::autograd::no_grad;
@@ -39,6 +43,24 @@ impl SgdOptions {
             ..Default::default()
         }
     }
+}
+
+impl GroupOptions for SgdOptions {
+    fn lr(&self) -> f64 {
+        self.lr
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
+    fn momentum(&self) -> Option<f64> {
+        Some(self.momentum)
+    }
+
+    fn set_momentum(&mut self, momentum: f64) {
+        self.momentum = momentum;
+    }
 
     fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::invalid("SGD", msg));
@@ -55,6 +77,40 @@ impl SgdOptions {
             return bad("Nesterov momentum requires a momentum and zero dampening".into());
         }
         Ok(())
+    }
+
+    fn save(&self, out: &mut BTreeMap<String, Value>) {
+        out.insert("lr".into(), self.lr.into());
+        out.insert("momentum".into(), self.momentum.into());
+        out.insert("dampening".into(), self.dampening.into());
+        out.insert("weight_decay".into(), self.weight_decay.into());
+        out.insert("nesterov".into(), self.nesterov.into());
+        out.insert("maximize".into(), self.maximize.into());
+    }
+
+    fn load(self, f: &Fields) -> Result<Self> {
+        Ok(SgdOptions {
+            lr: f.opt_f64("lr")?.unwrap_or(self.lr),
+            momentum: f.opt_f64("momentum")?.unwrap_or(self.momentum),
+            dampening: f.opt_f64("dampening")?.unwrap_or(self.dampening),
+            weight_decay: f.opt_f64("weight_decay")?.unwrap_or(self.weight_decay),
+            nesterov: f.opt_bool("nesterov")?.unwrap_or(self.nesterov),
+            maximize: f.opt_bool("maximize")?.unwrap_or(self.maximize),
+        })
+    }
+}
+
+/// SGD's per-parameter state is its momentum buffer (`state[p]["momentum_buffer"]`).
+impl<B: Backend> ParamState<B> for Option<Tensor<B>> {
+    fn save(&self, _param: &Tensor<B>, out: &mut Vec<(&'static str, Tensor<B>)>) -> Result<()> {
+        if let Some(buf) = self {
+            out.push(("momentum_buffer", buf.clone()));
+        }
+        Ok(())
+    }
+
+    fn load(entries: &mut Entries<B>) -> Result<Self> {
+        entries.tensor("momentum_buffer")
     }
 }
 
@@ -134,21 +190,25 @@ impl<B: Backend> Optimizer<B> for Sgd<B> {
         all_parameters(&self.groups)
     }
 
-    fn lr(&self, group: usize) -> Option<f64> {
-        group_lr(&self.groups, group)
+    fn state_dict(&self) -> Result<OptimizerStateDict<B>> {
+        state_dict::save(&self.groups)
     }
 
-    fn set_lr(&mut self, lr: f64) {
-        set_all_lr(&mut self.groups, lr);
+    fn load_state_dict(&mut self, state: &OptimizerStateDict<B>) -> Result<()> {
+        state_dict::load(&mut self.groups, state)
     }
 }
 
-impl HasLearningRate for SgdOptions {
-    fn learning_rate(&self) -> f64 {
-        self.lr
+impl<B: Backend> Schedulable for Sgd<B> {
+    fn num_param_groups(&self) -> usize {
+        self.groups.len()
     }
 
-    fn set_learning_rate(&mut self, lr: f64) {
-        self.lr = lr;
+    fn group_schedule(&self, group: usize) -> Option<GroupSchedule> {
+        group_schedule(&self.groups, group)
+    }
+
+    fn set_group_schedule(&mut self, group: usize, values: GroupSchedule) -> Result<()> {
+        set_group_schedule(&mut self.groups, group, values)
     }
 }
