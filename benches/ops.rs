@@ -33,8 +33,14 @@ fn bench_matmul<B: Backend>(c: &mut Criterion, backend: &B, dtype: DType, sizes:
     let mut group = c.benchmark_group(group_name);
     group.sample_size(10);
     for &n in sizes {
-        let a = Tensor::randn(&[n, n], DType::F32, backend).unwrap().to_dtype(dtype).unwrap();
-        let b = Tensor::randn(&[n, n], DType::F32, backend).unwrap().to_dtype(dtype).unwrap();
+        let a = Tensor::randn(&[n, n], DType::F32, backend)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
+        let b = Tensor::randn(&[n, n], DType::F32, backend)
+            .unwrap()
+            .to_dtype(dtype)
+            .unwrap();
         group.throughput(Throughput::Elements(2 * (n * n * n) as u64));
         group.bench_function(BenchmarkId::from_parameter(n), |bench| {
             bench.iter(synced(backend, || black_box(a.matmul(&b).unwrap())))

@@ -46,8 +46,8 @@ pub use tiny_torch_cpu::Cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda {
     pub use tiny_torch_cuda::{
-        Cuda, CudaStorage, DeviceProperties, MemoryStats, allow_tf32, device_count,
-        is_available, set_allow_tf32,
+        Cuda, CudaStorage, DeviceProperties, MemoryStats, allow_tf32, device_count, is_available,
+        set_allow_tf32,
     };
 }
 #[cfg(feature = "cuda")]

@@ -113,7 +113,13 @@ fn cuda_without_a_gpu_exits_2_with_the_reason() {
     }
     let dir = golden_dir();
     assert_exit(
-        &tiny_torch(&["conformance", "--golden", dir.to_str().unwrap(), "--device", "cuda:0"]),
+        &tiny_torch(&[
+            "conformance",
+            "--golden",
+            dir.to_str().unwrap(),
+            "--device",
+            "cuda:0",
+        ]),
         2,
         &["CUDA"],
     );

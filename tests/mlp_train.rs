@@ -123,8 +123,8 @@ fn mlp_training_run<B: Backend>(backend: &B) {
     let mut worst_loss = (0.0f64, 0usize);
     for (step, &want) in losses.iter().enumerate() {
         let start = (step * batch) % (rows - batch);
-        let xb =
-            Tensor::from_slice(&x[start * 64..(start + batch) * 64], &[batch, 64], backend).unwrap();
+        let xb = Tensor::from_slice(&x[start * 64..(start + batch) * 64], &[batch, 64], backend)
+            .unwrap();
         let yb = Tensor::from_slice(&y[start..start + batch], &[batch], backend).unwrap();
         sgd.zero_grad();
         let loss = F::cross_entropy(&model.forward(&xb).unwrap(), &yb).unwrap();

@@ -138,7 +138,10 @@ fn required_backends_are_compiled_in() {
             eprintln!("skipping the {name} backend: not compiled into this build");
         }
     }
-    for name in required.into_iter().filter(|r| !KNOWN_TOOLS.contains(&r.as_str())) {
+    for name in required
+        .into_iter()
+        .filter(|r| !KNOWN_TOOLS.contains(&r.as_str()))
+    {
         assert!(
             KNOWN_BACKENDS.contains(&name.as_str()),
             "TINY_TORCH_REQUIRE names '{name}', which is not a backend (known: {KNOWN_BACKENDS:?})"

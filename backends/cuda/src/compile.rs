@@ -47,7 +47,11 @@ pub fn nvrtc_available() -> bool {
 /// Compiles one kernel file to PTX for `arch` (such as `compute_90`), using the disk cache.
 pub fn compile(stem: &str, arch: &str) -> Result<String> {
     let source = full_source(stem)?;
-    let key = fnv1a(&[source.as_bytes(), NVRTC_OPTIONS.join(" ").as_bytes(), arch.as_bytes()]);
+    let key = fnv1a(&[
+        source.as_bytes(),
+        NVRTC_OPTIONS.join(" ").as_bytes(),
+        arch.as_bytes(),
+    ]);
     let cached = cache_dir().map(|dir| dir.join(format!("{stem}-{key:016x}-{arch}.ptx")));
     if let Some(path) = &cached
         && let Ok(ptx) = std::fs::read_to_string(path)

@@ -1,14 +1,12 @@
 //! Host transfers, fill, and strided copies with dtype conversion (`kernels/copy.cu`).
 
+use crate::Cuda;
 use crate::compile::backend_error;
 use crate::launch::{KernelLayout, dtype_suffix, elementwise_config, launch_error};
 use crate::storage::{self, CudaStorage};
-use crate::Cuda;
 use cudarc::driver::{PushKernelArg, result};
 use half::{bf16, f16};
-use tiny_torch_core::{
-    BackendStorage, DType, Element, Layout, Result, Scalar, View, ViewMut,
-};
+use tiny_torch_core::{BackendStorage, DType, Element, Layout, Result, Scalar, View, ViewMut};
 
 pub(crate) fn from_bytes(cuda: &Cuda, dtype: DType, bytes: &[u8]) -> Result<CudaStorage> {
     let size = dtype.size_in_bytes();
@@ -164,10 +162,19 @@ mod tests {
 
     #[test]
     fn scalar_bits_follow_the_cast_rules() {
-        assert_eq!(scalar_bits(Scalar::Float(-2.9), DType::I32), (-2i32) as u32 as u64);
+        assert_eq!(
+            scalar_bits(Scalar::Float(-2.9), DType::I32),
+            (-2i32) as u32 as u64
+        );
         assert_eq!(scalar_bits(Scalar::Float(0.1), DType::Bool), 1);
-        assert_eq!(scalar_bits(Scalar::Int(3), DType::BF16), bf16::from_f32(3.0).to_bits() as u64);
-        assert_eq!(scalar_bits(Scalar::Float(1.5), DType::F64), 1.5f64.to_bits());
+        assert_eq!(
+            scalar_bits(Scalar::Int(3), DType::BF16),
+            bf16::from_f32(3.0).to_bits() as u64
+        );
+        assert_eq!(
+            scalar_bits(Scalar::Float(1.5), DType::F64),
+            1.5f64.to_bits()
+        );
         assert_eq!(scalar_bits(Scalar::Int(300), DType::U8), 44);
     }
 }

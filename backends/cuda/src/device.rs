@@ -111,7 +111,10 @@ impl ErrorRecord {
                  synchronization)",
             ));
         }
-        Some(backend_error(format!("a kernel reported error code {}", self.code)))
+        Some(backend_error(format!(
+            "a kernel reported error code {}",
+            self.code
+        )))
     }
 }
 
@@ -186,7 +189,9 @@ impl CudaDevice {
             .compute_capability()
             .map_err(|e| driver_error("querying the compute capability", e))?;
         let properties = DeviceProperties {
-            name: ctx.name().map_err(|e| driver_error("querying the name", e))?,
+            name: ctx
+                .name()
+                .map_err(|e| driver_error("querying the name", e))?,
             capability,
             total_memory: ctx.total_mem().unwrap_or(0),
             multiprocessor_count: ctx
@@ -234,9 +239,9 @@ impl CudaDevice {
             return Ok(f.clone());
         }
         let module = self.module(stem)?;
-        let f = module.load_function(name).map_err(|e| {
-            backend_error(format!("kernel {name} not found in {stem}.cu: {e}"))
-        })?;
+        let f = module
+            .load_function(name)
+            .map_err(|e| backend_error(format!("kernel {name} not found in {stem}.cu: {e}")))?;
         lock(&self.functions).insert(name.to_string(), f.clone());
         Ok(f)
     }

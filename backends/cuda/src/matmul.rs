@@ -29,7 +29,12 @@ enum MatrixOrder {
 
 /// The order cuBLAS can read a matrix in without a copy, if any. Strides of size-1 dims are
 /// free, so they are replaced by the tightest valid leading dimension.
-fn matrix_order(rows: usize, cols: usize, row_stride: usize, col_stride: usize) -> Option<MatrixOrder> {
+fn matrix_order(
+    rows: usize,
+    cols: usize,
+    row_stride: usize,
+    col_stride: usize,
+) -> Option<MatrixOrder> {
     if (cols == 1 || col_stride == 1) && (rows == 1 || row_stride >= cols.max(1)) {
         let ld = if rows == 1 { cols.max(1) } else { row_stride };
         return Some(MatrixOrder::RowMajor { ld });
@@ -81,9 +86,8 @@ impl<'a> Operand<'a> {
 }
 
 fn to_i32(op: &'static str, value: usize) -> Result<i32> {
-    i32::try_from(value).map_err(|_| {
-        Error::invalid(op, format!("size {value} exceeds cuBLAS's 32-bit limit"))
-    })
+    i32::try_from(value)
+        .map_err(|_| Error::invalid(op, format!("size {value} exceeds cuBLAS's 32-bit limit")))
 }
 
 pub(crate) fn matmul(
@@ -97,10 +101,22 @@ pub(crate) fn matmul(
             cudaDataType_t::CUDA_R_32F,
             cublasComputeType_t::CUBLAS_COMPUTE_32F_FAST_TF32,
         ),
-        DType::F32 => (cudaDataType_t::CUDA_R_32F, cublasComputeType_t::CUBLAS_COMPUTE_32F),
-        DType::F64 => (cudaDataType_t::CUDA_R_64F, cublasComputeType_t::CUBLAS_COMPUTE_64F),
-        DType::F16 => (cudaDataType_t::CUDA_R_16F, cublasComputeType_t::CUBLAS_COMPUTE_32F),
-        DType::BF16 => (cudaDataType_t::CUDA_R_16BF, cublasComputeType_t::CUBLAS_COMPUTE_32F),
+        DType::F32 => (
+            cudaDataType_t::CUDA_R_32F,
+            cublasComputeType_t::CUBLAS_COMPUTE_32F,
+        ),
+        DType::F64 => (
+            cudaDataType_t::CUDA_R_64F,
+            cublasComputeType_t::CUBLAS_COMPUTE_64F,
+        ),
+        DType::F16 => (
+            cudaDataType_t::CUDA_R_16F,
+            cublasComputeType_t::CUBLAS_COMPUTE_32F,
+        ),
+        DType::BF16 => (
+            cudaDataType_t::CUDA_R_16BF,
+            cublasComputeType_t::CUBLAS_COMPUTE_32F,
+        ),
         _ => return Err(Error::unsupported("matmul", dtype, "cuda")),
     };
     let (ld, rd) = (lhs.layout.dims(), rhs.layout.dims());
@@ -135,7 +151,10 @@ pub(crate) fn matmul(
     };
     let op = "matmul";
     let blas = device.blas()?;
-    let handle = *blas.as_ref().map(|b| b.handle()).ok_or_else(|| backend_error("no cuBLAS handle"))?;
+    let handle = *blas
+        .as_ref()
+        .map(|b| b.handle())
+        .ok_or_else(|| backend_error("no cuBLAS handle"))?;
     device.bind()?;
     // SAFETY: every pointer addresses a live storage of this device, with the extents the
     // sizes, leading dimensions and batch strides describe; alpha/beta outlive the call (the
@@ -167,7 +186,11 @@ pub(crate) fn matmul(
             cublasGemmAlgo_t::CUBLAS_GEMM_DFALT,
         )
     }
-    .map_err(|e| backend_error(format!("cuBLAS gemm [{batch}, {m}, {k}] x [{batch}, {k}, {n}] {dtype}: {e}")))?;
+    .map_err(|e| {
+        backend_error(format!(
+            "cuBLAS gemm [{batch}, {m}, {k}] x [{batch}, {k}, {n}] {dtype}: {e}"
+        ))
+    })?;
     drop(blas);
     // The packed copies may be freed now: later ops are queued after the product.
     drop((a, b));

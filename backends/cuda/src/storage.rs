@@ -131,9 +131,10 @@ pub(crate) fn alloc(device: &Arc<CudaDevice>, dtype: DType, len: usize) -> Resul
             let ptr = match unsafe { result::malloc_sync(class) } {
                 Ok(ptr) => ptr,
                 Err(_) => {
-                    device.stream.synchronize().map_err(|e| {
-                        backend_error(format!("synchronizing before a retry: {e}"))
-                    })?;
+                    device
+                        .stream
+                        .synchronize()
+                        .map_err(|e| backend_error(format!("synchronizing before a retry: {e}")))?;
                     pool.free_cached();
                     // SAFETY: as above.
                     unsafe { result::malloc_sync(class) }.map_err(|e| {

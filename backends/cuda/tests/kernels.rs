@@ -37,7 +37,10 @@ fn every_kernel_compiles_and_assembles() {
     }
     let ptxas = ptxas();
     if ptxas.is_none() {
-        assert!(!required("nvrtc"), "TINY_TORCH_REQUIRE names nvrtc, but ptxas is not on PATH");
+        assert!(
+            !required("nvrtc"),
+            "TINY_TORCH_REQUIRE names nvrtc, but ptxas is not on PATH"
+        );
         eprintln!("note: ptxas not found; PTX is compiled but not assembled");
     }
     let dir = std::env::temp_dir().join(format!("tiny-torch-ptx-{}", std::process::id()));
@@ -53,7 +56,10 @@ fn every_kernel_compiles_and_assembles() {
                     continue;
                 }
             };
-            assert!(ptx.contains(".entry"), "{stem}.cu ({arch}) has no kernel entry");
+            assert!(
+                ptx.contains(".entry"),
+                "{stem}.cu ({arch}) has no kernel entry"
+            );
             let Some(ptxas) = &ptxas else { continue };
             let file = dir.join(format!("{stem}-{sm}.ptx"));
             std::fs::write(&file, &ptx).unwrap();
@@ -85,6 +91,8 @@ fn detection_never_panics() {
         let err = tiny_torch_cuda::Cuda::new(0).unwrap_err().to_string();
         assert!(err.contains("CUDA"), "{err}");
     }
-    let err = tiny_torch_cuda::Cuda::new(count + 3).unwrap_err().to_string();
+    let err = tiny_torch_cuda::Cuda::new(count + 3)
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("cuda"), "{err}");
 }

@@ -81,7 +81,10 @@ fn check(op: ReduceOp, dtype: DType, s: &CpuStorage, layout: &Layout, red: &[usi
         let bound = reference(&abs, layout.dims(), red, op_reference(op));
         for (i, ((&g, &w), &b)) in got.iter().zip(&want).zip(&bound).enumerate() {
             let atol = tol * 0.1 + 16.0 * f32::EPSILON as f64 * b;
-            assert!((g - w).abs() <= atol + tol * w.abs(), "{what}: element {i}: got {g}, want {w}");
+            assert!(
+                (g - w).abs() <= atol + tol * w.abs(),
+                "{what}: element {i}: got {g}, want {w}"
+            );
         }
         return;
     }
