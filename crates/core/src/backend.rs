@@ -28,7 +28,8 @@
 //!   bit, so that a seed gives the same tensor on every backend.
 
 use crate::{
-    BinaryOp, DType, Device, Distribution, Layout, ReduceOp, Result, Scalar, ScatterReduce, UnaryOp,
+    BatchNormSaved, BinaryOp, Conv2dParams, DType, Device, Distribution, Error, Layout,
+    Pool2dParams, ReduceOp, Result, Scalar, ScatterReduce, UnaryOp,
 };
 use std::fmt::Debug;
 
@@ -213,4 +214,204 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         seed: u64,
         offset: u64,
     ) -> Result<()>;
+
+    // ---------------------------------------------------------------- neural-network ops
+    //
+    // Fused kernels on NCHW views (any strides). Their default bodies return `Unsupported`, so a
+    // backend implements them one family at a time and never returns wrong numbers meanwhile.
+
+    /// `conv2d(input [N, C, H, W], weight [O, C / groups, kh, kw], bias [O])`: a contiguous
+    /// `[N, O, Ho, Wo]` (see [`Conv2dParams::output_size`]). Float dtypes, all inputs alike.
+    fn conv2d(
+        &self,
+        input: View<'_, Self::Storage>,
+        weight: View<'_, Self::Storage>,
+        bias: Option<View<'_, Self::Storage>>,
+        params: &Conv2dParams,
+    ) -> Result<Self::Storage> {
+        let _ = (weight, bias, params);
+        Err(Error::unsupported(
+            "conv2d",
+            input.storage.dtype(),
+            self.name(),
+        ))
+    }
+
+    /// The gradient of `conv2d` with respect to its input: a contiguous tensor of
+    /// `input_dims` from `grad_output [N, O, Ho, Wo]` and `weight` (also the forward of
+    /// `conv_transpose2d`).
+    fn conv2d_backward_input(
+        &self,
+        grad_output: View<'_, Self::Storage>,
+        weight: View<'_, Self::Storage>,
+        input_dims: [usize; 4],
+        params: &Conv2dParams,
+    ) -> Result<Self::Storage> {
+        let _ = (weight, input_dims, params);
+        Err(Error::unsupported(
+            "conv2d_backward_input",
+            grad_output.storage.dtype(),
+            self.name(),
+        ))
+    }
+
+    /// The gradient of `conv2d` with respect to its weight: a contiguous tensor of
+    /// `weight_dims` from `grad_output` and `input`.
+    fn conv2d_backward_weight(
+        &self,
+        grad_output: View<'_, Self::Storage>,
+        input: View<'_, Self::Storage>,
+        weight_dims: [usize; 4],
+        params: &Conv2dParams,
+    ) -> Result<Self::Storage> {
+        let _ = (input, weight_dims, params);
+        Err(Error::unsupported(
+            "conv2d_backward_weight",
+            grad_output.storage.dtype(),
+            self.name(),
+        ))
+    }
+
+    /// `max_pool2d` of `[N, C, H, W]`: contiguous values `[N, C, Ho, Wo]` and `I64` indices of
+    /// each maximum within its `H * W` plane (PyTorch's `return_indices`); NaN wins, as in
+    /// PyTorch. Padding counts as `-inf`.
+    fn max_pool2d(
+        &self,
+        input: View<'_, Self::Storage>,
+        params: &Pool2dParams,
+    ) -> Result<(Self::Storage, Self::Storage)> {
+        let _ = params;
+        Err(Error::unsupported(
+            "max_pool2d",
+            input.storage.dtype(),
+            self.name(),
+        ))
+    }
+
+    /// Scatters `grad_output` to the maxima `indices` recorded by [`Backend::max_pool2d`]
+    /// (adding where windows overlap): a contiguous tensor of `input_dims`.
+    fn max_pool2d_backward(
+        &self,
+        grad_output: View<'_, Self::Storage>,
+        indices: View<'_, Self::Storage>,
+        input_dims: [usize; 4],
+    ) -> Result<Self::Storage> {
+        let _ = (indices, input_dims);
+        Err(Error::unsupported(
+            "max_pool2d_backward",
+            grad_output.storage.dtype(),
+            self.name(),
+        ))
+    }
+
+    /// `avg_pool2d` of `[N, C, H, W]` (`count_include_pad`, `divisor_override` as PyTorch).
+    fn avg_pool2d(
+        &self,
+        input: View<'_, Self::Storage>,
+        params: &Pool2dParams,
+    ) -> Result<Self::Storage> {
+        let _ = params;
+        Err(Error::unsupported(
+            "avg_pool2d",
+            input.storage.dtype(),
+            self.name(),
+        ))
+    }
+
+    /// The gradient of [`Backend::avg_pool2d`]: a contiguous tensor of `input_dims`.
+    fn avg_pool2d_backward(
+        &self,
+        grad_output: View<'_, Self::Storage>,
+        input_dims: [usize; 4],
+        params: &Pool2dParams,
+    ) -> Result<Self::Storage> {
+        let _ = (input_dims, params);
+        Err(Error::unsupported(
+            "avg_pool2d_backward",
+            grad_output.storage.dtype(),
+            self.name(),
+        ))
+    }
+
+    /// `adaptive_avg_pool2d` of `[N, C, H, W]` to `[N, C, oh, ow]`: window `i` of a dim spans
+    /// `[floor(i * in / out), ceil((i + 1) * in / out))`, as in PyTorch.
+    fn adaptive_avg_pool2d(
+        &self,
+        input: View<'_, Self::Storage>,
+        output_size: [usize; 2],
+    ) -> Result<Self::Storage> {
+        let _ = output_size;
+        Err(Error::unsupported(
+            "adaptive_avg_pool2d",
+            input.storage.dtype(),
+            self.name(),
+        ))
+    }
+
+    /// The gradient of [`Backend::adaptive_avg_pool2d`]: a contiguous tensor of `input_dims`.
+    fn adaptive_avg_pool2d_backward(
+        &self,
+        grad_output: View<'_, Self::Storage>,
+        input_dims: [usize; 4],
+    ) -> Result<Self::Storage> {
+        let _ = input_dims;
+        Err(Error::unsupported(
+            "adaptive_avg_pool2d_backward",
+            grad_output.storage.dtype(),
+            self.name(),
+        ))
+    }
+
+    /// Batch normalization of `input [N, C, *]` over every dim but 1. In training, normalizes
+    /// with the batch statistics and, when given, updates the running statistics in place
+    /// (`running = (1 - momentum) * running + momentum * batch`, the variance unbiased); in
+    /// evaluation, normalizes with the running statistics (which must be given). `weight` and
+    /// `bias` (`[C]`) are the optional affine parameters. Returns the contiguous output and the
+    /// statistics its backward needs.
+    #[allow(clippy::too_many_arguments)]
+    fn batch_norm(
+        &self,
+        input: View<'_, Self::Storage>,
+        weight: Option<View<'_, Self::Storage>>,
+        bias: Option<View<'_, Self::Storage>>,
+        running_mean: Option<ViewMut<'_, Self::Storage>>,
+        running_var: Option<ViewMut<'_, Self::Storage>>,
+        training: bool,
+        momentum: f64,
+        eps: f64,
+    ) -> Result<(Self::Storage, BatchNormSaved<Self::Storage>)> {
+        let _ = (
+            weight,
+            bias,
+            running_mean,
+            running_var,
+            training,
+            momentum,
+            eps,
+        );
+        Err(Error::unsupported(
+            "batch_norm",
+            input.storage.dtype(),
+            self.name(),
+        ))
+    }
+
+    /// The gradients of [`Backend::batch_norm`] with respect to its input, weight and bias
+    /// (`[C]` each; the weight's gradient is computed whether or not `weight` is given). With
+    /// `training` false the statistics are constants, as in PyTorch's eval mode.
+    fn batch_norm_backward(
+        &self,
+        grad_output: View<'_, Self::Storage>,
+        input: View<'_, Self::Storage>,
+        weight: Option<View<'_, Self::Storage>>,
+        saved: &BatchNormSaved<Self::Storage>,
+        training: bool,
+    ) -> Result<(Self::Storage, Self::Storage, Self::Storage)> {
+        let _ = (input, weight, saved, training);
+        Err(Error::unsupported(
+            "batch_norm_backward",
+            grad_output.storage.dtype(),
+            self.name(),
+        ))
+    }
 }

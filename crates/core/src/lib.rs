@@ -15,6 +15,7 @@ mod device;
 mod dtype;
 mod error;
 mod layout;
+mod nn_op;
 mod op;
 pub mod philox;
 mod shape;
@@ -24,6 +25,7 @@ pub use device::Device;
 pub use dtype::{DType, Element, Operand, Scalar, f64_to_f32_round_odd, result_type};
 pub use error::{Error, Result};
 pub use layout::{Layout, StridedOffsets};
+pub use nn_op::{BatchNormSaved, Conv2dParams, Pool2dParams};
 pub use op::{BinaryOp, Distribution, ReduceOp, ScatterReduce, UnaryOp};
 pub use shape::{Shape, broadcast_shapes, normalize_dim};
 
