@@ -206,7 +206,11 @@ impl Backend for Cuda {
         softmax::softmax(self, src, dim, log)
     }
 
-    fn matmul(&self, lhs: View<'_, CudaStorage>, rhs: View<'_, CudaStorage>) -> Result<CudaStorage> {
+    fn matmul(
+        &self,
+        lhs: View<'_, CudaStorage>,
+        rhs: View<'_, CudaStorage>,
+    ) -> Result<CudaStorage> {
         matmul::matmul(self, lhs, rhs)
     }
 
