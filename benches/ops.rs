@@ -1,8 +1,11 @@
 //! Criterion benches of the core ops, per backend, with the cases of PyTorch's reference figures
 //! (`torch-cpu.tsv`): square matmul, add and relu on 16M elements (new tensor, `out=`, in place),
-//! sum of 16M elements and softmax over [4096, 1024]. Throughput is reported as PyTorch's script
-//! counts it: matmul `2n³` flop (criterion's "elem/s" are flop/s), add 12 bytes per element, relu
-//! 8, sum 4, softmax 8.
+//! sum of 16M elements and softmax over [4096, 1024], and conv2d forward and forward + backward
+//! on three ResNet-50 layer shapes (CPU). Throughput is reported as PyTorch's script counts it:
+//! matmul `2n³` flop (criterion's "elem/s" are flop/s), add 12 bytes per element, relu 8, sum 4,
+//! softmax 8, conv2d `2 N O Ho Wo C kh kw` flop forward and three times that with the backward;
+//! the ResNet stem's max pooling on [32, 64, 112, 112] and batch norm in training (forward, and
+//! forward + backward) on [32, 64, 56, 56], in input elements per second (CPU).
 //!
 //! Every timed call ends with `synchronize()`, so queued (CUDA) work is measured, not just its
 //! launch; on the CPU that call does nothing. CUDA cases run when a GPU is present (add
@@ -94,8 +97,120 @@ fn bench_backend<B: Backend>(c: &mut Criterion, backend: &B) {
     group.finish();
 }
 
+/// conv2d forward (no grad) and forward + backward (`autograd::grad` with respect to input and
+/// weight) on the three ResNet-50 layer shapes of PyTorch's reference figures, at batch 8: the
+/// 7x7 stride-2 stem, a 3x3 layer1 conv and a 1x1 stride-2 downsample. Throughput as PyTorch's
+/// script counts it: `2 N O Ho Wo C kh kw` flop forward, three times that forward + backward.
+fn bench_conv<B: Backend>(c: &mut Criterion, backend: &B) {
+    let mut group = c.benchmark_group(format!("{}/conv2d", backend.name()));
+    group.sample_size(10);
+    // (name, input, out channels, kernel, stride, padding)
+    let cases = [
+        ("3to64_k7s2_8x224", [8, 3, 224, 224], 64, 7, 2, 3),
+        ("64to64_k3s1_8x56", [8, 64, 56, 56], 64, 3, 1, 1),
+        ("256to512_k1s2_8x56", [8, 256, 56, 56], 512, 1, 2, 0),
+    ];
+    for (name, xs, cout, k, s, p) in cases {
+        let [n, cin, h, w] = xs;
+        let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
+        let flop = 2 * n * cout * ho * wo * cin * k * k;
+        let x = Tensor::randn(&xs, DType::F32, backend).unwrap();
+        let wt = Tensor::randn(&[cout, cin, k, k], DType::F32, backend)
+            .unwrap()
+            .mul(0.05)
+            .unwrap();
+        group.throughput(Throughput::Elements(flop as u64));
+        group.bench_function(format!("{name}_fwd"), |bench| {
+            let _guard = no_grad();
+            bench.iter(synced(backend, || {
+                black_box(x.conv2d(&wt, None, s, p, 1, 1).unwrap())
+            }))
+        });
+        let (xg, wg) = (
+            x.detach().requires_grad_(true).unwrap(),
+            wt.detach().requires_grad_(true).unwrap(),
+        );
+        let gout = Tensor::randn(&[n, cout, ho, wo], DType::F32, backend).unwrap();
+        group.throughput(Throughput::Elements(3 * flop as u64));
+        group.bench_function(format!("{name}_fwdbwd"), |bench| {
+            bench.iter(synced(backend, || {
+                let out = xg.conv2d(&wg, None, s, p, 1, 1).unwrap();
+                black_box(
+                    autograd::grad(&[&out], &[&xg, &wg], Some(&[&gout]), false, false).unwrap(),
+                )
+            }))
+        });
+    }
+    group.finish();
+}
+
+/// The ResNet stem's max pooling (3x3, stride 2, padding 1) on [32, 64, 112, 112], and batch
+/// norm in training on [32, 64, 56, 56]: forward alone, and forward + backward (`autograd::grad`
+/// with respect to input, weight and bias). Throughput in input elements per second.
+fn bench_pool_batch_norm<B: Backend>(c: &mut Criterion, backend: &B) {
+    let mut group = c.benchmark_group(format!("{}/nn", backend.name()));
+    group.sample_size(10);
+    let dims = [32, 64, 112, 112];
+    let x = Tensor::randn(&dims, DType::F32, backend).unwrap();
+    group.throughput(Throughput::Elements(x.numel() as u64));
+    group.bench_function("max_pool2d_k3s2p1_32x64x112x112", |bench| {
+        let _guard = no_grad();
+        bench.iter(synced(backend, || {
+            black_box(x.max_pool2d(3, 2, 1, 1, false).unwrap())
+        }))
+    });
+    drop(x);
+    let dims = [32, 64, 56, 56];
+    let x = Tensor::randn(&dims, DType::F32, backend)
+        .unwrap()
+        .requires_grad_(true)
+        .unwrap();
+    let weight = Tensor::ones(&[64], DType::F32, backend)
+        .unwrap()
+        .requires_grad_(true)
+        .unwrap();
+    let bias = Tensor::zeros(&[64], DType::F32, backend)
+        .unwrap()
+        .requires_grad_(true)
+        .unwrap();
+    let (running_mean, running_var) = (
+        Tensor::zeros(&[64], DType::F32, backend).unwrap(),
+        Tensor::ones(&[64], DType::F32, backend).unwrap(),
+    );
+    let bn = || {
+        x.batch_norm(
+            Some(&running_mean),
+            Some(&running_var),
+            Some(&weight),
+            Some(&bias),
+            true,
+            0.1,
+            1e-5,
+        )
+        .unwrap()
+    };
+    let gout = Tensor::randn(&dims, DType::F32, backend).unwrap();
+    group.throughput(Throughput::Elements(x.numel() as u64));
+    group.bench_function("batch_norm_train_fwd_32x64x56x56", |bench| {
+        let _guard = no_grad();
+        bench.iter(synced(backend, || black_box(bn())))
+    });
+    group.bench_function("batch_norm_train_fwdbwd_32x64x56x56", |bench| {
+        bench.iter(synced(backend, || {
+            let out = bn();
+            let wrt = [&x, &weight, &bias];
+            black_box(autograd::grad(&[&out], &wrt, Some(&[&gout]), false, false).unwrap())
+        }))
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
     bench_backend(c, &Cpu);
+    // Convolution kernels exist on the CPU only so far.
+    bench_conv(c, &Cpu);
+    // Pooling and batch-norm kernels too.
+    bench_pool_batch_norm(c, &Cpu);
     #[cfg(feature = "cuda")]
     match tiny_torch::cuda::Cuda::new(0) {
         Ok(cuda) => {

@@ -1,7 +1,8 @@
 //! Tiny-Torch: a deep-learning framework in Rust built the way PyTorch is built.
 //!
 //! This crate is the facade: it re-exports the layers below it (`tiny-torch-core`,
-//! `tiny-torch-tensor`, `tiny-torch-nn` as [`nn`], `tiny-torch-optim` as [`optim`]) and the
+//! `tiny-torch-tensor`, `tiny-torch-nn` as [`nn`], `tiny-torch-optim` as [`optim`],
+//! `tiny-torch-data` as [`data`]) and the
 //! backends compiled in by Cargo features (`cpu` and `cuda`, on by default), so that a program needs one
 //! dependency and one import:
 //!
@@ -24,6 +25,7 @@ pub mod conformance;
 
 pub use tiny_torch_core as core;
 pub use tiny_torch_nn as nn;
+pub use tiny_torch_data as data;
 pub use tiny_torch_optim as optim;
 pub use tiny_torch_tensor as tensor;
 
@@ -34,7 +36,8 @@ pub use tiny_torch_core::{
 };
 pub use tiny_torch_tensor::autograd;
 pub use tiny_torch_tensor::{
-    DEFAULT_SEED, Generator, NestedArray, Tensor, TensorOrScalar, default_generator, manual_seed,
+    DEFAULT_SEED, Generator, NestedArray, Padding, Size2, Tensor, TensorOrScalar,
+    default_generator, manual_seed,
 };
 
 #[cfg(feature = "cpu")]

@@ -1,14 +1,20 @@
 //! PyTorch's golden outputs (tests/data/golden, copied from ../shared/reference/golden): every
-//! case of every op the runner maps must pass on the CPU backend, and the only ops not run are
-//! those that later issues add (convolution, pooling, batch norm).
+//! case of every op the runner maps must pass on the CPU backend, and every golden op is mapped
+//! (none is "not run").
 
 use std::path::{Path, PathBuf};
 use tiny_torch::Error;
 use tiny_torch::conformance::{self, Golden};
 
-/// Golden ops that wait for their own ops (convolution, pooling, batch norm): "not run" here.
-/// When an op becomes supported, remove it from this list.
-const EXPECTED_NOT_RUN: &[&str] = &[
+/// Golden ops that wait for their own ops: "not run" here (none left; a golden file with a new
+/// op that a later issue brings lists it here until then). When an op becomes supported, remove
+/// it from this list.
+const EXPECTED_NOT_RUN: &[&str] = &[];
+
+/// Golden ops whose fused kernels only the CPU backend has so far (convolution, pooling, batch
+/// norm): another backend may report them unsupported, which is printed, not failed, until it
+/// implements them (then remove them here). On the CPU they must run.
+const CPU_ONLY_OPS: &[&str] = &[
     "conv2d",
     "conv_transpose2d",
     "max_pool2d",
@@ -19,6 +25,23 @@ const EXPECTED_NOT_RUN: &[&str] = &[
     "batch_norm_train",
     "batch_norm_eval",
 ];
+
+/// The ops of `unsupported` that `backend` must support (all on the CPU; see [`CPU_ONLY_OPS`]).
+fn unexpected_unsupported<B: tiny_torch::Backend>(
+    backend: &B,
+    unsupported: Vec<String>,
+) -> Vec<String> {
+    let (expected, unexpected): (Vec<String>, Vec<String>) = unsupported
+        .into_iter()
+        .partition(|op| backend.name() != "cpu" && CPU_ONLY_OPS.contains(&op.as_str()));
+    if !expected.is_empty() {
+        eprintln!(
+            "not yet on the {} backend (unsupported): {expected:?}",
+            backend.name()
+        );
+    }
+    unexpected
+}
 
 fn golden_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/golden")
@@ -81,7 +104,7 @@ fn check_golden_ops<B: tiny_torch::Backend>(backend: &B) {
         .failures()
         .map(|(case, failure)| format!("{} ({}): {failure}", case.name, case.op))
         .collect();
-    let unsupported = report.unsupported_ops();
+    let unsupported = unexpected_unsupported(backend, report.unsupported_ops());
     let not_run = report.not_run_ops();
     let unexpected_not_run: Vec<&String> = not_run
         .iter()
@@ -146,11 +169,8 @@ fn check_golden_gradients<B: tiny_torch::Backend>(backend: &B) {
         unexpected.is_empty(),
         "gradient cases not run: {unexpected:?}"
     );
-    assert!(
-        report.unsupported_ops().is_empty(),
-        "{:?}",
-        report.unsupported_ops()
-    );
+    let unsupported = unexpected_unsupported(backend, report.unsupported_ops());
+    assert!(unsupported.is_empty(), "{unsupported:?}");
 }
 
 /// Every op of the golden file is either mapped by the runner or expected not to run, and the
@@ -171,7 +191,8 @@ fn every_golden_op_is_mapped_or_expected_not_run() {
     for op in conformance::SUPPORTED_OPS {
         assert!(conformance::is_supported(op), "{op}");
     }
-    assert!(!conformance::is_supported("conv2d"));
+    assert!(conformance::is_supported("conv2d"));
+    assert!(!conformance::is_supported("no_such_op"));
 }
 
 /// The repository's copies equal the shared reference (when ../shared is present).

@@ -4,10 +4,10 @@
 //! generic function: it reads the case's `args` and calls the tensor API. An op name that is not
 //! listed here is "not run", never passed.
 //!
-//! Linear, losses and normalization layers (`cross_entropy`, `layer_norm`, ...) call
-//! `tiny_torch_nn::functional`; convolution, pooling and batch norm wait for their own ops.
+//! Linear, losses, normalization layers, convolutions, pooling and batch norm
+//! (`cross_entropy`, `layer_norm`, `conv2d`, `max_pool2d`, ...) call `tiny_torch_nn::functional`.
 
-use crate::{BinaryOp, Error, Result, Tensor, UnaryOp};
+use crate::{BinaryOp, Error, Padding, Result, Size2, Tensor, UnaryOp};
 use serde_json::{Map, Value};
 use tiny_torch_core::Backend;
 use tiny_torch_nn::functional::{self as F, Reduction};
@@ -104,6 +104,17 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "nll_loss",
     "layer_norm",
     "group_norm",
+    // convolution
+    "conv2d",
+    "conv_transpose2d",
+    // pooling and batch norm
+    "max_pool2d",
+    "max_pool2d_k2",
+    "avg_pool2d",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_3",
+    "batch_norm_train",
+    "batch_norm_eval",
 ];
 
 /// How a golden op is computed.
@@ -152,6 +163,12 @@ pub(crate) enum Kind {
     NllLoss,
     LayerNorm,
     GroupNorm,
+    Conv2d,
+    ConvTranspose2d,
+    MaxPool2d,
+    AvgPool2d,
+    AdaptiveAvgPool2d,
+    BatchNorm,
 }
 
 /// The computation of a golden op name; `None` when this runner does not know it.
@@ -231,6 +248,12 @@ pub(crate) fn lookup(op: &str) -> Option<Kind> {
         "nll_loss" => NllLoss,
         "layer_norm" => LayerNorm,
         "group_norm" => GroupNorm,
+        "conv2d" => Conv2d,
+        "conv_transpose2d" => ConvTranspose2d,
+        "max_pool2d" | "max_pool2d_k2" => MaxPool2d,
+        "avg_pool2d" => AvgPool2d,
+        "adaptive_avg_pool2d" | "adaptive_avg_pool2d_3" => AdaptiveAvgPool2d,
+        "batch_norm_train" | "batch_norm_eval" => BatchNorm,
         _ => return None,
     })
 }
@@ -321,6 +344,43 @@ impl Args<'_> {
             Some(v) => v
                 .as_bool()
                 .ok_or_else(|| bad_arg(key, "true or false", Some(v))),
+        }
+    }
+
+    fn size_or(&self, key: &str, default: usize) -> Result<usize> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(_) => self.size(key),
+        }
+    }
+
+    /// A spatial pair, `default` when absent (PyTorch's `stride=None` for pooling).
+    fn pair_or_size(&self, key: &str, default: Size2) -> Result<Size2> {
+        match self.get(key) {
+            None => Ok(default),
+            Some(_) => self.pair_or(key, 0),
+        }
+    }
+
+    /// A list of numbers (`running_mean=[0.1, ...]`).
+    fn floats(&self, key: &str) -> Result<Vec<f64>> {
+        self.get(key)
+            .and_then(Value::as_array)
+            .and_then(|list| list.iter().map(Value::as_f64).collect::<Option<Vec<f64>>>())
+            .ok_or_else(|| bad_arg(key, "a list of numbers", self.get(key)))
+    }
+
+    /// A spatial pair (`stride=2` or `stride=(2, 1)`), `default` when absent.
+    fn pair_or(&self, key: &str, default: usize) -> Result<Size2> {
+        let bad = || bad_arg(key, "a size or a list of two sizes", self.get(key));
+        let size = |v: &Value| v.as_u64().and_then(|s| usize::try_from(s).ok());
+        match self.get(key) {
+            None => Ok(Size2([default; 2])),
+            Some(Value::Array(list)) => match list.as_slice() {
+                [h, w] => Ok(Size2([size(h).ok_or_else(bad)?, size(w).ok_or_else(bad)?])),
+                _ => Err(bad()),
+            },
+            Some(v) => Ok(Size2([size(v).ok_or_else(bad)?; 2])),
         }
     }
 
@@ -563,11 +623,133 @@ pub(crate) fn eval<B: Backend>(
                 args.float_or("eps", 1e-5)?,
             )?)
         }
+        Conv2d => {
+            let (x, w, bias) = conv_inputs(kind, given)?;
+            let padding = match args.get("padding") {
+                Some(Value::String(s)) => Padding::parse(s)?,
+                _ => args.pair_or("padding", 0)?.into(),
+            };
+            one(F::conv2d(
+                x,
+                w,
+                bias,
+                args.pair_or("stride", 1)?,
+                padding,
+                args.pair_or("dilation", 1)?,
+                args.size_or("groups", 1)?,
+            )?)
+        }
+        ConvTranspose2d => {
+            let (x, w, bias) = conv_inputs(kind, given)?;
+            one(F::conv_transpose2d(
+                x,
+                w,
+                bias,
+                args.pair_or("stride", 1)?,
+                args.pair_or("padding", 0)?,
+                args.pair_or("output_padding", 0)?,
+                args.size_or("groups", 1)?,
+                args.pair_or("dilation", 1)?,
+            )?)
+        }
+        MaxPool2d => {
+            let [x] = inputs(kind, given)?;
+            let kernel = args.pair_or("kernel_size", 0)?;
+            one(F::max_pool2d(
+                x,
+                kernel,
+                args.pair_or_size("stride", kernel)?,
+                args.pair_or("padding", 0)?,
+                args.pair_or("dilation", 1)?,
+                args.bool_or("ceil_mode", false)?,
+            )?)
+        }
+        AvgPool2d => {
+            let [x] = inputs(kind, given)?;
+            let kernel = args.pair_or("kernel_size", 0)?;
+            let divisor = match args.get("divisor_override") {
+                None => None,
+                Some(_) => Some(args.size("divisor_override")?),
+            };
+            one(F::avg_pool2d(
+                x,
+                kernel,
+                args.pair_or_size("stride", kernel)?,
+                args.pair_or("padding", 0)?,
+                args.bool_or("ceil_mode", false)?,
+                args.bool_or("count_include_pad", true)?,
+                divisor,
+            )?)
+        }
+        AdaptiveAvgPool2d => {
+            let [x] = inputs(kind, given)?;
+            one(F::adaptive_avg_pool2d(x, args.pair_or("output_size", 0)?)?)
+        }
+        BatchNorm => batch_norm(kind, &args, given),
     }
+}
+
+/// `F.batch_norm` of a golden case: inputs `x, weight, bias` with the running statistics in
+/// `args` (training: the outputs are `y` and the updated statistics), or inputs `x, weight,
+/// bias, running_mean, running_var` (the output is `y`).
+fn batch_norm<B: Backend>(kind: Kind, args: &Args, given: &[Tensor<B>]) -> Result<Vec<Tensor<B>>> {
+    let (x, weight, bias) = match given {
+        [x, w, b] | [x, w, b, _, _] => (x, w, b),
+        _ => {
+            return Err(Error::invalid(
+                "conformance",
+                format!(
+                    "{kind:?} takes 3 or 5 inputs, but the case gives {}",
+                    given.len()
+                ),
+            ));
+        }
+    };
+    let from_args = |key: &str| -> Result<Tensor<B>> {
+        let values = args.floats(key)?;
+        Tensor::from_vec(values.clone(), &[values.len()], x.backend())?.to_dtype(x.dtype())
+    };
+    let (running_mean, running_var, stats_from_args) = match given {
+        [_, _, _, m, v] => (m.clone(), v.clone(), false),
+        _ => (from_args("running_mean")?, from_args("running_var")?, true),
+    };
+    let y = F::batch_norm(
+        x,
+        Some(&running_mean),
+        Some(&running_var),
+        Some(weight),
+        Some(bias),
+        args.bool_or("training", false)?,
+        args.float_or("momentum", 0.1)?,
+        args.float_or("eps", 1e-5)?,
+    )?;
+    Ok(if stats_from_args {
+        vec![y, running_mean, running_var]
+    } else {
+        vec![y]
+    })
 }
 
 fn missing_input(kind: Kind) -> Error {
     Error::invalid("conformance", format!("{kind:?} needs an input"))
+}
+
+/// A convolution's input, weight and optional bias.
+type ConvOperands<'a, B> = (&'a Tensor<B>, &'a Tensor<B>, Option<&'a Tensor<B>>);
+
+/// `(input, weight, bias)` of a convolution case (bias optional).
+fn conv_inputs<B: Backend>(kind: Kind, given: &[Tensor<B>]) -> Result<ConvOperands<'_, B>> {
+    match given {
+        [x, w] => Ok((x, w, None)),
+        [x, w, b] => Ok((x, w, Some(b))),
+        _ => Err(Error::invalid(
+            "conformance",
+            format!(
+                "{kind:?} takes 2 or 3 inputs, but the case gives {}",
+                given.len()
+            ),
+        )),
+    }
 }
 
 /// `F.linear(x, weight, bias)` (bias optional).
@@ -594,9 +776,7 @@ mod tests {
         for op in SUPPORTED_OPS {
             assert!(lookup(op).is_some(), "{op} is listed but not mapped");
         }
-        for op in ["conv2d", "max_pool2d", "batch_norm_train", "no_such_op"] {
-            assert!(lookup(op).is_none(), "{op}");
-        }
+        assert!(lookup("no_such_op").is_none());
     }
 
     #[test]

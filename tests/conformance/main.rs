@@ -15,11 +15,14 @@
 
 mod common;
 
+mod batch_norm;
+mod conv;
 mod creation;
 mod elementwise;
 mod errors;
 mod indexing;
 mod matmul;
+mod pool;
 mod random;
 mod reduce;
 mod softmax;
@@ -105,6 +108,27 @@ macro_rules! conformance_tests {
             fn creation() {
                 if let Some(b) = backend() {
                     crate::creation::check_creation(&b);
+                }
+            }
+
+            #[test]
+            fn conv() {
+                if let Some(b) = backend() {
+                    crate::conv::check_conv(&b);
+                }
+            }
+
+            #[test]
+            fn pool() {
+                if let Some(b) = backend() {
+                    crate::pool::check_pool(&b);
+                }
+            }
+
+            #[test]
+            fn batch_norm() {
+                if let Some(b) = backend() {
+                    crate::batch_norm::check_batch_norm(&b);
                 }
             }
 

@@ -24,22 +24,27 @@
 //! | max, min, argmax, argmin, all, any | yes | yes | yes |
 //! | mean, var, logsumexp, softmax, log_softmax | yes | no | no |
 //! | matmul | yes (`f16`/`bf16` accumulate in `f32`) | yes (wrapping) | no |
+//! | conv2d and its input / weight gradients (im2col + GEMM) | yes (`f16`/`bf16` in `f32`) | no | no |
+//! | max / avg / adaptive avg pooling, batch norm, and their backward passes | yes (`f16`/`bf16` in `f32`; batch-norm sums in `f64`) | no | no |
 //! | uniform, normal | yes | no | no |
 //!
 //! "no" is `Error::Unsupported { op, dtype, backend: "cpu" }`.
 //!
 //! One module per op family: `copy` (bytes, fill, strided copy and casts), `unary`, `binary`
-//! (and `where`), `reduce`, `softmax`, `matmul`, `indexing`, `random`; `storage` holds the
-//! buffers and the caching allocator, `strided` and `map` the iteration machinery, `num` and
-//! `math` the numeric helpers.
+//! (and `where`), `reduce`, `softmax`, `matmul`, `conv`, `pool`, `batch_norm`, `indexing`,
+//! `random`; `storage` holds the buffers and the caching allocator, `strided` and `map` the
+//! iteration machinery, `num` and `math` the numeric helpers.
 
+mod batch_norm;
 mod binary;
+mod conv;
 mod copy;
 mod indexing;
 mod map;
 mod math;
 mod matmul;
 mod num;
+mod pool;
 mod random;
 mod reduce;
 mod softmax;
@@ -190,5 +195,119 @@ impl Backend for Cpu {
         offset: u64,
     ) -> Result<()> {
         random::random(dst, distribution, seed, offset)
+    }
+
+    fn conv2d(
+        &self,
+        input: View<'_, CpuStorage>,
+        weight: View<'_, CpuStorage>,
+        bias: Option<View<'_, CpuStorage>>,
+        params: &tiny_torch_core::Conv2dParams,
+    ) -> Result<CpuStorage> {
+        conv::conv2d(input, weight, bias, params)
+    }
+
+    fn conv2d_backward_input(
+        &self,
+        grad_output: View<'_, CpuStorage>,
+        weight: View<'_, CpuStorage>,
+        input_dims: [usize; 4],
+        params: &tiny_torch_core::Conv2dParams,
+    ) -> Result<CpuStorage> {
+        conv::conv2d_backward_input(grad_output, weight, input_dims, params)
+    }
+
+    fn conv2d_backward_weight(
+        &self,
+        grad_output: View<'_, CpuStorage>,
+        input: View<'_, CpuStorage>,
+        weight_dims: [usize; 4],
+        params: &tiny_torch_core::Conv2dParams,
+    ) -> Result<CpuStorage> {
+        conv::conv2d_backward_weight(grad_output, input, weight_dims, params)
+    }
+
+    fn max_pool2d(
+        &self,
+        input: View<'_, CpuStorage>,
+        params: &tiny_torch_core::Pool2dParams,
+    ) -> Result<(CpuStorage, CpuStorage)> {
+        pool::max_pool2d(input, params)
+    }
+
+    fn max_pool2d_backward(
+        &self,
+        grad_output: View<'_, CpuStorage>,
+        indices: View<'_, CpuStorage>,
+        input_dims: [usize; 4],
+    ) -> Result<CpuStorage> {
+        pool::max_pool2d_backward(grad_output, indices, input_dims)
+    }
+
+    fn avg_pool2d(
+        &self,
+        input: View<'_, CpuStorage>,
+        params: &tiny_torch_core::Pool2dParams,
+    ) -> Result<CpuStorage> {
+        pool::avg_pool2d(input, params)
+    }
+
+    fn avg_pool2d_backward(
+        &self,
+        grad_output: View<'_, CpuStorage>,
+        input_dims: [usize; 4],
+        params: &tiny_torch_core::Pool2dParams,
+    ) -> Result<CpuStorage> {
+        pool::avg_pool2d_backward(grad_output, input_dims, params)
+    }
+
+    fn adaptive_avg_pool2d(
+        &self,
+        input: View<'_, CpuStorage>,
+        output_size: [usize; 2],
+    ) -> Result<CpuStorage> {
+        pool::adaptive_avg_pool2d(input, output_size)
+    }
+
+    fn adaptive_avg_pool2d_backward(
+        &self,
+        grad_output: View<'_, CpuStorage>,
+        input_dims: [usize; 4],
+    ) -> Result<CpuStorage> {
+        pool::adaptive_avg_pool2d_backward(grad_output, input_dims)
+    }
+
+    fn batch_norm(
+        &self,
+        input: View<'_, CpuStorage>,
+        weight: Option<View<'_, CpuStorage>>,
+        bias: Option<View<'_, CpuStorage>>,
+        running_mean: Option<ViewMut<'_, CpuStorage>>,
+        running_var: Option<ViewMut<'_, CpuStorage>>,
+        training: bool,
+        momentum: f64,
+        eps: f64,
+    ) -> Result<(CpuStorage, tiny_torch_core::BatchNormSaved<CpuStorage>)> {
+        batch_norm::batch_norm(
+            input,
+            weight,
+            bias,
+            running_mean,
+            running_var,
+            training,
+            momentum,
+            eps,
+        )
+    }
+
+    fn batch_norm_backward(
+        &self,
+        grad_output: View<'_, CpuStorage>,
+        input: View<'_, CpuStorage>,
+        weight: Option<View<'_, CpuStorage>>,
+        saved: &tiny_torch_core::BatchNormSaved<CpuStorage>,
+        training: bool,
+    ) -> Result<(CpuStorage, CpuStorage, CpuStorage)> {
+        batch_norm::batch_norm_backward(grad_output, input, weight, saved, training)
     }
 }

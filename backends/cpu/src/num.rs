@@ -446,6 +446,33 @@ macro_rules! convert_half {
 convert_half!(f16);
 convert_half!(bf16);
 
+/// Runs `$body` with the type alias `$T` set to the Rust type of the float dtype `$dtype`;
+/// other dtypes are `Unsupported` for `$op` (the nn kernels, which are defined for floats only).
+macro_rules! float_dispatch {
+    ($dtype:expr, $op:expr, $T:ident => $body:expr) => {
+        match $dtype {
+            tiny_torch_core::DType::F32 => {
+                type $T = f32;
+                $body
+            }
+            tiny_torch_core::DType::F64 => {
+                type $T = f64;
+                $body
+            }
+            tiny_torch_core::DType::F16 => {
+                type $T = half::f16;
+                $body
+            }
+            tiny_torch_core::DType::BF16 => {
+                type $T = half::bf16;
+                $body
+            }
+            other => Err(tiny_torch_core::Error::unsupported($op, other, "cpu")),
+        }
+    };
+}
+pub(crate) use float_dispatch;
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,11 +11,17 @@
 //!
 //! - `block = philox(counter = offset + i as u128 split into 4 words, key = seed split in 2)`;
 //! - uniform: `u = uniform_from_word(block[0])` in `[0, 1)`, scaled to `[low, high)`;
-//! - normal: Box–Muller, `sqrt(-2 ln(1 - u0)) * cos(2π u1)` from `block[0]`, `block[1]`;
+//! - normal: Box–Muller, `sqrt(-2 ln(1 - u0)) * cos(2π u1)` from `block[0]`, `block[1]`, with
+//!   the logarithm and cosine of [`math`] (not the platform's, which differ between C libraries
+//!   and GPUs);
 //! - bernoulli: `u < p`; randint: `low + block[0..2] as u64 % (high - low)`.
 //!
 //! Values are computed in `f32` (in `f64` for `F64` tensors from the same words), so a seeded
 //! stream is identical on every backend.
+
+pub mod math;
+
+use math::{cos_2pi_f32, cos_2pi_f64, ln_f32, ln_f64};
 
 const M0: u32 = 0xD251_1F53;
 const M1: u32 = 0xCD9E_8D57;
@@ -58,18 +64,24 @@ pub fn uniform_from_word(word: u32) -> f32 {
 }
 
 /// Standard normal from two words (Box–Muller, cosine branch); never infinite.
+///
+/// `1 - u0` is exact and in `[2^-24, 1]`, so the radius is at most `sqrt(2 * 24 ln 2)`, about
+/// 5.77. Every step is an exactly specified IEEE operation ([`math`] for `ln` and `cos`), so the
+/// result has the same bits on every platform and backend.
+#[inline]
 pub fn normal_from_words(w0: u32, w1: u32) -> f32 {
     let u0 = uniform_from_word(w0);
     let u1 = uniform_from_word(w1);
-    let radius = (-2.0 * (1.0 - u0).ln()).sqrt();
-    radius * (std::f32::consts::TAU * u1).cos()
+    let radius = (-2.0 * ln_f32(1.0 - u0)).sqrt();
+    radius * cos_2pi_f32(u1)
 }
 
 /// The same in `f64` for `F64` tensors (the words are the same; only the arithmetic is wider).
+#[inline]
 pub fn normal_from_words_f64(w0: u32, w1: u32) -> f64 {
     let u0 = uniform_from_word(w0) as f64;
     let u1 = uniform_from_word(w1) as f64;
-    (-2.0 * (1.0 - u0).ln()).sqrt() * (std::f64::consts::TAU * u1).cos()
+    (-2.0 * ln_f64(1.0 - u0)).sqrt() * cos_2pi_f64(u1)
 }
 
 /// An integer uniform on `[low, high)` from two words (64-bit modulo; the bias is below 2^-32

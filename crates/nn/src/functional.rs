@@ -8,6 +8,12 @@
 use tiny_torch_core::{Backend, Error, Result};
 use tiny_torch_tensor::{Generator, Tensor, default_generator};
 
+// The fused nn ops (pooling, batch norm), one file each under `functional/`.
+mod batch_norm;
+mod pool;
+pub use batch_norm::batch_norm;
+pub use pool::{adaptive_avg_pool2d, avg_pool2d, max_pool2d, max_pool2d_with_indices};
+
 /// How a loss reduces its per-element values (`reduction=` in PyTorch).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Reduction {
@@ -78,6 +84,44 @@ pub fn linear<B: Backend>(
         Some(b) => y.add(b),
         None => Ok(y),
     }
+}
+
+/// `F.conv2d(input, weight, bias, stride, padding, dilation, groups)`: see
+/// [`Tensor::conv2d`]; `padding` takes sizes or [`Padding::Same`](tiny_torch_tensor::Padding).
+pub fn conv2d<B: Backend>(
+    input: &Tensor<B>,
+    weight: &Tensor<B>,
+    bias: Option<&Tensor<B>>,
+    stride: impl Into<tiny_torch_tensor::Size2>,
+    padding: impl Into<tiny_torch_tensor::Padding>,
+    dilation: impl Into<tiny_torch_tensor::Size2>,
+    groups: usize,
+) -> Result<Tensor<B>> {
+    input.conv2d(weight, bias, stride, padding, dilation, groups)
+}
+
+/// `F.conv_transpose2d(input, weight, bias, stride, padding, output_padding, groups, dilation)`:
+/// see [`Tensor::conv_transpose2d`].
+#[allow(clippy::too_many_arguments)]
+pub fn conv_transpose2d<B: Backend>(
+    input: &Tensor<B>,
+    weight: &Tensor<B>,
+    bias: Option<&Tensor<B>>,
+    stride: impl Into<tiny_torch_tensor::Size2>,
+    padding: impl Into<tiny_torch_tensor::Size2>,
+    output_padding: impl Into<tiny_torch_tensor::Size2>,
+    groups: usize,
+    dilation: impl Into<tiny_torch_tensor::Size2>,
+) -> Result<Tensor<B>> {
+    input.conv_transpose2d(
+        weight,
+        bias,
+        stride,
+        padding,
+        output_padding,
+        groups,
+        dilation,
+    )
 }
 
 /// `F.relu`.

@@ -25,18 +25,29 @@
 //! ```
 //!
 //! Files: `module` (the trait and state dicts), `layers` (Linear, activations, Dropout,
-//! Sequential, ...), `init` (`nn.init`), `functional` (`nn.functional`).
+//! Sequential, ...), `conv` (Conv2d, ConvTranspose2d), `pool` (MaxPool2d, AvgPool2d,
+//! AdaptiveAvgPool2d), `batch_norm` (BatchNorm1d, BatchNorm2d), `init` (`nn.init`),
+//! `functional` (`nn.functional`).
 
+mod batch_norm;
+pub mod checkpoint;
+mod conv;
 pub mod functional;
 pub mod init;
 mod layers;
+pub mod models;
 mod module;
+mod pool;
 
+pub use batch_norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormOptions};
+pub use conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 pub use layers::{
     Dropout, Embedding, Flatten, Gelu, GroupNorm, Identity, LayerNorm, Linear, Relu, Sequential,
     Sigmoid, Silu, Softmax, Tanh,
 };
 pub use module::{LoadReport, Module, TrainingFlag};
+pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
+pub use tiny_torch_tensor::{Padding, Size2};
 
 /// `torch.nn.functional`, as PyTorch programs spell it (`F.cross_entropy`).
 pub use functional as F;

@@ -111,6 +111,30 @@ impl<B: Backend> Tensor<B> {
         Self::from_slice(&data, shape, backend)
     }
 
+    /// A tensor of `shape` and `dtype` from little-endian element bytes (`bool` as one byte 0
+    /// or 1), the format of safetensors files and of [`Tensor::to_le_bytes`].
+    pub fn from_le_bytes(bytes: &[u8], dtype: DType, shape: &[usize], backend: &B) -> Result<Self> {
+        let numel = checked_numel("from_le_bytes", shape)?;
+        if bytes.len() != numel * dtype.size_in_bytes() {
+            return Err(Error::shape(
+                "from_le_bytes",
+                format!(
+                    "shape {shape:?} of {dtype} needs {} bytes, but {} were given",
+                    numel * dtype.size_in_bytes(),
+                    bytes.len()
+                ),
+            ));
+        }
+        if dtype == DType::Bool && bytes.iter().any(|&b| b > 1) {
+            return Err(Error::invalid(
+                "from_le_bytes",
+                "bool elements must be the bytes 0 or 1",
+            ));
+        }
+        let storage = backend.from_bytes(dtype, bytes)?;
+        Ok(Tensor::from_storage(storage, shape, backend))
+    }
+
     /// A tensor of `shape` holding a copy of `data` in row-major order.
     pub fn from_slice<T: Element>(data: &[T], shape: &[usize], backend: &B) -> Result<Self> {
         let numel = checked_numel("from_slice", shape)?;

@@ -19,7 +19,7 @@ mod random;
 mod tensor;
 
 pub use creation::NestedArray;
-pub use ops::TensorOrScalar;
+pub use ops::{Padding, Size2, TensorOrScalar};
 pub use random::{DEFAULT_SEED, Generator, default_generator, manual_seed};
 pub use tensor::Tensor;
 pub use tiny_torch_core::*;

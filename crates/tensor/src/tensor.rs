@@ -262,6 +262,14 @@ impl<B: Backend> Tensor<B> {
         Ok(T::from_bytes(&bytes))
     }
 
+    /// The elements as little-endian bytes in row-major order (`bool` as one byte), whatever
+    /// the dtype and layout: what a safetensors file stores.
+    pub fn to_le_bytes(&self) -> Result<Vec<u8>> {
+        Tensor::read([self], |[s]| {
+            self.backend().to_bytes(View::new(s, self.layout()))
+        })
+    }
+
     /// The elements converted to `f64` (any dtype), in row-major order. The conversion happens
     /// on the host, so it works on backends without f64 support.
     pub fn to_f64_vec(&self) -> Result<Vec<f64>> {

@@ -21,11 +21,11 @@
 //!
 //! Backward formulas are ordinary differentiable tensor code, one op family per file in
 //! `autograd/formulas/` (`elementwise`, `reduce`, `matmul`, `softmax`, `view`, `cat`, `indexing`,
-//! `copy`), mirroring `ops/*`; each forward op in `ops/*` ends with a call into its family's
-//! `record_*` function. Because formulas are tensor ops, a backward run with `create_graph`
-//! records its own graph and gradients of gradients work. [`BACKWARD_OPS`] lists every op name
-//! that records a node (checked in debug builds when recording), and the gradcheck test fails
-//! when one of them has no gradcheck case.
+//! `copy`, `conv`), mirroring `ops/*`; each forward op in `ops/*` ends with a call into its
+//! family's `record_*` function. Because formulas are tensor ops, a backward run with
+//! `create_graph` records its own graph and gradients of gradients work. [`BACKWARD_OPS`] lists
+//! every op name that records a node (checked in debug builds when recording), and the gradcheck
+//! test fails when one of them has no gradcheck case.
 //!
 //! # In-place ops and versions
 //!

@@ -3,7 +3,7 @@
 
 use crate::common::{T, index, input, positive};
 use std::collections::BTreeSet;
-use tiny_torch_tensor::{DType, Result, Tensor, autograd};
+use tiny_torch_tensor::{Conv2dParams, DType, Padding, Result, Tensor, autograd};
 
 type F = Box<dyn Fn(&[T]) -> Result<T>>;
 
@@ -37,6 +37,20 @@ fn gradient_of(x: &T, f: impl Fn(&T) -> Result<T>) -> Result<T> {
     Ok(autograd::grad(&[&y], &[&x], None, true, true)?[0]
         .clone()
         .expect("depends on x"))
+}
+
+/// The geometry of the `conv2d` case: stride [2, 1], padding [1, 0], dilation [1, 2], 2 groups.
+fn conv_params() -> Conv2dParams {
+    Conv2dParams {
+        stride: [2, 1],
+        padding: [1, 0],
+        dilation: [1, 2],
+        groups: 2,
+    }
+}
+
+fn b4() -> T {
+    input(&[4], 52)
 }
 
 fn cases() -> Vec<Case> {
@@ -179,6 +193,135 @@ fn cases() -> Vec<Case> {
         case("softmax", vec![a()], |x| x[0].softmax(1)),
         case("softmax_dim0", vec![a()], |x| x[0].softmax(0)),
         case("log_softmax", vec![a()], |x| x[0].log_softmax(-1)),
+        // convolution: groups, stride, padding and dilation differing per dim
+        case(
+            "conv2d",
+            vec![input(&[2, 4, 5, 4], 40), input(&[4, 2, 3, 2], 41), b4()],
+            |x| x[0].conv2d(&x[1], Some(&x[2]), [2, 1], [1, 0], [1, 2], 2),
+        ),
+        case(
+            "conv2d_same_even_kernel",
+            vec![input(&[1, 2, 4, 5], 42), input(&[3, 2, 2, 4], 43)],
+            |x| x[0].conv2d(&x[1], None, 1, Padding::Same, 1, 1),
+        ),
+        case(
+            "conv2d_backward_input",
+            vec![input(&[2, 4, 3, 2], 44), input(&[4, 2, 3, 2], 45)],
+            |x| x[0].conv2d_backward_input(&x[1], [2, 4, 5, 4], &conv_params()),
+        ),
+        case(
+            "conv2d_backward_weight",
+            vec![input(&[2, 4, 3, 2], 46), input(&[2, 4, 5, 4], 47)],
+            |x| x[0].conv2d_backward_weight(&x[1], [4, 2, 3, 2], &conv_params()),
+        ),
+        case(
+            "conv_transpose2d",
+            vec![input(&[1, 4, 3, 2], 48), input(&[4, 2, 3, 3], 49), b4()],
+            |x| x[0].conv_transpose2d(&x[1], Some(&x[2]), 2, 1, 1, 2, 1),
+        ),
+        // the double backward of conv2d, in both operands
+        case(
+            "conv2d_second_order",
+            vec![input(&[1, 2, 4, 4], 50), input(&[2, 2, 3, 3], 51)],
+            |x| {
+                let w = x[1].clone();
+                gradient_of(&x[0], move |x| {
+                    x.conv2d(&w, None, 1, 1, 1, 1)?.square()?.sum()
+                })
+            },
+        ),
+        // pooling (values spaced by more than eps, so no window has a tie within eps)
+        case("max_pool2d", vec![input(&[2, 2, 5, 5], 60)], |x| {
+            x[0].max_pool2d(3, 2, 1, 1, true)
+        }),
+        case("max_pool2d_dilated", vec![input(&[1, 2, 6, 5], 61)], |x| {
+            x[0].max_pool2d([2, 3], [1, 2], [1, 0], [2, 1], false)
+        }),
+        case(
+            "max_pool2d_second_order",
+            vec![input(&[1, 2, 4, 4], 62)],
+            |x| gradient_of(&x[0], |x| x.max_pool2d(2, 1, 0, 1, false)?.square()?.sum()),
+        ),
+        case("avg_pool2d", vec![input(&[2, 2, 5, 5], 63)], |x| {
+            x[0].avg_pool2d(3, 2, 1, true, false, None)
+        }),
+        case("avg_pool2d_divisor", vec![input(&[1, 2, 5, 4], 64)], |x| {
+            x[0].avg_pool2d([2, 3], [2, 1], [1, 1], false, true, Some(5))
+        }),
+        case(
+            "avg_pool2d_second_order",
+            vec![input(&[1, 2, 4, 4], 65)],
+            |x| {
+                gradient_of(&x[0], |x| {
+                    x.avg_pool2d(3, 1, 1, false, true, None)?.pow(3.0)?.sum()
+                })
+            },
+        ),
+        case("adaptive_avg_pool2d", vec![input(&[1, 2, 7, 5], 66)], |x| {
+            x[0].adaptive_avg_pool2d([3, 2])
+        }),
+        case(
+            "adaptive_avg_pool2d_second_order",
+            vec![input(&[1, 1, 5, 4], 67)],
+            |x| gradient_of(&x[0], |x| x.adaptive_avg_pool2d(3)?.pow(3.0)?.sum()),
+        ),
+        // batch norm: training (through the batch statistics) and evaluation
+        case(
+            "batch_norm_train",
+            vec![
+                input(&[3, 2, 2, 2], 70),
+                positive(&[2], 71),
+                input(&[2], 72),
+            ],
+            |x| {
+                let rm = Tensor::zeros(&[2], DType::F64, x[0].backend())?;
+                let rv = Tensor::ones(&[2], DType::F64, x[0].backend())?;
+                x[0].batch_norm(
+                    Some(&rm),
+                    Some(&rv),
+                    Some(&x[1]),
+                    Some(&x[2]),
+                    true,
+                    0.1,
+                    1e-5,
+                )
+            },
+        ),
+        case(
+            "batch_norm_train_2d_no_affine",
+            vec![input(&[4, 3], 73)],
+            |x| x[0].batch_norm(None, None, None, None, true, 0.1, 1e-5),
+        ),
+        case(
+            "batch_norm_eval",
+            vec![input(&[2, 3, 4], 74), input(&[3], 75), input(&[3], 76)],
+            |x| {
+                let rm = input(&[3], 77);
+                let rv = positive(&[3], 78);
+                x[0].batch_norm(
+                    Some(&rm),
+                    Some(&rv),
+                    Some(&x[1]),
+                    Some(&x[2]),
+                    false,
+                    0.1,
+                    1e-5,
+                )
+            },
+        ),
+        case(
+            "batch_norm_second_order",
+            vec![input(&[3, 2, 3], 79), positive(&[2], 80)],
+            |x| {
+                let (w, r) = (x[1].clone(), input(&[3, 2, 3], 81));
+                gradient_of(&x[0], move |x| {
+                    x.batch_norm(None, None, Some(&w), None, true, 0.1, 1e-5)?
+                        .mul(&r)?
+                        .square()?
+                        .sum()
+                })
+            },
+        ),
         // views
         case("view", vec![a()], |x| x[0].view(&[3, 2])),
         case("reshape_noncontig", vec![a()], |x| x[0].t()?.reshape(&[-1])),

@@ -12,11 +12,14 @@
 //! 3. Add the op name to [`BACKWARD_OPS`] and a gradcheck case in
 //!    `crates/tensor/tests/autograd/gradcheck_ops.rs` (the coverage test fails otherwise).
 
+pub(crate) mod batch_norm;
 pub(crate) mod cat;
+pub(crate) mod conv;
 pub(crate) mod copy;
 pub(crate) mod elementwise;
 pub(crate) mod indexing;
 pub(crate) mod matmul;
+pub(crate) mod pool;
 pub(crate) mod reduce;
 pub(crate) mod softmax;
 pub(crate) mod view;
@@ -78,6 +81,10 @@ pub const BACKWARD_OPS: &[&str] = &[
     "bmm",
     "softmax",
     "log_softmax",
+    // convolution (each one's backward is made of the other two)
+    "conv2d",
+    "conv2d_backward_input",
+    "conv2d_backward_weight",
     // views
     "view",
     "reshape",
@@ -95,4 +102,13 @@ pub const BACKWARD_OPS: &[&str] = &[
     "to_dtype",
     // the backward of narrow/select/slice (appears in create_graph graphs)
     "view_backward",
+    // pooling, and the backward ops of pooling (recorded by create_graph)
+    "max_pool2d",
+    "max_pool2d_backward",
+    "avg_pool2d",
+    "avg_pool2d_backward",
+    "adaptive_avg_pool2d",
+    "adaptive_avg_pool2d_backward",
+    // normalization
+    "batch_norm",
 ];

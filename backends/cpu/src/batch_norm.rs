@@ -1,0 +1,502 @@
+//! Batch normalization of `[N, C, *]` over every dim but the channels, forward and backward.
+//!
+//! Channels are independent: they run in parallel (rayon), one channel per task, and each
+//! channel's sums are accumulated in `f64` in a fixed order, so results do not depend on the
+//! number of threads. The batch statistics take two passes (the mean, then the squared
+//! deviations from it), which stays accurate when the mean is large next to the spread. Inputs
+//! are read through their layouts: channel `c` is the view `x.select(1, c)`, walked in runs
+//! ([`Walk`]), so NCHW, channels-last and other strides need no copy; the output is contiguous.
+//!
+//! Per element, the output is `x * alpha + beta` with the per-channel `alpha = invstd * weight`
+//! and `beta = bias - mean * alpha` (as PyTorch's CPU kernel), in the compute type (`f32` for
+//! `f16`/`bf16`/`f32`). The saved mean and inverse standard deviation are `[C]` storages of the
+//! compute type (`f32`, or `f64` for `f64` inputs), as PyTorch keeps them in `float` for half
+//! inputs.
+
+use crate::math::simd;
+use crate::num::{FloatStore, Real, float_dispatch};
+use crate::storage::{CpuStorage, Native, alloc_typed, from_vec};
+use crate::strided::{PAR_THRESHOLD, SendPtr, Walk, check_extent};
+use rayon::prelude::*;
+use tiny_torch_core::{
+    BackendStorage, BatchNormSaved, DType, Error, Layout, Result, View, ViewMut,
+};
+
+/// The channel views of an `[N, C, *]` input and of its contiguous output.
+struct Channels {
+    dims: Vec<usize>,
+    /// Elements per channel (`N * prod(*)`).
+    count: usize,
+}
+
+impl Channels {
+    fn of(op: &'static str, layout: &Layout, len: usize) -> Result<Self> {
+        if layout.ndim() < 2 {
+            return Err(Error::shape(
+                op,
+                format!("expected an input [N, C, *], got shape {:?}", layout.dims()),
+            ));
+        }
+        check_extent(op, layout, len)?;
+        let dims = layout.dims().to_vec();
+        let count = layout.numel().checked_div(dims[1]).unwrap_or(0);
+        Ok(Channels { dims, count })
+    }
+
+    fn channels(&self) -> usize {
+        self.dims[1]
+    }
+
+    /// A walk over channel `c` of `layouts` (all of the input's shape), in the same order.
+    fn walk<const K: usize>(&self, layouts: [&Layout; K], c: usize) -> Result<Walk<K>> {
+        let selected: Vec<Layout> = layouts
+            .iter()
+            .map(|l| l.select(1, c))
+            .collect::<Result<_>>()?;
+        Ok(Walk::new(std::array::from_fn(|k| &selected[k])))
+    }
+}
+
+/// Runs `f(c)` for every channel, in parallel unless the work is small; results in order.
+fn per_channel<R: Send>(
+    channels: usize,
+    work: usize,
+    f: impl Fn(usize) -> Result<R> + Sync + Send,
+) -> Result<Vec<R>> {
+    if work < PAR_THRESHOLD {
+        (0..channels).map(f).collect()
+    } else {
+        (0..channels).into_par_iter().map(f).collect()
+    }
+}
+
+/// A `[C]` parameter: its `c`-th element as `f64`, or `default` when absent.
+fn param<T: Native>(p: Option<&(&[T], &Layout)>, c: usize, default: f64) -> f64 {
+    p.map_or(default, |(data, l)| {
+        data[l.offset() + c * l.strides()[0]].to_f64()
+    })
+}
+
+/// Checks a `[C]` parameter (1-D, `C` elements, the input's dtype, inside its storage).
+fn check_param(
+    op: &'static str,
+    name: &str,
+    layout: &Layout,
+    storage: &CpuStorage,
+    channels: usize,
+    dtype: DType,
+) -> Result<()> {
+    if layout.dims() != [channels] {
+        return Err(Error::shape(
+            op,
+            format!(
+                "{name} should be a [{channels}] tensor, got shape {:?}",
+                layout.dims()
+            ),
+        ));
+    }
+    if storage.dtype() != dtype {
+        return Err(Error::DType {
+            op,
+            expected: format!("{name} of the input's dtype {dtype}"),
+            got: storage.dtype(),
+        });
+    }
+    check_extent(op, layout, storage.len())
+}
+
+/// A `[C]` storage of the compute type of `T` holding `values` (the saved statistics).
+fn saved_storage<T: FloatStore>(values: &[f64]) -> CpuStorage {
+    if T::DTYPE == DType::F64 {
+        from_vec(values.to_vec())
+    } else {
+        from_vec(values.iter().map(|&v| v as f32).collect::<Vec<f32>>())
+    }
+}
+
+/// The values of a saved `[C]` statistic as `f64`.
+fn saved_values(op: &'static str, s: &CpuStorage, channels: usize) -> Result<Vec<f64>> {
+    let values: Vec<f64> = match s.dtype() {
+        DType::F32 => s.data::<f32>(op)?.iter().map(|&v| v as f64).collect(),
+        DType::F64 => s.data::<f64>(op)?.to_vec(),
+        other => {
+            return Err(Error::DType {
+                op,
+                expected: "saved statistics in float32 or float64".to_string(),
+                got: other,
+            });
+        }
+    };
+    if values.len() != channels {
+        return Err(Error::shape(
+            op,
+            format!(
+                "saved statistics hold {} values for {channels} channels",
+                values.len()
+            ),
+        ));
+    }
+    Ok(values)
+}
+
+/// `Σ f(x)` over one contiguous run, in 8 `f64` lanes (vectorizes; a fixed order).
+#[inline(always)]
+fn run_sum<T: FloatStore>(xs: &[T], f: impl Fn(f64) -> f64) -> f64 {
+    let mut lanes = [0f64; 8];
+    let chunks = xs.chunks_exact(8);
+    let rest = chunks.remainder();
+    for c in chunks {
+        for (l, &x) in lanes.iter_mut().zip(c) {
+            *l += f(x.up().f64());
+        }
+    }
+    lanes.iter().sum::<f64>() + rest.iter().map(|&x| f(x.up().f64())).sum::<f64>()
+}
+
+/// `Σ f(x)` over a channel.
+#[inline(always)]
+fn channel_sum<T: FloatStore>(data: &[T], walk: &Walk<1>, f: impl Fn(f64) -> f64 + Copy) -> f64 {
+    let [s] = walk.inner();
+    let mut total = 0.0;
+    walk.runs(0, walk.numel(), |[o], len| {
+        total += if s == 1 {
+            run_sum(&data[o..o + len], f)
+        } else {
+            (0..len).map(|j| f(data[o + j * s].up().f64())).sum::<f64>()
+        };
+    });
+    total
+}
+
+/// `(Σ g, Σ (x - mean) g)` over a channel (walk operands: output, input, gradient).
+#[inline(always)]
+fn channel_grad_sums<T: FloatStore>(x: &[T], g: &[T], walk: &Walk<3>, mean: f64) -> (f64, f64) {
+    let [_, sx, sg] = walk.inner();
+    let (mut sum, mut dot) = (0.0, 0.0);
+    walk.runs(0, walk.numel(), |[_, ox, og], len| {
+        if sx == 1 && sg == 1 {
+            let (xs, gs) = (&x[ox..ox + len], &g[og..og + len]);
+            let mut lanes = [[0f64; 2]; 8];
+            let (xc, gc) = (xs.chunks_exact(8), gs.chunks_exact(8));
+            let (xr, gr) = (xc.remainder(), gc.remainder());
+            for (xa, ga) in xc.zip(gc) {
+                for ((l, &xv), &gv) in lanes.iter_mut().zip(xa).zip(ga) {
+                    let gv = gv.up().f64();
+                    l[0] += gv;
+                    l[1] += (xv.up().f64() - mean) * gv;
+                }
+            }
+            for l in lanes {
+                sum += l[0];
+                dot += l[1];
+            }
+            for (&xv, &gv) in xr.iter().zip(gr) {
+                let gv = gv.up().f64();
+                sum += gv;
+                dot += (xv.up().f64() - mean) * gv;
+            }
+        } else {
+            for j in 0..len {
+                let gv = g[og + j * sg].up().f64();
+                sum += gv;
+                dot += (x[ox + j * sx].up().f64() - mean) * gv;
+            }
+        }
+    });
+    (sum, dot)
+}
+
+/// `out[o] = f(a[i])` over a channel (walk operands: the contiguous output, an input). The
+/// output's channel view has stride 1 along its runs for `[N, C, *]` with non-empty `*`, and
+/// stride `C` for `[N, C]`.
+#[inline(always)]
+fn channel_map<T: FloatStore>(
+    out: SendPtr<T>,
+    a: &[T],
+    walk: &Walk<2>,
+    f: impl Fn(T::C) -> T::C + Copy,
+) {
+    let [so, sa] = walk.inner();
+    walk.runs(0, walk.numel(), |[o, i], len| {
+        let p = out.get();
+        // SAFETY (both branches): the elements `o + k * so`, `k < len`, lie inside the output
+        // (the walk is over one channel view of it) and belong to this channel, which only
+        // this task writes.
+        if so == 1 && sa == 1 {
+            let dst = unsafe { std::slice::from_raw_parts_mut(p.add(o), len) };
+            for (d, &x) in dst.iter_mut().zip(&a[i..i + len]) {
+                *d = T::down(f(x.up()));
+            }
+        } else {
+            for k in 0..len {
+                unsafe { *p.add(o + k * so) = T::down(f(a[i + k * sa].up())) };
+            }
+        }
+    });
+}
+
+/// `out[o] = f(a[i], b[j])` over a channel (walk operands: the contiguous output, two inputs).
+#[inline(always)]
+fn channel_map2<T: FloatStore>(
+    out: SendPtr<T>,
+    a: &[T],
+    b: &[T],
+    walk: &Walk<3>,
+    f: impl Fn(T::C, T::C) -> T::C + Copy,
+) {
+    let [so, sa, sb] = walk.inner();
+    walk.runs(0, walk.numel(), |[o, i, j], len| {
+        let p = out.get();
+        // SAFETY: as in `channel_map`.
+        if so == 1 && sa == 1 && sb == 1 {
+            let dst = unsafe { std::slice::from_raw_parts_mut(p.add(o), len) };
+            for ((d, &x), &y) in dst.iter_mut().zip(&a[i..i + len]).zip(&b[j..j + len]) {
+                *d = T::down(f(x.up(), y.up()));
+            }
+        } else {
+            for k in 0..len {
+                let v = f(a[i + k * sa].up(), b[j + k * sb].up());
+                unsafe { *p.add(o + k * so) = T::down(v) };
+            }
+        }
+    });
+}
+
+// ---------------------------------------------------------------- forward
+
+/// `batch_norm`: see [`tiny_torch_core::Backend::batch_norm`].
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn batch_norm(
+    input: View<'_, CpuStorage>,
+    weight: Option<View<'_, CpuStorage>>,
+    bias: Option<View<'_, CpuStorage>>,
+    running_mean: Option<ViewMut<'_, CpuStorage>>,
+    running_var: Option<ViewMut<'_, CpuStorage>>,
+    training: bool,
+    momentum: f64,
+    eps: f64,
+) -> Result<(CpuStorage, BatchNormSaved<CpuStorage>)> {
+    let op = "batch_norm";
+    let ch = Channels::of(op, input.layout, input.storage.len())?;
+    let (c, dtype) = (ch.channels(), input.storage.dtype());
+    for (name, v) in [("weight", &weight), ("bias", &bias)] {
+        if let Some(v) = v {
+            check_param(op, name, v.layout, v.storage, c, dtype)?;
+        }
+    }
+    for (name, v) in [
+        ("running_mean", &running_mean),
+        ("running_var", &running_var),
+    ] {
+        if let Some(v) = v {
+            check_param(op, name, v.layout, v.storage, c, dtype)?;
+        }
+    }
+    if !training && (running_mean.is_none() || running_var.is_none()) {
+        return Err(Error::invalid(
+            op,
+            "running_mean and running_var must be defined in evaluation mode",
+        ));
+    }
+    float_dispatch!(dtype, op, T => forward::<T>(
+        &ch, input, weight, bias, running_mean, running_var, training, momentum, eps,
+    ))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn forward<T: FloatStore>(
+    ch: &Channels,
+    input: View<'_, CpuStorage>,
+    weight: Option<View<'_, CpuStorage>>,
+    bias: Option<View<'_, CpuStorage>>,
+    running_mean: Option<ViewMut<'_, CpuStorage>>,
+    running_var: Option<ViewMut<'_, CpuStorage>>,
+    training: bool,
+    momentum: f64,
+    eps: f64,
+) -> Result<(CpuStorage, BatchNormSaved<CpuStorage>)> {
+    let op = "batch_norm";
+    let c = ch.channels();
+    let x = input.storage.data::<T>(op)?;
+    let weight = match &weight {
+        Some(v) => Some((v.storage.data::<T>(op)?, v.layout)),
+        None => None,
+    };
+    let bias = match &bias {
+        Some(v) => Some((v.storage.data::<T>(op)?, v.layout)),
+        None => None,
+    };
+    let mut running_mean = running_mean;
+    let mut running_var = running_var;
+    // The running statistics as read before the update (eval mode normalizes with them).
+    let running = |v: &Option<ViewMut<'_, CpuStorage>>| -> Result<Option<Vec<f64>>> {
+        let Some(v) = v else { return Ok(None) };
+        let data = v.storage.data::<T>(op)?;
+        let (off, s) = (v.layout.offset(), v.layout.strides()[0]);
+        Ok(Some((0..c).map(|i| data[off + i * s].to_f64()).collect()))
+    };
+    let old_mean = running(&running_mean)?;
+    let old_var = running(&running_var)?;
+
+    let total = input.layout.numel();
+    let mut out = alloc_typed::<T>(total)?;
+    let dst = SendPtr::new(out.data_mut::<T>(op)?);
+    let out_layout = Layout::contiguous(ch.dims.as_slice());
+    let m = ch.count;
+    // Per channel: the statistics it normalizes with (mean, biased variance), then the output.
+    let stats = per_channel(c, total, |i| -> Result<(f64, f64)> {
+        let (mean, var) = if training {
+            if m == 0 {
+                (0.0, 0.0)
+            } else {
+                let walk = ch.walk([input.layout], i)?;
+                let mean = simd!(channel_sum(x, &walk, |v| v)) / m as f64;
+                let var = simd!(channel_sum(x, &walk, |v| (v - mean) * (v - mean))) / m as f64;
+                (mean, var)
+            }
+        } else {
+            // Checked above: eval mode has both running statistics.
+            let mean = old_mean.as_ref().map_or(0.0, |v| v[i]);
+            let var = old_var.as_ref().map_or(1.0, |v| v[i]);
+            (mean, var)
+        };
+        let invstd = 1.0 / (var + eps).sqrt();
+        let alpha = invstd * param(weight.as_ref(), i, 1.0);
+        let beta = param(bias.as_ref(), i, 0.0) - mean * alpha;
+        let (alpha, beta) = (<T::C as Real>::of(alpha), <T::C as Real>::of(beta));
+        let walk = ch.walk([&out_layout, input.layout], i)?;
+        simd!(channel_map(dst, x, &walk, |v| v * alpha + beta));
+        Ok((mean, var))
+    })?;
+
+    if training && m > 0 {
+        // running = (1 - momentum) * running + momentum * batch, the variance unbiased.
+        let unbiased = m as f64 / (m as f64 - 1.0);
+        for (target, old, batch) in [
+            (&mut running_mean, &old_mean, 0usize),
+            (&mut running_var, &old_var, 1),
+        ] {
+            if let (Some(v), Some(old)) = (target.as_mut(), old) {
+                let (off, s) = (v.layout.offset(), v.layout.strides()[0]);
+                let data = v.storage.data_mut::<T>(op)?;
+                for (i, &(mean, var)) in stats.iter().enumerate() {
+                    let value = if batch == 0 { mean } else { var * unbiased };
+                    data[off + i * s] = T::from_f64(momentum * value + (1.0 - momentum) * old[i]);
+                }
+            }
+        }
+    }
+    let means: Vec<f64> = stats.iter().map(|s| s.0).collect();
+    let invstds: Vec<f64> = stats
+        .iter()
+        .map(|&(_, var)| {
+            if training && m == 0 {
+                0.0
+            } else {
+                1.0 / (var + eps).sqrt()
+            }
+        })
+        .collect();
+    Ok((
+        out,
+        BatchNormSaved {
+            mean: saved_storage::<T>(&means),
+            invstd: saved_storage::<T>(&invstds),
+        },
+    ))
+}
+
+// ---------------------------------------------------------------- backward
+
+/// `batch_norm_backward`: see [`tiny_torch_core::Backend::batch_norm_backward`]. In training
+/// (PyTorch's formula through the batch statistics), with `M` elements per channel,
+/// `k = Σ (x - mean) g * invstd² / M` and
+/// `dx = (g - Σ g / M - (x - mean) k) * invstd * weight`; in evaluation the statistics are
+/// constants and `dx = g * invstd * weight`. Always `dweight = Σ (x - mean) g * invstd` and
+/// `dbias = Σ g`.
+pub(crate) fn batch_norm_backward(
+    grad_output: View<'_, CpuStorage>,
+    input: View<'_, CpuStorage>,
+    weight: Option<View<'_, CpuStorage>>,
+    saved: &BatchNormSaved<CpuStorage>,
+    training: bool,
+) -> Result<(CpuStorage, CpuStorage, CpuStorage)> {
+    let op = "batch_norm_backward";
+    let ch = Channels::of(op, input.layout, input.storage.len())?;
+    check_extent(op, grad_output.layout, grad_output.storage.len())?;
+    if grad_output.layout.dims() != input.layout.dims() {
+        return Err(Error::shape(
+            op,
+            format!(
+                "grad_output of shape {:?} does not match the input's {:?}",
+                grad_output.layout.dims(),
+                input.layout.dims()
+            ),
+        ));
+    }
+    let (c, dtype) = (ch.channels(), input.storage.dtype());
+    if grad_output.storage.dtype() != dtype {
+        return Err(Error::DType {
+            op,
+            expected: format!("grad_output of the input's dtype {dtype}"),
+            got: grad_output.storage.dtype(),
+        });
+    }
+    if let Some(w) = &weight {
+        check_param(op, "weight", w.layout, w.storage, c, dtype)?;
+    }
+    let mean = saved_values(op, &saved.mean, c)?;
+    let invstd = saved_values(op, &saved.invstd, c)?;
+    float_dispatch!(dtype, op, T => backward::<T>(
+        &ch, grad_output, input, weight, &mean, &invstd, training,
+    ))
+}
+
+fn backward<T: FloatStore>(
+    ch: &Channels,
+    grad_output: View<'_, CpuStorage>,
+    input: View<'_, CpuStorage>,
+    weight: Option<View<'_, CpuStorage>>,
+    mean: &[f64],
+    invstd: &[f64],
+    training: bool,
+) -> Result<(CpuStorage, CpuStorage, CpuStorage)> {
+    let op = "batch_norm_backward";
+    let c = ch.channels();
+    let x = input.storage.data::<T>(op)?;
+    let g = grad_output.storage.data::<T>(op)?;
+    let weight = match &weight {
+        Some(v) => Some((v.storage.data::<T>(op)?, v.layout)),
+        None => None,
+    };
+    let total = input.layout.numel();
+    let mut grad_input = alloc_typed::<T>(total)?;
+    let dst = SendPtr::new(grad_input.data_mut::<T>(op)?);
+    let out_layout = Layout::contiguous(ch.dims.as_slice());
+    let m = ch.count as f64;
+    let sums = per_channel(c, total, |i| -> Result<(f64, f64)> {
+        let walk = ch.walk([&out_layout, input.layout, grad_output.layout], i)?;
+        let (sum, dot) = simd!(channel_grad_sums(x, g, &walk, mean[i]));
+        let scale = invstd[i] * param(weight.as_ref(), i, 1.0);
+        if training {
+            let k = <T::C as Real>::of(dot * invstd[i] * invstd[i] / m);
+            let grad_mean = <T::C as Real>::of(sum / m);
+            let (mu, scale) = (<T::C as Real>::of(mean[i]), <T::C as Real>::of(scale));
+            simd!(channel_map2(dst, x, g, &walk, |xv, gv| {
+                (gv - grad_mean - (xv - mu) * k) * scale
+            }));
+        } else {
+            let scale = <T::C as Real>::of(scale);
+            let walk = ch.walk([&out_layout, grad_output.layout], i)?;
+            simd!(channel_map(dst, g, &walk, |gv| gv * scale));
+        }
+        Ok((sum, dot))
+    })?;
+    let grad_weight: Vec<T> = sums
+        .iter()
+        .zip(invstd)
+        .map(|(&(_, dot), &s)| T::from_f64(dot * s))
+        .collect();
+    let grad_bias: Vec<T> = sums.iter().map(|&(sum, _)| T::from_f64(sum)).collect();
+    Ok((grad_input, from_vec(grad_weight), from_vec(grad_bias)))
+}

@@ -1,0 +1,539 @@
+//! 2-D convolution (`conv2d`) and its two gradients, as im2col + GEMM.
+//!
+//! Per batch item `n` and group `g`, a convolution is one matrix product
+//!
+//! ```text
+//! out[n, g]  [Og, L] = weight[g] [Og, K] @ cols [K, L]
+//! ```
+//!
+//! with `L = Ho * Wo` output positions, `K = Cg * kh * kw` kernel taps, and `cols` (im2col)
+//! holding in row `(c, i, j)` the input pixel each output position sees through tap `(i, j)` of
+//! channel `c`. The gradients are the two other products of the same three matrices:
+//!
+//! ```text
+//! d cols      [K, L]  = weight[g]ᵀ @ d out[n, g], added back onto the input (col2im)
+//! d weight[g] [Og, K] = Σ_n d out[n, g] @ colsᵀ
+//! ```
+//!
+//! A 1x1, stride-1, unpadded convolution needs no im2col: `cols` is the input itself.
+//!
+//! Inputs of any strides are packed into contiguous buffers first (a contiguous `f32`/`f64`
+//! input is read in place); `f16` and `bf16` are widened to `f32`, computed there and rounded
+//! once at the end. Work runs in parallel over (batch item, group) pairs, each thread with its
+//! own im2col buffer and a single-threaded GEMM; with fewer pairs than threads, the pairs run
+//! one after the other and each GEMM uses every thread instead.
+//!
+//! The weight gradient sums over the batch: when it runs in parallel, each thread sums a fixed,
+//! contiguous slice of the batch into its own partial, and the partials are added in slice
+//! order. The result depends on the batch size and the number of threads only, never on
+//! scheduling, so a run is reproducible bit for bit.
+
+mod im2col;
+#[cfg(test)]
+mod tests;
+
+use crate::copy;
+use crate::num::{FloatStore, Real, float_dispatch};
+use crate::storage::{CpuStorage, Native, alloc_typed};
+use crate::strided::check_extent;
+use gemm::Parallelism;
+use half::{bf16, f16};
+use im2col::{Mat, col2im, gemm_into, im2col};
+use rayon::prelude::*;
+use tiny_torch_core::{BackendStorage, Conv2dParams, DType, Error, Layout, Result, View, ViewMut};
+
+/// Convolutions with fewer multiply-adds than this run on one thread.
+const PAR_MACS: usize = 1 << 21;
+
+/// The sizes of one convolution, checked against each other.
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    n: usize,
+    c: usize,
+    h: usize,
+    w: usize,
+    o: usize,
+    kh: usize,
+    kw: usize,
+    oh: usize,
+    ow: usize,
+    p: Conv2dParams,
+}
+
+impl Geom {
+    /// Checks `input [N, C, H, W]`, `weight [O, C / groups, kh, kw]` and the parameters.
+    fn new(
+        op: &'static str,
+        input: [usize; 4],
+        weight: &[usize],
+        p: &Conv2dParams,
+    ) -> Result<Self> {
+        let [n, c, h, w] = input;
+        let &[o, cg, kh, kw] = weight else {
+            return Err(Error::shape(
+                op,
+                format!("expected a 4-D weight [O, C / groups, kh, kw], got {weight:?}"),
+            ));
+        };
+        let bad = |msg: String| Err(Error::shape(op, msg));
+        if p.groups == 0 || p.stride.contains(&0) || p.dilation.contains(&0) {
+            return bad(format!(
+                "groups, stride and dilation must be positive, got {p:?}"
+            ));
+        }
+        if !c.is_multiple_of(p.groups) || !o.is_multiple_of(p.groups) || c / p.groups != cg {
+            return bad(format!(
+                "input {input:?} and weight {weight:?} do not fit {} groups",
+                p.groups
+            ));
+        }
+        let (Some(oh), Some(ow)) = (p.output_size(0, h, kh), p.output_size(1, w, kw)) else {
+            return bad(format!(
+                "kernel {kh}x{kw} (dilation {:?}) does not fit input {h}x{w} padded by {:?}",
+                p.dilation, p.padding
+            ));
+        };
+        let g = Geom {
+            n,
+            c,
+            h,
+            w,
+            o,
+            kh,
+            kw,
+            oh,
+            ow,
+            p: *p,
+        };
+        // Every buffer length below is a product of these sizes: check them once.
+        let len = |dims: [usize; 4]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        let scratch = g.taps().checked_mul(g.positions());
+        if [g.input_dims(), g.weight_dims(), g.output_dims()]
+            .into_iter()
+            .any(|d| len(d).is_none())
+            || scratch.is_none()
+        {
+            return bad(format!(
+                "sizes overflow: input {input:?}, weight {weight:?}"
+            ));
+        }
+        Ok(g)
+    }
+
+    fn groups(&self) -> usize {
+        self.p.groups
+    }
+
+    /// Input channels per group.
+    fn cg(&self) -> usize {
+        self.c / self.p.groups
+    }
+
+    /// Output channels per group.
+    fn og(&self) -> usize {
+        self.o / self.p.groups
+    }
+
+    /// `K`: the kernel taps of one output channel.
+    fn taps(&self) -> usize {
+        self.cg() * self.kh * self.kw
+    }
+
+    /// `L`: the output positions of one plane.
+    fn positions(&self) -> usize {
+        self.oh * self.ow
+    }
+
+    fn plane(&self) -> usize {
+        self.h * self.w
+    }
+
+    /// A 1x1, stride-1, unpadded convolution: the input is its own im2col matrix.
+    fn pointwise(&self) -> bool {
+        self.kh == 1 && self.kw == 1 && self.p.stride == [1, 1] && self.p.padding == [0, 0]
+    }
+
+    /// Elements of the im2col buffer (none for a pointwise convolution).
+    fn scratch(&self) -> usize {
+        if self.pointwise() {
+            0
+        } else {
+            self.taps() * self.positions()
+        }
+    }
+
+    fn macs(&self) -> usize {
+        self.n
+            .saturating_mul(self.o)
+            .saturating_mul(self.taps())
+            .saturating_mul(self.positions())
+    }
+
+    fn input_dims(&self) -> [usize; 4] {
+        [self.n, self.c, self.h, self.w]
+    }
+
+    fn weight_dims(&self) -> [usize; 4] {
+        [self.o, self.cg(), self.kh, self.kw]
+    }
+
+    fn output_dims(&self) -> [usize; 4] {
+        [self.n, self.o, self.oh, self.ow]
+    }
+}
+
+fn dims4(op: &'static str, what: &str, layout: &Layout) -> Result<[usize; 4]> {
+    layout.dims().try_into().map_err(|_| {
+        Error::shape(
+            op,
+            format!(
+                "expected a 4-D {what} [N, C, H, W], got {:?}",
+                layout.dims()
+            ),
+        )
+    })
+}
+
+fn expect_dims(op: &'static str, what: &str, layout: &Layout, want: [usize; 4]) -> Result<()> {
+    if layout.dims() != want {
+        return Err(Error::shape(
+            op,
+            format!("expected {what} of shape {want:?}, got {:?}", layout.dims()),
+        ));
+    }
+    Ok(())
+}
+
+/// The one dtype of all operands.
+fn common_dtype(op: &'static str, storages: &[&CpuStorage]) -> Result<DType> {
+    let dtype = storages[0].dtype();
+    if let Some(other) = storages.iter().find(|s| s.dtype() != dtype) {
+        return Err(Error::DType {
+            op,
+            expected: format!("every operand of dtype {dtype}"),
+            got: other.dtype(),
+        });
+    }
+    Ok(dtype)
+}
+
+/// `conv2d(input, weight, bias)` into a new contiguous `[N, O, Ho, Wo]`.
+pub(crate) fn conv2d(
+    input: View<'_, CpuStorage>,
+    weight: View<'_, CpuStorage>,
+    bias: Option<View<'_, CpuStorage>>,
+    p: &Conv2dParams,
+) -> Result<CpuStorage> {
+    let op = "conv2d";
+    let mut storages = vec![input.storage, weight.storage];
+    storages.extend(bias.map(|b| b.storage));
+    let dtype = common_dtype(op, &storages)?;
+    let g = Geom::new(
+        op,
+        dims4(op, "input", input.layout)?,
+        weight.layout.dims(),
+        p,
+    )?;
+    if let Some(b) = bias
+        && b.layout.dims() != [g.o]
+    {
+        return Err(Error::shape(
+            op,
+            format!(
+                "expected a bias of shape [{}], got {:?}",
+                g.o,
+                b.layout.dims()
+            ),
+        ));
+    }
+    float_dispatch!(dtype, op, T => {
+        let x = Packed::<T>::new(op, input)?;
+        let w = Packed::<T>::new(op, weight)?;
+        let b = bias.map(|b| Packed::<T>::new(op, b)).transpose()?;
+        output::<T>(op, g.output_dims(), |out| {
+            forward(&g, x.get(), w.get(), b.as_ref().map(|b| b.get()), out)
+        })
+    })
+}
+
+/// The gradient of `conv2d` with respect to its input `[N, C, H, W]` (`input_dims`).
+pub(crate) fn conv2d_backward_input(
+    grad_output: View<'_, CpuStorage>,
+    weight: View<'_, CpuStorage>,
+    input_dims: [usize; 4],
+    p: &Conv2dParams,
+) -> Result<CpuStorage> {
+    let op = "conv2d_backward_input";
+    let dtype = common_dtype(op, &[grad_output.storage, weight.storage])?;
+    let g = Geom::new(op, input_dims, weight.layout.dims(), p)?;
+    expect_dims(op, "grad_output", grad_output.layout, g.output_dims())?;
+    float_dispatch!(dtype, op, T => {
+        let go = Packed::<T>::new(op, grad_output)?;
+        let w = Packed::<T>::new(op, weight)?;
+        output::<T>(op, input_dims, |dx| backward_input(&g, go.get(), w.get(), dx))
+    })
+}
+
+/// The gradient of `conv2d` with respect to its weight `[O, C / groups, kh, kw]`
+/// (`weight_dims`).
+pub(crate) fn conv2d_backward_weight(
+    grad_output: View<'_, CpuStorage>,
+    input: View<'_, CpuStorage>,
+    weight_dims: [usize; 4],
+    p: &Conv2dParams,
+) -> Result<CpuStorage> {
+    let op = "conv2d_backward_weight";
+    let dtype = common_dtype(op, &[grad_output.storage, input.storage])?;
+    let g = Geom::new(op, dims4(op, "input", input.layout)?, &weight_dims, p)?;
+    expect_dims(op, "grad_output", grad_output.layout, g.output_dims())?;
+    float_dispatch!(dtype, op, T => {
+        let go = Packed::<T>::new(op, grad_output)?;
+        let x = Packed::<T>::new(op, input)?;
+        output::<T>(op, weight_dims, |dw| backward_weight(&g, go.get(), x.get(), dw))
+    })
+}
+
+// ---------------------------------------------------------------- dtypes and packing
+
+/// A stored float type and the `f32` / `f64` its convolutions compute in.
+trait ConvFloat: FloatStore<C: Native> {
+    /// The elements as the compute type, when they already are (`f32`, `f64`): read and
+    /// written in place, without a copy.
+    fn as_compute(s: &[Self]) -> Option<&[Self::C]>;
+    fn as_compute_mut(s: &mut [Self]) -> Option<&mut [Self::C]>;
+}
+
+macro_rules! compute_in_place {
+    ($($t:ty),*) => {$(
+        impl ConvFloat for $t {
+            fn as_compute(s: &[Self]) -> Option<&[Self]> {
+                Some(s)
+            }
+            fn as_compute_mut(s: &mut [Self]) -> Option<&mut [Self]> {
+                Some(s)
+            }
+        }
+    )*};
+}
+compute_in_place!(f32, f64);
+
+macro_rules! compute_widened {
+    ($($t:ty),*) => {$(
+        impl ConvFloat for $t {
+            fn as_compute(_: &[Self]) -> Option<&[f32]> {
+                None
+            }
+            fn as_compute_mut(_: &mut [Self]) -> Option<&mut [f32]> {
+                None
+            }
+        }
+    )*};
+}
+compute_widened!(f16, bf16);
+
+/// An operand as a contiguous slice of the compute type: borrowed when it already is one,
+/// otherwise a packed copy (strided views, `f16` / `bf16`).
+enum Packed<'a, T: ConvFloat> {
+    Borrowed(&'a [T::C]),
+    Owned(CpuStorage),
+}
+
+impl<'a, T: ConvFloat> Packed<'a, T> {
+    fn new(op: &'static str, v: View<'a, CpuStorage>) -> Result<Self> {
+        let data = v.storage.data::<T>(op)?;
+        check_extent(op, v.layout, data.len())?;
+        if let Some(range) = v.layout.contiguous_range()
+            && let Some(s) = T::as_compute(&data[range])
+        {
+            return Ok(Packed::Borrowed(s));
+        }
+        let mut packed = alloc_typed::<T::C>(v.layout.numel())?;
+        let dense = Layout::contiguous(v.layout.dims());
+        copy::copy(v, ViewMut::new(&mut packed, &dense))?;
+        Ok(Packed::Owned(packed))
+    }
+
+    fn get(&self) -> &[T::C] {
+        match self {
+            Packed::Borrowed(s) => s,
+            // The storage was allocated as `T::C` just above.
+            Packed::Owned(s) => s.slice::<T::C>().unwrap_or(&[]),
+        }
+    }
+}
+
+/// A new contiguous storage of `T` and `dims`, written by `f` in the compute type: in place for
+/// `f32` / `f64`, through an `f32` buffer rounded once for `f16` / `bf16`.
+fn output<T: ConvFloat>(
+    op: &'static str,
+    dims: [usize; 4],
+    f: impl FnOnce(&mut [T::C]) -> Result<()>,
+) -> Result<CpuStorage> {
+    let len = dims.iter().product();
+    let mut out = alloc_typed::<T>(len)?;
+    if let Some(o) = T::as_compute_mut(out.data_mut::<T>(op)?) {
+        f(o)?;
+        return Ok(out);
+    }
+    let mut wide = alloc_typed::<T::C>(len)?;
+    f(wide.data_mut::<T::C>(op)?)?;
+    let layout = Layout::contiguous(dims);
+    copy::copy(View::new(&wide, &layout), ViewMut::new(&mut out, &layout))?;
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- the three products
+
+/// How one item's GEMM runs: alone on a thread, or across all threads.
+fn plan(g: &Geom, items: usize) -> (bool, Parallelism) {
+    let threads = rayon::current_num_threads();
+    let big = g.macs() >= PAR_MACS && threads > 1;
+    if big && items >= threads {
+        (true, Parallelism::None)
+    } else if big {
+        (false, Parallelism::Rayon(threads))
+    } else {
+        (false, Parallelism::None)
+    }
+}
+
+/// Calls `f(item, out_item, scratch, gemm_parallelism)` for every item, where item `i` owns
+/// `out[i * chunk..(i + 1) * chunk]` and `scratch` is an im2col buffer of `scratch_len`: in
+/// parallel over contiguous runs of items (one buffer per run), or one item at a time.
+fn for_each_item<C: Native>(
+    g: &Geom,
+    out: &mut [C],
+    chunk: usize,
+    scratch_len: usize,
+    f: impl Fn(usize, &mut [C], &mut [C], Parallelism) + Sync,
+) -> Result<()> {
+    if out.is_empty() || chunk == 0 {
+        return Ok(());
+    }
+    let items = out.len() / chunk;
+    let run = |first: usize, part: &mut [C], par: Parallelism| -> Result<()> {
+        let mut scratch = alloc_typed::<C>(scratch_len)?;
+        let scratch = scratch.data_mut::<C>("conv2d")?;
+        for (i, item) in part.chunks_exact_mut(chunk).enumerate() {
+            f(first + i, item, scratch, par);
+        }
+        Ok(())
+    };
+    match plan(g, items) {
+        (true, par) => {
+            let per = items.div_ceil(rayon::current_num_threads());
+            out.par_chunks_mut(per * chunk)
+                .enumerate()
+                .try_for_each(|(t, part)| run(t * per, part, par))
+        }
+        (false, par) => run(0, out, par),
+    }
+}
+
+/// `out [N, O, L] = weight @ im2col(x) + bias`, per (item, group).
+fn forward<C: Real + Native>(
+    g: &Geom,
+    x: &[C],
+    w: &[C],
+    bias: Option<&[C]>,
+    out: &mut [C],
+) -> Result<()> {
+    let (cg, og, k, l) = (g.cg(), g.og(), g.taps(), g.positions());
+    let x_item = cg * g.plane();
+    for_each_item(g, out, og * l, g.scratch(), |i, out_i, cols, par| {
+        let group = i % g.groups();
+        let xi = &x[i * x_item..(i + 1) * x_item];
+        let a = Mat::row_major(&w[group * og * k..(group + 1) * og * k], og, k);
+        let b = if g.pointwise() {
+            Mat::row_major(xi, cg, l)
+        } else {
+            im2col(g, xi, cols);
+            Mat::row_major(cols, k, l)
+        };
+        if let Some(bias) = bias {
+            for (row, &v) in out_i.chunks_exact_mut(l).zip(&bias[group * og..]) {
+                row.fill(v);
+            }
+        }
+        gemm_into(out_i, a, b, bias.is_some(), par);
+    })
+}
+
+/// `dx [N, C, H, W] = col2im(weightᵀ @ dy)`, per (item, group).
+fn backward_input<C: Real + Native>(g: &Geom, dy: &[C], w: &[C], dx: &mut [C]) -> Result<()> {
+    let (cg, og, k, l) = (g.cg(), g.og(), g.taps(), g.positions());
+    for_each_item(g, dx, cg * g.plane(), g.scratch(), |i, dx_i, cols, par| {
+        let group = i % g.groups();
+        let wt = Mat::transposed(&w[group * og * k..(group + 1) * og * k], k, og);
+        let dyi = Mat::row_major(&dy[i * og * l..(i + 1) * og * l], og, l);
+        if g.pointwise() {
+            gemm_into(dx_i, wt, dyi, false, par);
+        } else {
+            gemm_into(cols, wt, dyi, false, par);
+            dx_i.fill(C::ZERO);
+            col2im(g, cols, dx_i);
+        }
+    })
+}
+
+/// `dw [O, K] = Σ_n dy[n] @ im2col(x[n])ᵀ`: per-thread partial sums over contiguous slices of
+/// the batch, added in slice order (see the module documentation).
+fn backward_weight<C: Real + Native>(g: &Geom, dy: &[C], x: &[C], dw: &mut [C]) -> Result<()> {
+    let (cg, og, k, l) = (g.cg(), g.og(), g.taps(), g.positions());
+    let x_item = cg * g.plane();
+    // Sums items `batch` into `acc` ([O, K]), the first one overwriting it.
+    let sum_into = |batch: std::ops::Range<usize>, acc: &mut [C], par: Parallelism| -> Result<()> {
+        let mut cols = alloc_typed::<C>(g.scratch())?;
+        let cols = cols.data_mut::<C>("conv2d_backward_weight")?;
+        if batch.is_empty() {
+            acc.fill(C::ZERO);
+        }
+        for (j, n) in batch.enumerate() {
+            for group in 0..g.groups() {
+                let i = n * g.groups() + group;
+                let xi = &x[i * x_item..(i + 1) * x_item];
+                let dyi = Mat::row_major(&dy[i * og * l..(i + 1) * og * l], og, l);
+                let b = if g.pointwise() {
+                    Mat::transposed(xi, l, cg)
+                } else {
+                    im2col(g, xi, cols);
+                    Mat::transposed(cols, l, k)
+                };
+                let acc_g = &mut acc[group * og * k..(group + 1) * og * k];
+                gemm_into(acc_g, dyi, b, j > 0, par);
+            }
+        }
+        Ok(())
+    };
+    match plan(g, g.n) {
+        (true, par) => {
+            let slices = g.n.min(rayon::current_num_threads());
+            let bounds = |s: usize| s * g.n / slices..(s + 1) * g.n / slices;
+            let partials = (0..slices)
+                .into_par_iter()
+                .map(|s| {
+                    let mut partial = alloc_typed::<C>(dw.len())?;
+                    sum_into(
+                        bounds(s),
+                        partial.data_mut::<C>("conv2d_backward_weight")?,
+                        par,
+                    )?;
+                    Ok(partial)
+                })
+                .collect::<Result<Vec<CpuStorage>>>()?;
+            // Fixed order: dw = p0 + p1 + ... whatever thread finished first.
+            for (s, partial) in partials.iter().enumerate() {
+                let p = partial.data::<C>("conv2d_backward_weight")?;
+                if s == 0 {
+                    dw.copy_from_slice(p);
+                } else {
+                    for (d, &v) in dw.iter_mut().zip(p) {
+                        *d = *d + v;
+                    }
+                }
+            }
+            Ok(())
+        }
+        (false, par) => sum_into(0..g.n, dw, par),
+    }
+}

@@ -1,0 +1,214 @@
+//! The two building blocks of convolution by matrix products: `im2col` (lay the input pixels
+//! each output position sees out as the columns of a matrix) and its adjoint `col2im` (add such
+//! a matrix back onto the input), plus a bounds-checked call of the `gemm` crate.
+
+use super::Geom;
+use crate::num::Real;
+use gemm::Parallelism;
+
+/// The outputs `lo..hi` of one spatial dim whose input index `o * stride + shift - pad` lies
+/// inside `0..input` (the others read padding).
+fn inside(outputs: usize, stride: usize, shift: usize, pad: usize, input: usize) -> (usize, usize) {
+    // o * stride + shift >= pad  <=>  o >= ceil((pad - shift) / stride)
+    let lo = pad.saturating_sub(shift).div_ceil(stride).min(outputs);
+    // o * stride + shift - pad < input  <=>  o * stride < input + pad - shift
+    let hi = (input + pad)
+        .saturating_sub(shift)
+        .div_ceil(stride)
+        .min(outputs);
+    (lo, hi.max(lo))
+}
+
+/// Fills `cols` (`[Cg * kh * kw, Ho * Wo]`, row-major) from one group's input plane stack
+/// `x` (`[Cg, H, W]`, contiguous): row `(c, i, j)` holds, for every output position, the input
+/// pixel that kernel tap `(i, j)` of channel `c` multiplies there, or zero in the padding.
+pub(super) fn im2col<C: Real>(g: &Geom, x: &[C], cols: &mut [C]) {
+    let (h, w, ow) = (g.h, g.w, g.ow);
+    let [sh, sw] = g.p.stride;
+    let [ph, pw] = g.p.padding;
+    let [dh, dw] = g.p.dilation;
+    let rows = cols.chunks_exact_mut(g.positions());
+    let taps =
+        (0..g.cg()).flat_map(|c| (0..g.kh).flat_map(move |i| (0..g.kw).map(move |j| (c, i, j))));
+    for (row, (c, i, j)) in rows.zip(taps) {
+        let plane = &x[c * h * w..(c + 1) * h * w];
+        let (y_lo, y_hi) = inside(g.oh, sh, i * dh, ph, h);
+        let (x_lo, x_hi) = inside(ow, sw, j * dw, pw, w);
+        row[..y_lo * ow].fill(C::ZERO);
+        row[y_hi * ow..].fill(C::ZERO);
+        for oy in y_lo..y_hi {
+            let src = &plane[(oy * sh + i * dh - ph) * w..][..w];
+            let dst = &mut row[oy * ow..(oy + 1) * ow];
+            dst[..x_lo].fill(C::ZERO);
+            dst[x_hi..].fill(C::ZERO);
+            let first = x_lo * sw + j * dw - pw;
+            if sw == 1 {
+                dst[x_lo..x_hi].copy_from_slice(&src[first..first + (x_hi - x_lo)]);
+            } else {
+                for (d, s) in dst[x_lo..x_hi]
+                    .iter_mut()
+                    .zip(src[first..].iter().step_by(sw))
+                {
+                    *d = *s;
+                }
+            }
+        }
+    }
+}
+
+/// The adjoint of [`im2col`]: adds every entry of `cols` onto the input pixel it was read from
+/// (padding entries are dropped). `x` must be zeroed (or hold what the sums start from).
+/// Taps are visited in a fixed order, so the sums are deterministic.
+pub(super) fn col2im<C: Real>(g: &Geom, cols: &[C], x: &mut [C]) {
+    let (h, w, ow) = (g.h, g.w, g.ow);
+    let [sh, sw] = g.p.stride;
+    let [ph, pw] = g.p.padding;
+    let [dh, dw] = g.p.dilation;
+    let rows = cols.chunks_exact(g.positions());
+    let taps =
+        (0..g.cg()).flat_map(|c| (0..g.kh).flat_map(move |i| (0..g.kw).map(move |j| (c, i, j))));
+    for (row, (c, i, j)) in rows.zip(taps) {
+        let plane = &mut x[c * h * w..(c + 1) * h * w];
+        let (y_lo, y_hi) = inside(g.oh, sh, i * dh, ph, h);
+        let (x_lo, x_hi) = inside(ow, sw, j * dw, pw, w);
+        for oy in y_lo..y_hi {
+            let dst = &mut plane[(oy * sh + i * dh - ph) * w..][..w];
+            let src = &row[oy * ow + x_lo..oy * ow + x_hi];
+            let first = x_lo * sw + j * dw - pw;
+            if sw == 1 {
+                for (d, &s) in dst[first..first + src.len()].iter_mut().zip(src) {
+                    *d = *d + s;
+                }
+            } else {
+                for (d, &s) in dst[first..].iter_mut().step_by(sw).zip(src) {
+                    *d = *d + s;
+                }
+            }
+        }
+    }
+}
+
+/// A matrix inside a slice: element `(r, c)` is `data[r * rs + c * cs]`.
+#[derive(Clone, Copy)]
+pub(super) struct Mat<'a, C> {
+    data: &'a [C],
+    rows: usize,
+    cols: usize,
+    rs: usize,
+    cs: usize,
+}
+
+impl<'a, C> Mat<'a, C> {
+    /// `data` read as a row-major `[rows, cols]` matrix.
+    pub(super) fn row_major(data: &'a [C], rows: usize, cols: usize) -> Self {
+        Mat {
+            data,
+            rows,
+            cols,
+            rs: cols,
+            cs: 1,
+        }
+    }
+
+    /// The transpose of a row-major `[cols, rows]` matrix: `[rows, cols]` stored column-major.
+    pub(super) fn transposed(data: &'a [C], rows: usize, cols: usize) -> Self {
+        Mat {
+            data,
+            rows,
+            cols,
+            rs: 1,
+            cs: rows,
+        }
+    }
+
+    /// Whether every element lies inside `data` (what makes the `gemm` call sound).
+    fn fits(&self) -> bool {
+        self.rows == 0
+            || self.cols == 0
+            || (self.rows - 1) * self.rs + (self.cols - 1) * self.cs < self.data.len()
+    }
+}
+
+/// `dst = a @ b`, or `dst += a @ b` when `accumulate`, with `dst` a contiguous row-major
+/// `[a.rows, b.cols]`. Panics on mismatched sizes: callers derive them from one checked
+/// geometry, so a mismatch is a bug here, never a user error.
+pub(super) fn gemm_into<C: Real>(
+    dst: &mut [C],
+    a: Mat<'_, C>,
+    b: Mat<'_, C>,
+    accumulate: bool,
+    par: Parallelism,
+) {
+    assert!(
+        a.cols == b.rows && dst.len() == a.rows * b.cols && a.fits() && b.fits(),
+        "conv: internal GEMM size mismatch"
+    );
+    if dst.is_empty() {
+        return;
+    }
+    if a.cols == 0 {
+        if !accumulate {
+            dst.fill(C::ZERO);
+        }
+        return;
+    }
+    let (alpha, beta) = (if accumulate { C::ONE } else { C::ZERO }, C::ONE);
+    // SAFETY: `fits` checked that every element of `a` and `b` (at its row and column strides)
+    // lies inside its slice, and `dst` holds exactly the `a.rows * b.cols` elements written at
+    // row stride `b.cols`; `dst` is a unique borrow, so it aliases neither operand. `C` is `f32`
+    // or `f64`, which `gemm` supports.
+    unsafe {
+        gemm::gemm(
+            a.rows,
+            b.cols,
+            a.cols,
+            dst.as_mut_ptr(),
+            1,
+            b.cols as isize,
+            accumulate,
+            a.data.as_ptr(),
+            a.cs as isize,
+            a.rs as isize,
+            b.data.as_ptr(),
+            b.cs as isize,
+            b.rs as isize,
+            alpha,
+            beta,
+            false,
+            false,
+            false,
+            par,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn inside_ranges_match_a_scan() {
+        for outputs in 0..6 {
+            for stride in 1..4 {
+                for shift in 0..5 {
+                    for pad in 0..4 {
+                        for input in 0..7 {
+                            let ok: Vec<usize> = (0..outputs)
+                                .filter(|&o| {
+                                    let i = (o * stride + shift) as isize - pad as isize;
+                                    i >= 0 && (i as usize) < input
+                                })
+                                .collect();
+                            let (lo, hi) = inside(outputs, stride, shift, pad, input);
+                            assert_eq!(
+                                (lo..hi).collect::<Vec<_>>(),
+                                ok,
+                                "{outputs} {stride} {shift} {pad} {input}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

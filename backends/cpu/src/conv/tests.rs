@@ -1,0 +1,281 @@
+//! The three convolution kernels against a direct float64 loop over every output and tap, on
+//! geometries that exercise each path (im2col, pointwise, groups, stride, dilation, padding,
+//! strided inputs), and the weight gradient's parallel sum reproducible bit for bit.
+
+use super::*;
+use crate::storage::from_vec;
+
+/// Deterministic values in [-1, 1).
+fn values(n: usize, seed: u64) -> Vec<f64> {
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
+        })
+        .collect()
+}
+
+/// Calls `f(n, o, oy, ox, c, i, j, x_index)` for every multiply of the direct convolution
+/// that reads the input (not the padding); `x_index` is into the contiguous input.
+fn direct(g: &Geom, mut f: impl FnMut([usize; 4], [usize; 3], usize)) {
+    let [sh, sw] = g.p.stride;
+    let [ph, pw] = g.p.padding;
+    let [dh, dw] = g.p.dilation;
+    for n in 0..g.n {
+        for o in 0..g.o {
+            let group = o / g.og();
+            for oy in 0..g.oh {
+                for ox in 0..g.ow {
+                    for c in 0..g.cg() {
+                        for i in 0..g.kh {
+                            for j in 0..g.kw {
+                                let y = (oy * sh + i * dh) as isize - ph as isize;
+                                let x = (ox * sw + j * dw) as isize - pw as isize;
+                                if y < 0 || x < 0 || y >= g.h as isize || x >= g.w as isize {
+                                    continue;
+                                }
+                                let ch = group * g.cg() + c;
+                                let xi = ((n * g.c + ch) * g.h + y as usize) * g.w + x as usize;
+                                f([n, o, oy, ox], [c, i, j], xi);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn index(dims: [usize; 4], at: [usize; 4]) -> usize {
+    ((at[0] * dims[1] + at[1]) * dims[2] + at[2]) * dims[3] + at[3]
+}
+
+fn assert_close(what: &str, got: &[f64], want: &[f64]) {
+    assert_eq!(got.len(), want.len(), "{what}: length");
+    for (k, (a, b)) in got.iter().zip(want).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+            "{what}[{k}]: {a} vs {b}"
+        );
+    }
+}
+
+fn run(input: [usize; 4], weight: [usize; 4], p: Conv2dParams) {
+    let g = Geom::new("test", input, &weight, &p).unwrap();
+    let what = format!("input {input:?} weight {weight:?} {p:?}");
+    let (xs, ws, bs) = (
+        values(input.iter().product(), 1),
+        values(weight.iter().product(), 2),
+        values(g.o, 3),
+    );
+    let dys = values(g.output_dims().iter().product(), 4);
+    let (mut out, mut dx, mut dw) = (
+        vec![0.0; dys.len()],
+        vec![0.0; xs.len()],
+        vec![0.0; ws.len()],
+    );
+    for (n, o, oy, ox) in (0..g.n).flat_map(|n| {
+        (0..g.o).flat_map(move |o| {
+            (0..g.oh).flat_map(move |oy| (0..g.ow).map(move |ox| (n, o, oy, ox)))
+        })
+    }) {
+        out[index(g.output_dims(), [n, o, oy, ox])] = bs[o];
+    }
+    direct(&g, |at, [c, i, j], xi| {
+        let wi = index(g.weight_dims(), [at[1], c, i, j]);
+        let oi = index(g.output_dims(), at);
+        out[oi] += xs[xi] * ws[wi];
+        dx[xi] += dys[oi] * ws[wi];
+        dw[wi] += dys[oi] * xs[xi];
+    });
+
+    let (x, w, b, dy) = (
+        from_vec(xs.clone()),
+        from_vec(ws.clone()),
+        from_vec(bs),
+        from_vec(dys),
+    );
+    let (lx, lw, lb, ly) = (
+        Layout::contiguous(input),
+        Layout::contiguous(weight),
+        Layout::contiguous([g.o]),
+        Layout::contiguous(g.output_dims()),
+    );
+    let got = conv2d(
+        View::new(&x, &lx),
+        View::new(&w, &lw),
+        Some(View::new(&b, &lb)),
+        &p,
+    )
+    .unwrap();
+    assert_close(
+        &format!("conv2d {what}"),
+        got.data::<f64>("t").unwrap(),
+        &out,
+    );
+    let got = conv2d_backward_input(View::new(&dy, &ly), View::new(&w, &lw), input, &p).unwrap();
+    assert_close(&format!("dx {what}"), got.data::<f64>("t").unwrap(), &dx);
+    let got = conv2d_backward_weight(View::new(&dy, &ly), View::new(&x, &lx), weight, &p).unwrap();
+    assert_close(&format!("dw {what}"), got.data::<f64>("t").unwrap(), &dw);
+
+    // The same input read through a transposed (non-contiguous) view: [N, C, W, H] storage.
+    let mut xt = vec![0.0; xs.len()];
+    let [_, c, h, wd] = input;
+    for (k, v) in xs.iter().enumerate() {
+        let (ni, ci, yi, xi) = (k / (c * h * wd), k / (h * wd) % c, k / wd % h, k % wd);
+        xt[((ni * c + ci) * wd + xi) * h + yi] = *v;
+    }
+    let xt = from_vec(xt);
+    let lt = Layout::new(input, vec![c * h * wd, h * wd, 1, h], 0).unwrap();
+    let got = conv2d(
+        View::new(&xt, &lt),
+        View::new(&w, &lw),
+        Some(View::new(&b, &lb)),
+        &p,
+    )
+    .unwrap();
+    assert_close(
+        &format!("conv2d of a transpose {what}"),
+        got.data::<f64>("t").unwrap(),
+        &out,
+    );
+}
+
+fn params(stride: usize, padding: usize, dilation: usize, groups: usize) -> Conv2dParams {
+    Conv2dParams {
+        stride: [stride, stride],
+        padding: [padding, padding],
+        dilation: [dilation, dilation],
+        groups,
+    }
+}
+
+#[test]
+fn kernels_match_the_direct_convolution() {
+    run([2, 3, 7, 6], [4, 3, 3, 3], params(1, 1, 1, 1));
+    run([2, 4, 9, 8], [6, 2, 3, 2], params(2, 1, 1, 2));
+    run([1, 3, 10, 9], [2, 3, 3, 3], params(3, 2, 2, 1));
+    run([3, 4, 5, 5], [4, 1, 3, 3], params(1, 1, 1, 4)); // depthwise
+    run([2, 5, 4, 6], [7, 5, 1, 1], params(1, 0, 1, 1)); // pointwise
+    run([2, 5, 7, 7], [3, 5, 1, 1], params(2, 0, 1, 1)); // 1x1 stride 2
+    run([1, 2, 3, 3], [2, 2, 3, 3], params(1, 0, 1, 1)); // 1x1 output
+    let asym = Conv2dParams {
+        stride: [2, 1],
+        padding: [0, 2],
+        dilation: [1, 3],
+        groups: 1,
+    };
+    run([2, 2, 8, 5], [3, 2, 2, 3], asym);
+}
+
+#[test]
+fn large_enough_to_run_in_parallel() {
+    // Over PAR_MACS: the parallel paths (items across threads).
+    run([4, 8, 20, 20], [16, 8, 3, 3], params(1, 1, 1, 1));
+    run([4, 16, 24, 24], [16, 16, 1, 1], params(1, 0, 1, 1));
+    run([1, 16, 30, 30], [32, 16, 3, 3], params(1, 1, 1, 1)); // one item: threaded GEMM
+}
+
+#[test]
+fn weight_gradient_is_reproducible() {
+    let (input, weight, p) = ([6, 8, 24, 24], [16, 8, 3, 3], params(1, 1, 1, 1));
+    let dy = from_vec(
+        values(6 * 16 * 24 * 24, 5)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+    );
+    let x = from_vec(
+        values(6 * 8 * 24 * 24, 6)
+            .into_iter()
+            .map(|v| v as f32)
+            .collect(),
+    );
+    let (ly, lx) = (
+        Layout::contiguous([6, 16, 24, 24]),
+        Layout::contiguous(input),
+    );
+    let grad = || {
+        conv2d_backward_weight(View::new(&dy, &ly), View::new(&x, &lx), weight, &p)
+            .unwrap()
+            .data::<f32>("t")
+            .unwrap()
+            .to_vec()
+    };
+    let first = grad();
+    for _ in 0..3 {
+        assert_eq!(grad(), first, "run to run");
+    }
+}
+
+#[test]
+fn half_precision_computes_in_f32() {
+    let (input, weight, p) = ([1, 2, 5, 5], [3, 2, 3, 3], params(1, 1, 1, 1));
+    let xs: Vec<f16> = values(50, 7).into_iter().map(f16::from_f64).collect();
+    let ws: Vec<f16> = values(54, 8).into_iter().map(f16::from_f64).collect();
+    let want = {
+        let x = from_vec(xs.iter().map(|v| v.to_f32()).collect::<Vec<f32>>());
+        let w = from_vec(ws.iter().map(|v| v.to_f32()).collect::<Vec<f32>>());
+        let out = conv2d(
+            View::new(&x, &Layout::contiguous(input)),
+            View::new(&w, &Layout::contiguous(weight)),
+            None,
+            &p,
+        )
+        .unwrap();
+        out.data::<f32>("t")
+            .unwrap()
+            .iter()
+            .map(|&v| f16::from_f32(v))
+            .collect::<Vec<f16>>()
+    };
+    let (x, w) = (from_vec(xs), from_vec(ws));
+    let got = conv2d(
+        View::new(&x, &Layout::contiguous(input)),
+        View::new(&w, &Layout::contiguous(weight)),
+        None,
+        &p,
+    )
+    .unwrap();
+    assert_eq!(got.data::<f16>("t").unwrap(), &want[..]);
+}
+
+#[test]
+fn bad_geometry_and_dtypes_are_errors() {
+    let x = from_vec(vec![0.0f32; 2 * 3 * 4 * 4]);
+    let lx = Layout::contiguous([2, 3, 4, 4]);
+    let w = from_vec(vec![0.0f32; 4 * 3 * 5 * 5]);
+    let lw = Layout::contiguous([4, 3, 5, 5]);
+    let err = conv2d(
+        View::new(&x, &lx),
+        View::new(&w, &lw),
+        None,
+        &params(1, 0, 1, 1),
+    );
+    assert!(err.unwrap_err().to_string().contains("does not fit"));
+    let err = conv2d(
+        View::new(&x, &lx),
+        View::new(&w, &lw),
+        None,
+        &params(1, 1, 1, 2),
+    );
+    assert!(err.unwrap_err().to_string().contains("groups"));
+    let i = from_vec(vec![0i64; 2 * 3 * 4 * 4]);
+    let err = conv2d(
+        View::new(&i, &lx),
+        View::new(&i, &lx),
+        None,
+        &params(1, 1, 1, 1),
+    );
+    assert!(matches!(err, Err(Error::Unsupported { .. })));
+    let err = conv2d(
+        View::new(&x, &lx),
+        View::new(&i, &lw),
+        None,
+        &params(1, 1, 1, 1),
+    );
+    assert!(matches!(err, Err(Error::DType { .. })));
+}

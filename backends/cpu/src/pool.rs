@@ -1,0 +1,599 @@
+//! Max, average and adaptive average pooling over the `H x W` planes of `[N, C, H, W]` views,
+//! forward and backward.
+//!
+//! Every `(n, c)` plane is independent: planes run in parallel (rayon), each one on a single
+//! thread, so the results do not depend on the number of threads. Inputs are read through their
+//! layouts (NCHW, channels-last or any other strides); outputs are contiguous NCHW. The input
+//! rows and columns each output position reads are computed once per dim ([`Window`]), clipped
+//! exactly as PyTorch's CPU kernels clip them. Floats only; `f16` and `bf16` compute in `f32`.
+//! A backward pass accumulates one plane at a time in a scratch plane of the compute type, in
+//! output order, so overlapping windows always add up in the same order.
+
+use crate::num::{FloatStore, Real, float_dispatch};
+use crate::storage::{CpuStorage, alloc_typed};
+use crate::strided::{PAR_THRESHOLD, check_extent};
+use rayon::prelude::*;
+use tiny_torch_core::{BackendStorage, DType, Error, Layout, Pool2dParams, Result, View};
+
+/// Where the planes of a 4-D view lie: plane `p = n * C + c` starts at [`Planes::base`], and
+/// its element `(h, w)` is at [`Planes::at`].
+#[derive(Clone, Copy, Debug)]
+struct Planes {
+    dims: [usize; 4],
+    strides: [usize; 4],
+    offset: usize,
+}
+
+impl Planes {
+    /// The planes of `layout`, checked to be 4-D and to stay inside a storage of `len` elements.
+    fn of(op: &'static str, layout: &Layout, len: usize) -> Result<Self> {
+        let (Ok(dims), Ok(strides)) = (
+            <[usize; 4]>::try_from(layout.dims()),
+            <[usize; 4]>::try_from(layout.strides()),
+        ) else {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "expected a 4-D [N, C, H, W] view, got shape {:?}",
+                    layout.dims()
+                ),
+            ));
+        };
+        check_extent(op, layout, len)?;
+        Ok(Planes {
+            dims,
+            strides,
+            offset: layout.offset(),
+        })
+    }
+
+    fn count(&self) -> usize {
+        self.dims[0] * self.dims[1]
+    }
+
+    fn base(&self, p: usize) -> usize {
+        let c = self.dims[1];
+        self.offset + (p / c) * self.strides[0] + (p % c) * self.strides[1]
+    }
+
+    #[inline(always)]
+    fn at(&self, base: usize, h: usize, w: usize) -> usize {
+        base + h * self.strides[2] + w * self.strides[3]
+    }
+}
+
+/// The input positions one output position reads along one spatial dim: `start`, `start +
+/// step`, ... below `end` (empty when `start >= end`), and the length of the window clipped to
+/// the padded input, which `count_include_pad` divides by.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    start: usize,
+    end: usize,
+    padded_len: usize,
+}
+
+impl Window {
+    fn len(&self) -> usize {
+        self.end.saturating_sub(self.start)
+    }
+}
+
+/// Max pooling windows of one dim, as PyTorch's `max_pool2d_with_indices`: the dilated window
+/// at `o * stride - pad`, cut at the input's end, its positions in the left padding skipped in
+/// steps of the dilation (so that the positions read stay on the dilation grid).
+fn max_windows(out: usize, input: usize, p: &Pool2dParams, dim: usize) -> Vec<Window> {
+    let (k, s, pad, d) = (
+        p.kernel[dim] as isize,
+        p.stride[dim] as isize,
+        p.padding[dim] as isize,
+        p.dilation[dim] as isize,
+    );
+    (0..out as isize)
+        .map(|o| {
+            let mut start = o * s - pad;
+            let end = (start + (k - 1) * d + 1).min(input as isize);
+            while start < 0 {
+                start += d;
+            }
+            Window {
+                start: start as usize,
+                end: end.max(start) as usize,
+                padded_len: 0,
+            }
+        })
+        .collect()
+}
+
+/// Average pooling windows of one dim, as PyTorch's `avg_pool2d`: the window at `o * stride -
+/// pad` is first cut at the end of the right padding (this length is the `count_include_pad`
+/// divisor: with `ceil_mode` a last window may reach past it), then clipped to the input.
+fn avg_windows(out: usize, input: usize, p: &Pool2dParams, dim: usize) -> Vec<Window> {
+    let (k, s, pad) = (
+        p.kernel[dim] as isize,
+        p.stride[dim] as isize,
+        p.padding[dim] as isize,
+    );
+    let input = input as isize;
+    (0..out as isize)
+        .map(|o| {
+            let start = o * s - pad;
+            let end = (start + k).min(input + pad);
+            let padded_len = (end - start) as usize;
+            let (start, end) = (start.max(0), end.min(input));
+            Window {
+                start: start as usize,
+                end: end.max(start) as usize,
+                padded_len,
+            }
+        })
+        .collect()
+}
+
+/// Adaptive pooling windows of one dim: `[floor(o * in / out), ceil((o + 1) * in / out))`.
+fn adaptive_windows(out: usize, input: usize) -> Vec<Window> {
+    (0..out)
+        .map(|o| {
+            let start = o * input / out;
+            let end = ((o + 1) * input).div_ceil(out);
+            Window {
+                start,
+                end,
+                padded_len: end - start,
+            }
+        })
+        .collect()
+}
+
+/// The output size of each spatial dim, or an error when a window does not fit.
+fn output_dims(op: &'static str, params: &Pool2dParams, h: usize, w: usize) -> Result<[usize; 2]> {
+    let positive = |v: [usize; 2]| v.iter().all(|&x| x > 0);
+    if !positive(params.kernel) || !positive(params.stride) || !positive(params.dilation) {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "kernel {:?}, stride {:?} and dilation {:?} must be positive",
+                params.kernel, params.stride, params.dilation
+            ),
+        ));
+    }
+    match (params.output_size(0, h), params.output_size(1, w)) {
+        (Some(oh), Some(ow)) => Ok([oh, ow]),
+        _ => Err(Error::shape(
+            op,
+            format!(
+                "a {:?} window (dilation {:?}, padding {:?}) does not fit an input of {h}x{w}",
+                params.kernel, params.dilation, params.padding
+            ),
+        )),
+    }
+}
+
+/// Fills the contiguous output `out` (`per` elements per plane) plane by plane, in parallel
+/// unless `work` (elements read) is small.
+fn par_planes<T: Send>(work: usize, out: &mut [T], per: usize, f: impl Fn(usize, &mut [T]) + Sync) {
+    if per == 0 {
+        return;
+    }
+    if work < PAR_THRESHOLD {
+        out.chunks_mut(per).enumerate().for_each(|(p, o)| f(p, o));
+    } else {
+        out.par_chunks_mut(per)
+            .enumerate()
+            .for_each(|(p, o)| f(p, o));
+    }
+}
+
+/// A backward pass: a contiguous `[N, C, H, W]` gradient of `T`, each plane accumulated by
+/// `f(plane, scratch)` into a zeroed scratch plane of the compute type, then stored.
+fn backward_planes<T: FloatStore>(
+    op: &'static str,
+    input_dims: [usize; 4],
+    work: usize,
+    f: impl Fn(usize, &mut [T::C]) -> Result<()> + Sync,
+) -> Result<CpuStorage> {
+    let hw = input_dims[2] * input_dims[3];
+    let total = input_dims.iter().product();
+    let mut out = alloc_typed::<T>(total)?;
+    if total == 0 {
+        return Ok(out);
+    }
+    let o = out.data_mut::<T>(op)?;
+    let zero = <T::C as Real>::ZERO;
+    let plane = |scratch: &mut Vec<T::C>, (p, dst): (usize, &mut [T])| -> Result<()> {
+        scratch.clear();
+        scratch.resize(hw, zero);
+        f(p, scratch)?;
+        for (d, &s) in dst.iter_mut().zip(scratch.iter()) {
+            *d = T::down(s);
+        }
+        Ok(())
+    };
+    if work + total < PAR_THRESHOLD {
+        let mut scratch = Vec::new();
+        o.chunks_mut(hw)
+            .enumerate()
+            .try_for_each(|item| plane(&mut scratch, item))?;
+    } else {
+        o.par_chunks_mut(hw)
+            .enumerate()
+            .try_for_each_init(Vec::new, plane)?;
+    }
+    Ok(out)
+}
+
+// ---------------------------------------------------------------- max pooling
+
+/// `max_pool2d`: the values and the flat index of each maximum in its `H * W` plane.
+pub(crate) fn max_pool2d(
+    input: View<'_, CpuStorage>,
+    params: &Pool2dParams,
+) -> Result<(CpuStorage, CpuStorage)> {
+    let op = "max_pool2d";
+    let src = Planes::of(op, input.layout, input.storage.len())?;
+    let [oh, ow] = output_dims(op, params, src.dims[2], src.dims[3])?;
+    let hwin = max_windows(oh, src.dims[2], params, 0);
+    let wwin = max_windows(ow, src.dims[3], params, 1);
+    let data = input.storage;
+    float_dispatch!(data.dtype(), op, T => {
+        max_pool_typed::<T>(data.data::<T>(op)?, &src, &hwin, &wwin, params.dilation)
+    })
+}
+
+fn max_pool_typed<T: FloatStore>(
+    data: &[T],
+    src: &Planes,
+    hwin: &[Window],
+    wwin: &[Window],
+    dilation: [usize; 2],
+) -> Result<(CpuStorage, CpuStorage)> {
+    let op = "max_pool2d";
+    let (ow, per) = (wwin.len(), hwin.len() * wwin.len());
+    let total = src.count() * per;
+    let mut values = alloc_typed::<T>(total)?;
+    let mut indices = alloc_typed::<i64>(total)?;
+    if total == 0 {
+        return Ok((values, indices));
+    }
+    let width = src.dims[3];
+    let plane = |p: usize, (out, idx): (&mut [T], &mut [i64])| {
+        let base = src.base(p);
+        for (oh, h) in hwin.iter().enumerate() {
+            for (o, w) in wwin.iter().enumerate() {
+                let mut best = -<T::C as Real>::INFINITY;
+                let mut best_at = h.start * width + w.start;
+                for ih in (h.start..h.end).step_by(dilation[0]) {
+                    for iw in (w.start..w.end).step_by(dilation[1]) {
+                        let v = data[src.at(base, ih, iw)].up();
+                        // `v > best` is false for NaN: NaN wins (the last one, as in PyTorch).
+                        if v > best || v.is_nan() {
+                            best = v;
+                            best_at = ih * width + iw;
+                        }
+                    }
+                }
+                out[oh * ow + o] = T::down(best);
+                idx[oh * ow + o] = best_at as i64;
+            }
+        }
+    };
+    let out = values.data_mut::<T>(op)?;
+    let idx = indices.data_mut::<i64>(op)?;
+    let chunks = out.chunks_mut(per).zip(idx.chunks_mut(per));
+    if total * hwin[0].len().max(1) * wwin[0].len().max(1) < PAR_THRESHOLD {
+        chunks.enumerate().for_each(|(p, pair)| plane(p, pair));
+    } else {
+        out.par_chunks_mut(per)
+            .zip(idx.par_chunks_mut(per))
+            .enumerate()
+            .for_each(|(p, pair)| plane(p, pair));
+    }
+    Ok((values, indices))
+}
+
+/// Checks that `grad_output` (and `indices`, when given) are 4-D views whose batch and channel
+/// dims are those of `input_dims`.
+fn grad_planes(
+    op: &'static str,
+    grad_output: View<'_, CpuStorage>,
+    input_dims: [usize; 4],
+) -> Result<Planes> {
+    let g = Planes::of(op, grad_output.layout, grad_output.storage.len())?;
+    if g.dims[..2] != input_dims[..2] {
+        return Err(Error::shape(
+            op,
+            format!(
+                "grad_output of shape {:?} does not match an input of shape {input_dims:?}",
+                g.dims
+            ),
+        ));
+    }
+    Ok(g)
+}
+
+/// Adds each gradient to the element its window's maximum came from.
+pub(crate) fn max_pool2d_backward(
+    grad_output: View<'_, CpuStorage>,
+    indices: View<'_, CpuStorage>,
+    input_dims: [usize; 4],
+) -> Result<CpuStorage> {
+    let op = "max_pool2d_backward";
+    let g = grad_planes(op, grad_output, input_dims)?;
+    let ix = Planes::of(op, indices.layout, indices.storage.len())?;
+    if ix.dims != g.dims {
+        return Err(Error::shape(
+            op,
+            format!(
+                "indices of shape {:?} do not match grad_output of shape {:?}",
+                ix.dims, g.dims
+            ),
+        ));
+    }
+    if indices.storage.dtype() != DType::I64 {
+        return Err(Error::DType {
+            op,
+            expected: "int64 indices".to_string(),
+            got: indices.storage.dtype(),
+        });
+    }
+    let index = indices.storage.data::<i64>(op)?;
+    let hw = input_dims[2] * input_dims[3];
+    let [_, _, oh, ow] = g.dims;
+    let gs = grad_output.storage;
+    float_dispatch!(gs.dtype(), op, T => {
+        let grad = gs.data::<T>(op)?;
+        backward_planes::<T>(op, input_dims, g.count() * oh * ow, |p, acc| {
+            let (gb, ib) = (g.base(p), ix.base(p));
+            for h in 0..oh {
+                for w in 0..ow {
+                    let i = index[ix.at(ib, h, w)];
+                    let slot = usize::try_from(i).ok().filter(|&i| i < hw).ok_or(
+                        Error::IndexOutOfRange { op, index: i, dim: 2, size: hw },
+                    )?;
+                    acc[slot] += grad[g.at(gb, h, w)].up();
+                }
+            }
+            Ok(())
+        })
+    })
+}
+
+// ---------------------------------------------------------------- average pooling
+
+/// The divisor of the window `(h, w)` (PyTorch's rules: `divisor_override`, else the padded
+/// window with `count_include_pad`, else the elements inside the input).
+fn avg_divisor(params: &Pool2dParams, h: &Window, w: &Window) -> usize {
+    match params.divisor_override {
+        Some(d) => d,
+        None if params.count_include_pad => h.padded_len * w.padded_len,
+        None => h.len() * w.len(),
+    }
+}
+
+/// Errors when `params` asks for what average pooling does not have (dilation, a zero divisor).
+fn check_avg_params(op: &'static str, params: &Pool2dParams) -> Result<()> {
+    if params.dilation != [1, 1] {
+        return Err(Error::invalid(op, "average pooling has no dilation"));
+    }
+    if params.divisor_override == Some(0) {
+        return Err(Error::invalid(op, "divisor must be not zero"));
+    }
+    Ok(())
+}
+
+/// `avg_pool2d`.
+pub(crate) fn avg_pool2d(input: View<'_, CpuStorage>, params: &Pool2dParams) -> Result<CpuStorage> {
+    let op = "avg_pool2d";
+    check_avg_params(op, params)?;
+    let src = Planes::of(op, input.layout, input.storage.len())?;
+    let [oh, ow] = output_dims(op, params, src.dims[2], src.dims[3])?;
+    let hwin = avg_windows(oh, src.dims[2], params, 0);
+    let wwin = avg_windows(ow, src.dims[3], params, 1);
+    let data = input.storage;
+    float_dispatch!(data.dtype(), op, T => {
+        mean_pool::<T>(op, data.data::<T>(op)?, &src, &hwin, &wwin, |h, w| {
+            [avg_divisor(params, h, w) as f64, 1.0]
+        })
+    })
+}
+
+/// The gradient of `avg_pool2d`: each output's gradient, divided by its divisor, added to the
+/// input elements of its window.
+pub(crate) fn avg_pool2d_backward(
+    grad_output: View<'_, CpuStorage>,
+    input_dims: [usize; 4],
+    params: &Pool2dParams,
+) -> Result<CpuStorage> {
+    let op = "avg_pool2d_backward";
+    check_avg_params(op, params)?;
+    let g = grad_planes(op, grad_output, input_dims)?;
+    let [oh, ow] = output_dims(op, params, input_dims[2], input_dims[3])?;
+    if g.dims[2..] != [oh, ow] {
+        return Err(Error::shape(
+            op,
+            format!(
+                "grad_output of shape {:?} does not match the pooled shape [{oh}, {ow}]",
+                g.dims
+            ),
+        ));
+    }
+    let hwin = avg_windows(oh, input_dims[2], params, 0);
+    let wwin = avg_windows(ow, input_dims[3], params, 1);
+    let gs = grad_output.storage;
+    float_dispatch!(gs.dtype(), op, T => {
+        spread_pool::<T>(op, gs.data::<T>(op)?, &g, input_dims, &hwin, &wwin, |h, w| {
+            [avg_divisor(params, h, w) as f64, 1.0]
+        })
+    })
+}
+
+/// `adaptive_avg_pool2d` to `[oh, ow]`.
+pub(crate) fn adaptive_avg_pool2d(
+    input: View<'_, CpuStorage>,
+    output_size: [usize; 2],
+) -> Result<CpuStorage> {
+    let op = "adaptive_avg_pool2d";
+    let src = Planes::of(op, input.layout, input.storage.len())?;
+    check_adaptive(op, output_size, [src.dims[2], src.dims[3]])?;
+    let hwin = adaptive_windows(output_size[0], src.dims[2]);
+    let wwin = adaptive_windows(output_size[1], src.dims[3]);
+    let data = input.storage;
+    float_dispatch!(data.dtype(), op, T => {
+        // PyTorch divides by each window dim in turn.
+        mean_pool::<T>(op, data.data::<T>(op)?, &src, &hwin, &wwin, |h, w| {
+            [h.len() as f64, w.len() as f64]
+        })
+    })
+}
+
+/// The gradient of `adaptive_avg_pool2d`.
+pub(crate) fn adaptive_avg_pool2d_backward(
+    grad_output: View<'_, CpuStorage>,
+    input_dims: [usize; 4],
+) -> Result<CpuStorage> {
+    let op = "adaptive_avg_pool2d_backward";
+    let g = grad_planes(op, grad_output, input_dims)?;
+    let output_size = [g.dims[2], g.dims[3]];
+    check_adaptive(op, output_size, [input_dims[2], input_dims[3]])?;
+    let hwin = adaptive_windows(output_size[0], input_dims[2]);
+    let wwin = adaptive_windows(output_size[1], input_dims[3]);
+    let gs = grad_output.storage;
+    float_dispatch!(gs.dtype(), op, T => {
+        spread_pool::<T>(op, gs.data::<T>(op)?, &g, input_dims, &hwin, &wwin, |h, w| {
+            [h.len() as f64, w.len() as f64]
+        })
+    })
+}
+
+/// Adaptive windows need a positive output size, and a positive input size where they exist.
+fn check_adaptive(op: &'static str, output: [usize; 2], input: [usize; 2]) -> Result<()> {
+    if output.contains(&0) || input.contains(&0) {
+        return Err(Error::shape(
+            op,
+            format!("cannot pool an input of {input:?} to an output of {output:?}"),
+        ));
+    }
+    Ok(())
+}
+
+/// Divides `v` by both divisors in turn (a divisor of 1 changes nothing).
+#[inline(always)]
+fn divide<C: Real>(v: C, [a, b]: [f64; 2]) -> C {
+    v / C::of(a) / C::of(b)
+}
+
+/// The mean-like pools: for each output, the sum of its window in the compute type divided by
+/// `divisors(h, w)`; an empty window gives 0 (as PyTorch).
+fn mean_pool<T: FloatStore>(
+    op: &'static str,
+    data: &[T],
+    src: &Planes,
+    hwin: &[Window],
+    wwin: &[Window],
+    divisors: impl Fn(&Window, &Window) -> [f64; 2] + Sync,
+) -> Result<CpuStorage> {
+    let (ow, per) = (wwin.len(), hwin.len() * wwin.len());
+    let total = src.count() * per;
+    let mut out = alloc_typed::<T>(total)?;
+    let o = out.data_mut::<T>(op)?;
+    let work = total * hwin.first().map_or(0, Window::len) * wwin.first().map_or(0, Window::len);
+    par_planes(work, o, per, |p, dst| {
+        let base = src.base(p);
+        for (oh, h) in hwin.iter().enumerate() {
+            for (j, w) in wwin.iter().enumerate() {
+                let mut sum = <T::C as Real>::ZERO;
+                for ih in h.start..h.end {
+                    for iw in w.start..w.end {
+                        sum = sum + data[src.at(base, ih, iw)].up();
+                    }
+                }
+                let empty = h.len() == 0 || w.len() == 0;
+                dst[oh * ow + j] = if empty {
+                    T::down(<T::C as Real>::ZERO)
+                } else {
+                    T::down(divide(sum, divisors(h, w)))
+                };
+            }
+        }
+    });
+    Ok(out)
+}
+
+/// The backward of the mean-like pools: each output's gradient, divided by `divisors(h, w)`,
+/// added to every input element of its window.
+fn spread_pool<T: FloatStore>(
+    op: &'static str,
+    grad: &[T],
+    g: &Planes,
+    input_dims: [usize; 4],
+    hwin: &[Window],
+    wwin: &[Window],
+    divisors: impl Fn(&Window, &Window) -> [f64; 2] + Sync,
+) -> Result<CpuStorage> {
+    let work = g.count() * hwin.len() * wwin.len();
+    backward_planes::<T>(op, input_dims, work, |p, acc| {
+        let base = g.base(p);
+        let width = input_dims[3];
+        for (oh, h) in hwin.iter().enumerate() {
+            for (ow, w) in wwin.iter().enumerate() {
+                if h.len() == 0 || w.len() == 0 {
+                    continue;
+                }
+                let delta = divide(grad[g.at(base, oh, ow)].up(), divisors(h, w));
+                for ih in h.start..h.end {
+                    for a in &mut acc[ih * width + w.start..ih * width + w.end] {
+                        *a = *a + delta;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(k: usize, s: usize, p: usize, ceil_mode: bool) -> Pool2dParams {
+        Pool2dParams {
+            kernel: [k, k],
+            stride: [s, s],
+            padding: [p, p],
+            dilation: [1, 1],
+            ceil_mode,
+            count_include_pad: true,
+            divisor_override: None,
+        }
+    }
+
+    #[test]
+    fn avg_windows_clip_as_pytorch() {
+        // in 5, k 3, s 2, p 1, ceil: outputs 3; the last window starts at 3 and is cut at
+        // in + pad = 6, so it counts 3 padded positions but reads only 3..5.
+        let p = params(3, 2, 1, true);
+        let w = avg_windows(p.output_size(0, 5).unwrap(), 5, &p, 0);
+        let got: Vec<_> = w.iter().map(|w| (w.start, w.end, w.padded_len)).collect();
+        assert_eq!(got, [(0, 2, 3), (1, 4, 3), (3, 5, 3)]);
+        // in 4, k 2, s 2, p 0, ceil on 5: last window starts at 4 and has one element.
+        let p = params(2, 2, 0, true);
+        let w = avg_windows(p.output_size(0, 5).unwrap(), 5, &p, 0);
+        assert_eq!((w[2].start, w[2].end, w[2].padded_len), (4, 5, 1));
+    }
+
+    #[test]
+    fn adaptive_windows_overlap_as_pytorch() {
+        let w = adaptive_windows(3, 8);
+        let got: Vec<_> = w.iter().map(|w| (w.start, w.end)).collect();
+        assert_eq!(got, [(0, 3), (2, 6), (5, 8)]);
+    }
+
+    #[test]
+    fn max_windows_skip_padding_on_the_dilation_grid() {
+        let mut p = params(3, 1, 1, false);
+        p.dilation = [2, 2];
+        // in 5: span 5, out 3; window 0 starts at -1 -> 1 (step 2), reads 1, 3.
+        let w = max_windows(p.output_size(0, 5).unwrap(), 5, &p, 0);
+        let got: Vec<_> = w.iter().map(|w| (w.start, w.end)).collect();
+        assert_eq!(got, [(1, 4), (0, 5), (1, 5)]);
+    }
+}
