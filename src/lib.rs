@@ -21,6 +21,7 @@
 //! It also holds [`conformance`], the runner that checks a backend against PyTorch's golden
 //! outputs (used by the test suite and by the `tiny-torch conformance` command).
 
+pub mod checkpoint;
 pub mod conformance;
 
 pub use tiny_torch_core as core;

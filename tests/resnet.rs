@@ -101,11 +101,13 @@ fn resnet18_matches_pytorch_golden() {
         );
         return;
     }
-    let json: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(path.with_extension("json")).unwrap(),
-    )
-    .unwrap();
-    let (rtol, atol) = (json["rtol"].as_f64().unwrap(), json["atol"].as_f64().unwrap());
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path.with_extension("json")).unwrap())
+            .unwrap();
+    let (rtol, atol) = (
+        json["rtol"].as_f64().unwrap(),
+        json["atol"].as_f64().unwrap(),
+    );
     let num_classes = json["num_classes"].as_u64().unwrap() as usize;
     let (tensors, _) = load_safetensors(&path, &Cpu).unwrap();
     let get = |key: &str| -> Tensor<Cpu> {
@@ -135,14 +137,32 @@ fn resnet18_matches_pytorch_golden() {
 
     model.eval();
     let eval_logits = model.forward(&input).unwrap();
-    assert_close("eval logits", &eval_logits, &get("__eval_logits__"), rtol, atol);
+    assert_close(
+        "eval logits",
+        &eval_logits,
+        &get("__eval_logits__"),
+        rtol,
+        atol,
+    );
 
     model.train();
     let train_logits = model.forward(&input).unwrap();
-    assert_close("train logits", &train_logits, &get("__train_logits__"), rtol, atol);
+    assert_close(
+        "train logits",
+        &train_logits,
+        &get("__train_logits__"),
+        rtol,
+        atol,
+    );
     let loss = F::cross_entropy(&train_logits, &get("__target__")).unwrap();
     // PyTorch stored the scalar loss as shape [1].
-    assert_close("loss", &loss.reshape(&[1]).unwrap(), &get("__loss__"), rtol, atol);
+    assert_close(
+        "loss",
+        &loss.reshape(&[1]).unwrap(),
+        &get("__loss__"),
+        rtol,
+        atol,
+    );
     loss.backward().unwrap();
     let params = model.named_parameters();
     let mut checked = 0;
@@ -151,14 +171,27 @@ fn resnet18_matches_pytorch_golden() {
         let p = &params.iter().find(|(n, _)| n == name).unwrap().1;
         let grad = p.grad().unwrap_or_else(|| panic!("{name} has no gradient"));
         // Gradients sum over many products: an absolute floor scaled to the tensor's size.
-        let scale = want.to_f64_vec().unwrap().iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        assert_close(&format!("grad {name}"), &grad, want, rtol * 10.0, atol.max(scale * 1e-3));
+        let scale = want
+            .to_f64_vec()
+            .unwrap()
+            .iter()
+            .fold(0.0f64, |m, v| m.max(v.abs()));
+        assert_close(
+            &format!("grad {name}"),
+            &grad,
+            want,
+            rtol * 10.0,
+            atol.max(scale * 1e-3),
+        );
         checked += 1;
     }
     assert!(checked >= 5, "{checked} gradients checked");
     let state = model.state_dict();
     let mut buffers = 0;
-    for (key, want) in tensors.iter().filter(|(k, _)| k.starts_with("__after_train_step__.")) {
+    for (key, want) in tensors
+        .iter()
+        .filter(|(k, _)| k.starts_with("__after_train_step__."))
+    {
         let name = &key["__after_train_step__.".len()..];
         let got = &state.iter().find(|(n, _)| n == name).unwrap().1;
         assert_close(&format!("running stat {name}"), got, want, rtol, atol);

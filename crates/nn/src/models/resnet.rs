@@ -217,12 +217,12 @@ pub struct ResNet<B: Backend> {
 
 impl<B: Backend> ResNet<B> {
     fn build(block: Block, layers: [usize; 4], config: ResNetConfig, backend: &B) -> Result<Self> {
-        let conv1_config = Conv2dConfig::default()
-            .stride(2)
-            .padding(3)
-            .bias(false);
+        let conv1_config = Conv2dConfig::default().stride(2).padding(3).bias(false);
         let mut in_planes = 64;
-        let mut make_layer = |planes: usize, blocks: usize, stride: usize| -> Result<Sequential<B>> {
+        let mut make_layer = |planes: usize,
+                              blocks: usize,
+                              stride: usize|
+         -> Result<Sequential<B>> {
             let mut layer = Sequential::default();
             for i in 0..blocks {
                 let s = if i == 0 { stride } else { 1 };
@@ -269,7 +269,11 @@ impl<B: Backend> ResNet<B> {
             for layer in [&self.layer1, &self.layer2, &self.layer3, &self.layer4] {
                 for (name, p) in layer.named_parameters() {
                     // `{block}.bn2.weight` in a BasicBlock, `{block}.bn3.weight` in a Bottleneck.
-                    let last_bn = if layer_is_bottleneck(layer) { "bn3.weight" } else { "bn2.weight" };
+                    let last_bn = if layer_is_bottleneck(layer) {
+                        "bn3.weight"
+                    } else {
+                        "bn2.weight"
+                    };
                     if name.ends_with(last_bn) && name.split('.').count() == 3 {
                         init::zeros_(&p)?;
                     }

@@ -1,0 +1,143 @@
+//! Training checkpoints resume exactly: a run interrupted after 4 steps, saved, and continued
+//! in fresh objects gives bit-identical parameters to the uninterrupted run (SGD momentum,
+//! StepLR, dropout drawing from the default generator); bad files change nothing.
+
+#![cfg(feature = "cpu")]
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+use tiny_torch::checkpoint::{Progress, load_training, save_training};
+use tiny_torch::nn::{Dropout, F, Linear, Module, Relu, Sequential};
+use tiny_torch::optim::{LrScheduler, Optimizer, Sgd, SgdOptions, StepLR};
+use tiny_torch::{Cpu, DType, Tensor, manual_seed};
+
+/// The default generator is process-wide: tests that draw from it take turns.
+static RNG: Mutex<()> = Mutex::new(());
+
+fn temp_path(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tt-train-ckpt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join(name)
+}
+
+struct Run {
+    model: Sequential<Cpu>,
+    sgd: Sgd<Cpu>,
+    sched: StepLR,
+}
+
+fn new_run() -> Run {
+    let model = Sequential::default()
+        .append(Linear::new(6, 8, true, &Cpu).unwrap())
+        .append(Relu)
+        .append(Dropout::new(0.3))
+        .append(Linear::new(8, 3, true, &Cpu).unwrap());
+    let mut sgd = Sgd::new(
+        model.parameters(),
+        SgdOptions {
+            lr: 0.1,
+            momentum: 0.9,
+            weight_decay: 1e-3,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let sched = StepLR::new(&mut sgd, 3, 0.5).unwrap();
+    Run { model, sgd, sched }
+}
+
+fn train(run: &mut Run, steps: usize) {
+    let x = Tensor::randn(&[16, 6], DType::F32, &Cpu).unwrap();
+    let y = Tensor::from_vec((0..16).map(|i| (i % 3) as i64).collect(), &[16], &Cpu).unwrap();
+    for _ in 0..steps {
+        run.sgd.zero_grad();
+        let loss = F::cross_entropy(&run.model.forward(&x).unwrap(), &y).unwrap();
+        loss.backward().unwrap();
+        run.sgd.step().unwrap();
+        run.sched.step(&mut run.sgd).unwrap();
+    }
+}
+
+fn params(run: &Run) -> Vec<Vec<f32>> {
+    run.model
+        .parameters()
+        .iter()
+        .map(|p| p.to_vec::<f32>().unwrap())
+        .collect()
+}
+
+#[test]
+fn an_interrupted_run_resumes_bit_for_bit() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let path = temp_path("resume.safetensors");
+
+    manual_seed(7);
+    let mut reference = new_run();
+    train(&mut reference, 4);
+    let progress = Progress {
+        epoch: 1,
+        step: 4,
+        extra: [("best".to_string(), "0.5".to_string())].into(),
+    };
+    save_training(
+        &path,
+        &reference.model,
+        &reference.sgd,
+        Some(&reference.sched),
+        &progress,
+    )
+    .unwrap();
+    train(&mut reference, 5);
+
+    manual_seed(99); // other weights, another generator position
+    let mut resumed = new_run();
+    let got = load_training(
+        &path,
+        &resumed.model,
+        &mut resumed.sgd,
+        Some(&mut resumed.sched),
+    )
+    .unwrap();
+    assert_eq!(got, progress);
+    assert_eq!(resumed.sched.last_epoch(), 4);
+    train(&mut resumed, 5);
+    assert_eq!(params(&resumed), params(&reference));
+    assert_eq!(resumed.sgd.lr(0), reference.sgd.lr(0));
+}
+
+#[test]
+fn a_bad_checkpoint_changes_nothing() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    manual_seed(1);
+    let mut run = new_run();
+    train(&mut run, 2);
+    let path = temp_path("bad.safetensors");
+    save_training(
+        &path,
+        &run.model,
+        &run.sgd,
+        Some(&run.sched),
+        &Progress::default(),
+    )
+    .unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
+    let mut other = new_run();
+    let before = params(&other);
+    let err = load_training(&path, &other.model, &mut other.sgd, Some(&mut other.sched))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("bad.safetensors"), "{err}");
+    assert_eq!(params(&other), before);
+    // A plain weights file is not a training checkpoint.
+    let weights = temp_path("weights.safetensors");
+    tiny_torch::nn::checkpoint::save(&run.model, &weights).unwrap();
+    let err = load_training(&weights, &other.model, &mut other.sgd, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("weights.safetensors") && err.contains("format"),
+        "{err}"
+    );
+    assert_eq!(params(&other), before);
+}
