@@ -231,7 +231,52 @@ pub fn cross_entropy_with<B: Backend>(
     }
     let class_dim = if input.ndim() == 1 { 0 } else { 1 };
     let log_probs = input.log_softmax(class_dim)?;
+    if target.dtype().is_float() {
+        return soft_cross_entropy(&log_probs, target, class_dim as usize, options);
+    }
     nll_core("cross_entropy", &log_probs, target, options)
+}
+
+/// Cross entropy with class probabilities as targets (a float `target` of `input`'s shape), as
+/// PyTorch computes it: `-Σ_c w_c t_c log p_c` per element, with label smoothing mixing `t` with
+/// the uniform distribution; the mean divides by the number of elements (not by the weights),
+/// and `ignore_index` does not apply.
+fn soft_cross_entropy<B: Backend>(
+    log_probs: &Tensor<B>,
+    target: &Tensor<B>,
+    class_dim: usize,
+    options: &CrossEntropyOptions<B>,
+) -> Result<Tensor<B>> {
+    if target.dims() != log_probs.dims() {
+        return Err(Error::shape(
+            "cross_entropy",
+            format!(
+                "class-probability targets must have the input's shape {}, got {}",
+                log_probs.shape(),
+                target.shape()
+            ),
+        ));
+    }
+    let classes = log_probs.dims()[class_dim] as f64;
+    let smoothing = options.label_smoothing;
+    let target = if smoothing > 0.0 {
+        target.mul(1.0 - smoothing)?.add(smoothing / classes)?
+    } else {
+        target.clone()
+    };
+    let mut terms = log_probs.mul(&target)?;
+    if let Some(weight) = &options.weight {
+        // [C] broadcast along the class dim.
+        let mut shape = vec![1isize; log_probs.ndim()];
+        shape[class_dim] = -1;
+        terms = terms.mul(&weight.reshape(&shape)?)?;
+    }
+    let per_element = terms.sum_dim(&[class_dim as isize], false)?.neg()?;
+    match options.reduction {
+        Reduction::None => Ok(per_element),
+        Reduction::Sum => per_element.sum(),
+        Reduction::Mean => per_element.mean(),
+    }
 }
 
 /// `F.nll_loss(input, target)`: `input` holds log-probabilities `[N, C, d1, ...]` (or `[C]`).
@@ -564,7 +609,33 @@ pub fn embedding<B: Backend>(indices: &Tensor<B>, weight: &Tensor<B>) -> Result<
             ),
         ));
     }
-    let rows = weight.index_select(0, &indices.reshape(&[-1])?)?;
+    embedding_with_padding(indices, weight, None)
+}
+
+/// `F.embedding(indices, weight, padding_idx)`: the rows at `padding_idx` are returned as they
+/// are but pass no gradient to `weight`.
+pub fn embedding_with_padding<B: Backend>(
+    indices: &Tensor<B>,
+    weight: &Tensor<B>,
+    padding_idx: Option<usize>,
+) -> Result<Tensor<B>> {
+    if weight.ndim() != 2 {
+        return Err(Error::shape(
+            "embedding",
+            format!(
+                "weight must be 2-D [num_embeddings, embedding_dim], got {}",
+                weight.shape()
+            ),
+        ));
+    }
+    let flat = indices.reshape(&[-1])?;
+    let mut rows = weight.index_select(0, &flat)?;
+    if let Some(pad) = padding_idx {
+        // rows * keep + (rows * (1 - keep)).detach(): the same values, no gradient at `pad`.
+        let keep = flat.ne(pad as i64)?.to_dtype(weight.dtype())?.unsqueeze(1)?;
+        let padded = rows.mul(&keep.neg()?.add(1.0)?)?.detach();
+        rows = rows.mul(&keep)?.add(&padded)?;
+    }
     let mut shape: Vec<isize> = indices.dims().iter().map(|&d| d as isize).collect();
     shape.push(weight.dims()[1] as isize);
     rows.reshape(&shape)

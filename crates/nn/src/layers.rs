@@ -412,9 +412,11 @@ impl<B: Backend> Module<B> for GroupNorm<B> {
 
 /// `nn.Embedding(num_embeddings, embedding_dim)`: rows of `weight [num, dim]` (initialised
 /// N(0, 1)) at integer indices of any shape; the output has shape `indices.shape + [dim]`.
-/// (`padding_idx`, `max_norm` and sparse gradients are not supported yet.)
+/// With [`Embedding::padding_idx`], that row starts at zero and gets no gradient, as in
+/// PyTorch. (`max_norm` and sparse gradients are not supported.)
 pub struct Embedding<B: Backend> {
     pub weight: Tensor<B>,
+    pub padding_idx: Option<usize>,
 }
 
 impl<B: Backend> Embedding<B> {
@@ -445,13 +447,33 @@ impl<B: Backend> Embedding<B> {
             generator,
         )?
         .requires_grad_(true)?;
-        Ok(Embedding { weight })
+        Ok(Embedding {
+            weight,
+            padding_idx: None,
+        })
+    }
+
+    /// `padding_idx`: zeroes that row and keeps its gradient at zero (a negative index counts
+    /// from the end, as in PyTorch).
+    pub fn padding_idx(mut self, index: isize) -> Result<Self> {
+        let rows = self.weight.dims()[0] as isize;
+        let resolved = if index < 0 { index + rows } else { index };
+        if !(0..rows).contains(&resolved) {
+            return Err(tiny_torch_core::Error::invalid(
+                "Embedding",
+                format!("padding_idx must be within num_embeddings ({rows}), got {index}"),
+            ));
+        }
+        let row = resolved as usize;
+        crate::init::zeros_(&self.weight.narrow(0, row, 1)?)?;
+        self.padding_idx = Some(row);
+        Ok(self)
     }
 }
 
 impl<B: Backend> Module<B> for Embedding<B> {
     fn forward(&self, indices: &Tensor<B>) -> Result<Tensor<B>> {
-        F::embedding(indices, &self.weight)
+        F::embedding_with_padding(indices, &self.weight, self.padding_idx)
     }
 
     fn local_parameters(&self) -> Vec<(String, Tensor<B>)> {

@@ -31,6 +31,7 @@
 
 mod batch_norm;
 pub mod checkpoint;
+mod container;
 mod conv;
 pub mod functional;
 pub mod init;
@@ -45,6 +46,7 @@ pub use layers::{
     Dropout, Embedding, Flatten, Gelu, GroupNorm, Identity, LayerNorm, Linear, Relu, Sequential,
     Sigmoid, Silu, Softmax, Tanh,
 };
+pub use container::ModuleList;
 pub use module::{LoadReport, Module, TrainingFlag};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 pub use tiny_torch_tensor::{Padding, Size2};
