@@ -17,6 +17,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use tiny_torch_core::{Backend, DType, Error, Result};
 use tiny_torch_tensor::Tensor;
 
+/// Named tensors and the file's string metadata, as a safetensors file holds them.
+pub type TensorsAndMetadata<B> = (Vec<(String, Tensor<B>)>, HashMap<String, String>);
+
 /// One tensor on the host, as `safetensors::serialize` takes it.
 struct HostTensor {
     dtype: Dtype,
@@ -101,7 +104,7 @@ pub fn save_safetensors<B: Backend>(
 pub fn load_safetensors<B: Backend>(
     path: impl AsRef<Path>,
     backend: &B,
-) -> Result<(Vec<(String, Tensor<B>)>, HashMap<String, String>)> {
+) -> Result<TensorsAndMetadata<B>> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|e| Error::file(path, format!("cannot read: {e}")))?;
     deserialize_safetensors(&bytes, backend).map_err(|e| match e {
@@ -114,7 +117,7 @@ pub fn load_safetensors<B: Backend>(
 pub fn deserialize_safetensors<B: Backend>(
     bytes: &[u8],
     backend: &B,
-) -> Result<(Vec<(String, Tensor<B>)>, HashMap<String, String>)> {
+) -> Result<TensorsAndMetadata<B>> {
     let bad = |msg: String| Error::invalid("load_safetensors", msg);
     let (_, header) = SafeTensors::read_metadata(bytes)
         .map_err(|e| bad(format!("not a valid safetensors file ({e})")))?;
