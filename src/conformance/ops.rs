@@ -790,5 +790,13 @@ mod tests {
         assert!(err.contains("args.x") && err.contains("integer"), "{err}");
         let err = args.float("missing").unwrap_err().to_string();
         assert!(err.contains("args.missing"), "{err}");
+
+        let map: Map<String, Value> =
+            serde_json::from_str(r#"{"stride": 2, "padding": [1, 0], "bad": [1]}"#).unwrap();
+        let args = Args(&map);
+        assert_eq!(args.pair_or("stride", 1).unwrap(), Size2([2, 2]));
+        assert_eq!(args.pair_or("padding", 0).unwrap(), Size2([1, 0]));
+        assert_eq!(args.pair_or("dilation", 1).unwrap(), Size2([1, 1]));
+        assert!(args.pair_or("bad", 0).is_err());
     }
 }

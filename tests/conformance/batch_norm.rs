@@ -9,6 +9,9 @@ use crate::common::*;
 use tiny_torch::autograd::{self, gradcheck};
 use tiny_torch::{Backend, DType, Error, Tensor};
 
+/// A function of tensors, as `gradcheck` takes it.
+type Op<'a, B> = dyn Fn(&[Tensor<B>]) -> tiny_torch::Result<Tensor<B>> + 'a;
+
 pub fn check_batch_norm<B: Backend>(b: &B) {
     // A backend without batch-norm kernels yet is skipped by name (never passed silently).
     let probe = f32_tensor(&[1.0, 2.0], &[2, 1], b);
@@ -445,9 +448,7 @@ fn finite_differences<B: Backend>(b: &B) {
             b,
         )
     };
-    let run = |what: &str,
-               f: &dyn Fn(&[Tensor<B>]) -> tiny_torch::Result<Tensor<B>>,
-               inputs: &[Tensor<B>]| {
+    let run = |what: &str, f: &Op<'_, B>, inputs: &[Tensor<B>]| {
         if let Err(e) = gradcheck(f, inputs, 1e-6, 1e-6, 1e-4) {
             panic!("{what}: {e}");
         }

@@ -8,6 +8,9 @@ use crate::common::*;
 use tiny_torch::autograd::{self, gradcheck};
 use tiny_torch::{Backend, DType, Error, Tensor};
 
+/// A function of tensors, as `gradcheck` takes it.
+type Op<'a, B> = dyn Fn(&[Tensor<B>]) -> tiny_torch::Result<Tensor<B>> + 'a;
+
 pub fn check_pool<B: Backend>(b: &B) {
     // A backend without pooling kernels yet is skipped by name (never passed silently).
     let probe = f32_tensor(&[1.0; 4], &[1, 1, 2, 2], b);
@@ -571,12 +574,11 @@ fn gradients<B: Backend>(b: &B) {
 fn finite_differences<B: Backend>(b: &B) {
     let input =
         |shape: &[usize], seed: u64| tensor(&distinct(numel(shape), seed), shape, DType::F64, b);
-    let check =
-        |what: &str, f: &dyn Fn(&[Tensor<B>]) -> tiny_torch::Result<Tensor<B>>, x: Tensor<B>| {
-            if let Err(e) = gradcheck(f, &[x], 1e-6, 1e-6, 1e-4) {
-                panic!("{what}: {e}");
-            }
-        };
+    let check = |what: &str, f: &Op<'_, B>, x: Tensor<B>| {
+        if let Err(e) = gradcheck(f, &[x], 1e-6, 1e-6, 1e-4) {
+            panic!("{what}: {e}");
+        }
+    };
     check(
         "max_pool2d",
         &|t| t[0].max_pool2d([3, 2], [2, 1], [1, 1], [1, 2], true),
