@@ -399,7 +399,8 @@ fn plan(g: &Geom, items: usize) -> (bool, Parallelism) {
 
 /// Calls `f(item, out_item, scratch, gemm_parallelism)` for every item, where item `i` owns
 /// `out[i * chunk..(i + 1) * chunk]` and `scratch` is an im2col buffer of `scratch_len`: in
-/// parallel over contiguous runs of items (one buffer per run), or one item at a time.
+/// parallel over contiguous runs of items (one buffer per run, from the caching allocator), or
+/// one item at a time. About four runs per thread let idle threads steal work from busy ones.
 fn for_each_item<C: Native>(
     g: &Geom,
     out: &mut [C],
@@ -421,7 +422,7 @@ fn for_each_item<C: Native>(
     };
     match plan(g, items) {
         (true, par) => {
-            let per = items.div_ceil(rayon::current_num_threads());
+            let per = items.div_ceil(4 * rayon::current_num_threads());
             out.par_chunks_mut(per * chunk)
                 .enumerate()
                 .try_for_each(|(t, part)| run(t * per, part, par))
