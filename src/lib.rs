@@ -25,8 +25,8 @@ pub mod checkpoint;
 pub mod conformance;
 
 pub use tiny_torch_core as core;
-pub use tiny_torch_nn as nn;
 pub use tiny_torch_data as data;
+pub use tiny_torch_nn as nn;
 pub use tiny_torch_optim as optim;
 pub use tiny_torch_tensor as tensor;
 

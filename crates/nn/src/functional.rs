@@ -632,7 +632,10 @@ pub fn embedding_with_padding<B: Backend>(
     let mut rows = weight.index_select(0, &flat)?;
     if let Some(pad) = padding_idx {
         // rows * keep + (rows * (1 - keep)).detach(): the same values, no gradient at `pad`.
-        let keep = flat.ne(pad as i64)?.to_dtype(weight.dtype())?.unsqueeze(1)?;
+        let keep = flat
+            .ne(pad as i64)?
+            .to_dtype(weight.dtype())?
+            .unsqueeze(1)?;
         let padded = rows.mul(&keep.neg()?.add(1.0)?)?.detach();
         rows = rows.mul(&keep)?.add(&padded)?;
     }

@@ -41,12 +41,12 @@ mod module;
 mod pool;
 
 pub use batch_norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormOptions};
+pub use container::ModuleList;
 pub use conv::{Conv2d, Conv2dConfig, ConvTranspose2d, ConvTranspose2dConfig};
 pub use layers::{
     Dropout, Embedding, Flatten, Gelu, GroupNorm, Identity, LayerNorm, Linear, Relu, Sequential,
     Sigmoid, Silu, Softmax, Tanh,
 };
-pub use container::ModuleList;
 pub use module::{LoadReport, Module, TrainingFlag};
 pub use pool::{AdaptiveAvgPool2d, AvgPool2d, MaxPool2d};
 pub use tiny_torch_tensor::{Padding, Size2};
