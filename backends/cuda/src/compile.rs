@@ -14,6 +14,10 @@ use tiny_torch_core::{Error, Result};
 /// Prepended to every kernel file.
 pub const COMMON_HEADER: &str = include_str!("../../../kernels/common.cuh");
 
+/// Prepended (after [`COMMON_HEADER`]) to the element-wise files, which share how they walk
+/// their operands.
+const ELEMENTWISE_HEADER: &str = include_str!("../../../kernels/elementwise.cuh");
+
 /// Every kernel file, by stem (one file per op family, the stems of the CPU backend's files).
 pub const KERNEL_SOURCES: &[(&str, &str)] = &[
     ("copy", include_str!("../../../kernels/copy.cu")),
@@ -34,7 +38,13 @@ pub fn full_source(stem: &str) -> Result<String> {
         .iter()
         .find(|(name, _)| *name == stem)
         .ok_or_else(|| backend_error(format!("no kernel file named {stem}.cu")))?;
-    Ok(format!("{COMMON_HEADER}\n#line 1 \"{stem}.cu\"\n{body}"))
+    let elementwise = match stem {
+        "unary" | "binary" => ELEMENTWISE_HEADER,
+        _ => "",
+    };
+    Ok(format!(
+        "{COMMON_HEADER}\n{elementwise}\n#line 1 \"{stem}.cu\"\n{body}"
+    ))
 }
 
 /// Whether NVRTC (`libnvrtc.so.13`) can be loaded. cudarc panics on first use when it cannot,
