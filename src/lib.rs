@@ -2,7 +2,7 @@
 //!
 //! This crate is the facade: it re-exports the layers below it (`tiny-torch-core`,
 //! `tiny-torch-tensor`, `tiny-torch-nn` as [`nn`], `tiny-torch-optim` as [`optim`],
-//! `tiny-torch-data` as [`data`]) and the
+//! `tiny-torch-data` as [`data`], `tiny-torch-distributed` as [`distributed`]) and the
 //! backends compiled in by Cargo features (`cpu` and `cuda`, on by default), so that a program needs one
 //! dependency and one import:
 //!
@@ -26,6 +26,8 @@ pub mod conformance;
 
 pub use tiny_torch_core as core;
 pub use tiny_torch_data as data;
+/// Process groups (MPI, NCCL), `DistributedDataParallel` and the launcher (`torch.distributed`).
+pub use tiny_torch_distributed as distributed;
 pub use tiny_torch_nn as nn;
 pub use tiny_torch_optim as optim;
 pub use tiny_torch_tensor as tensor;

@@ -190,3 +190,47 @@ fn a_corrupted_golden_directory_exits_2_naming_the_file() {
     let out = tiny_torch(&["conformance", "--golden", missing.to_str().unwrap()]);
     assert_exit(&out, 2, &["ops.json", "cannot read"]);
 }
+
+#[test]
+fn run_starts_every_rank_with_the_torchrun_variables_and_prefixes_their_output() {
+    let out = tiny_torch(&[
+        "run",
+        "--nproc-per-node",
+        "3",
+        "--master-port",
+        "0",
+        "--",
+        "sh",
+        "-c",
+        "echo rank=$RANK world=$WORLD_SIZE local=$LOCAL_RANK/$LOCAL_WORLD_SIZE addr=$MASTER_ADDR",
+    ]);
+    assert_exit(&out, 0, &[]);
+    let stdout = text(&out.stdout);
+    for rank in 0..3 {
+        let line = format!("[rank{rank}]: rank={rank} world=3 local={rank}/3 addr=127.0.0.1");
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "missing {line:?} in\n{stdout}"
+        );
+    }
+}
+
+#[test]
+fn run_stops_the_job_when_a_rank_fails() {
+    let start = std::time::Instant::now();
+    let out = tiny_torch(&[
+        "run",
+        "--nproc-per-node=2",
+        "--",
+        "sh",
+        "-c",
+        "if [ \"$RANK\" = 1 ]; then exit 4; fi; sleep 60",
+    ]);
+    assert_exit(&out, 1, &["rank 1 failed (exit code 4)"]);
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(30),
+        "rank 0 was not stopped"
+    );
+    let bad = tiny_torch(&["run", "--nproc-per-node", "2"]);
+    assert_exit(&bad, 2, &["no program given"]);
+}

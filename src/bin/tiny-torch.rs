@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! tiny-torch conformance --golden DIR [--device cpu|wgpu[:N]|cuda[:N]]
+//! tiny-torch run --nproc-per-node N [--nnodes M --node-rank R --master-addr A --master-port P] -- PROGRAM ARGS
 //! tiny-torch --version | --help
 //! ```
 //!
@@ -16,12 +17,15 @@ use tiny_torch::conformance::{Golden, Report};
 const USAGE: &str = "\
 Usage:
   tiny-torch conformance --golden DIR [--device DEVICE]
+  tiny-torch run [--nproc-per-node N ...] -- PROGRAM [ARGS...]
   tiny-torch --version
   tiny-torch --help
 
 Commands:
   conformance   run PyTorch's golden cases (DIR/ops.json + DIR/ops.safetensors) on a device
                 and print a per-op table; exits 1 if any case failed
+  run           start PROGRAM once per rank with the torchrun variables set (like torchrun);
+                `tiny-torch run --help` lists its options; exits 1 if a rank failed
 
 Options:
   --golden DIR      golden directory (e.g. tests/data/golden)
@@ -46,7 +50,28 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Some("conformance") => conformance(&args[1..]),
+        Some("run") => run(&args[1..]),
         Some(other) => usage_error(&format!("unknown command '{other}'")),
+    }
+}
+
+/// `tiny-torch run`: the launcher (tiny_torch::distributed::launch).
+fn run(args: &[String]) -> ExitCode {
+    use tiny_torch::distributed::launch;
+    if args.first().is_some_and(|a| a == "--help" || a == "-h") {
+        print!("{}", launch::USAGE);
+        return ExitCode::SUCCESS;
+    }
+    let config = match launch::LaunchConfig::from_args(args) {
+        Ok(config) => config,
+        Err(e) => return fatal(&format!("{e}\n\n{}", launch::USAGE)),
+    };
+    match launch::launch(&config) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -114,6 +114,25 @@ impl Cuda {
     pub(crate) fn device(&self) -> &Arc<CudaDevice> {
         &self.device
     }
+
+    /// The stream every op of this device is queued on (for libraries that enqueue work of
+    /// their own in order with Tiny-Torch's, such as NCCL in tiny-torch-distributed).
+    pub fn stream(&self) -> &Arc<cudarc::driver::CudaStream> {
+        &self.device.stream
+    }
+
+    /// Makes this device's context current on the calling thread (before raw driver calls).
+    pub fn bind_to_thread(&self) -> Result<()> {
+        self.device.bind()
+    }
+}
+
+impl CudaStorage {
+    /// The device address of element `index` (for libraries that read or write the buffer
+    /// on [`Cuda::stream`], such as NCCL).
+    pub fn device_ptr(&self, index: usize) -> u64 {
+        self.ptr_at(index)
+    }
 }
 
 impl Backend for Cuda {

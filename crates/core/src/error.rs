@@ -74,6 +74,12 @@ pub enum Error {
     /// A failure inside a backend (driver error, out of memory, ...).
     #[error("{backend} backend: {msg}")]
     Backend { backend: &'static str, msg: String },
+
+    /// A distributed step that failed: a collective that timed out (another rank died, hangs or
+    /// called a different collective), a lost connection to the rendezvous store, a missing
+    /// environment variable. `op` names the collective or step, with the rank where known.
+    #[error("{op}: {msg}")]
+    Distributed { op: String, msg: String },
 }
 
 impl Error {
@@ -101,6 +107,13 @@ impl Error {
 
     pub fn autograd(op: impl Into<String>, msg: impl Into<String>) -> Self {
         Error::Autograd {
+            op: op.into(),
+            msg: msg.into(),
+        }
+    }
+
+    pub fn distributed(op: impl Into<String>, msg: impl Into<String>) -> Self {
+        Error::Distributed {
             op: op.into(),
             msg: msg.into(),
         }

@@ -243,6 +243,40 @@ pub fn recorded_ops<B: Backend>(tensor: &Tensor<B>) -> BTreeSet<&'static str> {
     ops
 }
 
+/// The leaves that require grad and that a backward from `outputs` would reach, each once, in
+/// the order the graph walk meets them (DDP's `find_unused_parameters` marks the others as
+/// unused before backward starts). An output that is itself such a leaf counts.
+pub fn reachable_leaves<B: Backend>(outputs: &[&Tensor<B>]) -> Vec<Tensor<B>> {
+    let mut leaves = Vec::new();
+    let mut seen_leaves = BTreeSet::new();
+    let mut seen_nodes = BTreeSet::new();
+    let mut push_leaf = |leaf: &Tensor<B>, leaves: &mut Vec<Tensor<B>>| {
+        if seen_leaves.insert(Arc::as_ptr(&leaf.inner) as *const () as usize) {
+            leaves.push(leaf.clone());
+        }
+    };
+    let mut stack: Vec<Arc<Node<B>>> = Vec::new();
+    for out in outputs {
+        match out.grad_fn_node() {
+            Some(node) => stack.push(node),
+            None if out.requires_grad() => push_leaf(out, &mut leaves),
+            None => {}
+        }
+    }
+    while let Some(node) = stack.pop() {
+        if !seen_nodes.insert(Arc::as_ptr(&node) as *const () as usize) {
+            continue;
+        }
+        for edge in node.next.iter().flatten() {
+            match edge {
+                node::Edge::Node(next) => stack.push(next.clone()),
+                node::Edge::Leaf(leaf) => push_leaf(leaf, &mut leaves),
+            }
+        }
+    }
+    leaves
+}
+
 impl<B: Backend> Tensor<B> {
     /// Whether gradients flow to this tensor.
     pub fn requires_grad(&self) -> bool {

@@ -25,6 +25,12 @@ impl<B: Backend> Tensor<B> {
         self.copy_to_new(dtype)
     }
 
+    /// PyTorch's `x.clone()`: a fresh contiguous copy with its own storage, recorded by autograd
+    /// (`Clone::clone` is the cheap copy of the handle, which shares the storage).
+    pub fn deep_clone(&self) -> Result<Self> {
+        self.copy_to_new(self.dtype())
+    }
+
     /// A fresh contiguous copy in `dtype`, even when nothing would change (`clone()` in PyTorch).
     pub(crate) fn copy_to_new(&self, dtype: DType) -> Result<Self> {
         let out = Tensor::build(self.dims(), dtype, self.backend(), |dst| {
