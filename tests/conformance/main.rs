@@ -32,8 +32,9 @@ mod view;
 const KNOWN_BACKENDS: &[&str] = &["cpu", "cuda", "wgpu"];
 
 /// Tools `TINY_TORCH_REQUIRE` may also name, checked by their own tests (`nvrtc`: NVRTC and
-/// ptxas compile every CUDA kernel, backends/cuda/tests/kernels.rs).
-const KNOWN_TOOLS: &[&str] = &["nvrtc"];
+/// ptxas compile every CUDA kernel, backends/cuda/tests/kernels.rs; `mpi`: mpirun runs the
+/// collectives and DDP tests, crates/distributed/tests/mpi.rs).
+const KNOWN_TOOLS: &[&str] = &["nvrtc", "mpi"];
 
 /// Backends compiled into this build.
 const COMPILED_BACKENDS: &[&str] = &[

@@ -226,8 +226,16 @@ pub fn launch_with(config: &LaunchConfig, sink: LineSink) -> Result<()> {
         ranks.push((rank, child));
     }
     let failure = monitor(&mut ranks);
+    // The ranks have exited; their last lines are in the pipes. A process a rank started and
+    // left behind may hold a pipe open: wait a little, not for it.
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
     for forwarder in forwarders {
-        let _ = forwarder.join();
+        while !forwarder.is_finished() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        if forwarder.is_finished() {
+            let _ = forwarder.join();
+        }
     }
     match failure {
         None => Ok(()),

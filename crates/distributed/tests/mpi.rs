@@ -70,7 +70,7 @@ fn group(timeout: Duration) -> Group<Cpu> {
 /// Rank `rank`'s value at element `i`: small integers and halves, exact in every float dtype.
 fn value(rank: usize, i: usize, dtype: DType) -> f64 {
     match dtype {
-        DType::Bool => ((rank + i) % 3 == 0) as u8 as f64,
+        DType::Bool => (rank + i).is_multiple_of(3) as u8 as f64,
         DType::U8 => ((rank * 7 + i * 3) % 40) as f64,
         DType::I64 | DType::I32 => (rank as f64 + 1.0) * ((i % 5) as f64 - 2.0),
         _ => (rank as f64 + 1.0) * ((i % 5) as f64 - 2.0) + 0.5 * (i % 3) as f64,
