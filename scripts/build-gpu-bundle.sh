@@ -5,6 +5,7 @@
 #   ops                              the criterion benches (CPU and CUDA)
 #   tiny-torch                       the CLI (`conformance --device cuda`)
 #   kernels                          the NVRTC compile test of every kernel file
+#   nccl                             NCCL collectives and DDP on CUDA tensors (a world of 1)
 # and packs them into gpu-bundle.tar.xz (~9 MB instead of ~60: what travels to a GPU machine is
 # size-limited). Usage: scripts/build-gpu-bundle.sh, then carry gpu-bundle.tar.xz with the repo;
 # scripts/cuda-check.sh unpacks it.
@@ -31,6 +32,7 @@ for line in sys.stdin:
   cargo test --release -j2 --no-run --message-format=json \
     --test conformance --test golden --test mlp_train --test cli
   cargo test --release -j2 --no-run --message-format=json -p tiny-torch-cuda --test kernels
+  cargo test --release -j2 --no-run --message-format=json -p tiny-torch-distributed --features nccl --test nccl
   cargo bench -j2 --no-run --message-format=json --bench ops
 } | executables | while read -r name path; do
   [ "$name" = cli ] && continue   # built only for the tiny-torch binary it needs

@@ -25,6 +25,13 @@ for dir in /usr/local/nvidia/lib64 /usr/lib/x86_64-linux-gnu /usr/local/cuda/lib
 done
 while IFS= read -r dir; do lib_dirs+=("$dir"); done < <(
   find /opt /usr/local /root -maxdepth 9 -type d -path '*site-packages/nvidia/*/lib' 2>/dev/null | sort)
+# cudarc opens libnccl.so, the NCCL wheel ships only libnccl.so.2: link it in a folder of ours.
+mkdir -p gpu-libs
+for dir in "${lib_dirs[@]}"; do
+  if [ -e "$dir/libnccl.so.2" ] && [ ! -e "$dir/libnccl.so" ]; then
+    ln -sfn "$dir/libnccl.so.2" gpu-libs/libnccl.so && lib_dirs+=("$PWD/gpu-libs") && break
+  fi
+done
 export LD_LIBRARY_PATH="$(IFS=:; echo "${lib_dirs[*]}")${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 find_lib() {
   local name=$1 dir
@@ -68,6 +75,10 @@ step conformance 90 "$bundle/conformance" cuda::
 step golden      40 "$bundle/golden" cuda
 step mlp_train   30 "$bundle/mlp_train" cuda
 step cli         20 "$bundle/tiny-torch" conformance --golden tests/data/golden --device cuda
+# NCCL with one GPU is a world of 1: every collective and DDP go through NCCL for real, but a
+# world of several ranks needs several GPUs (tiny-torch run --nproc-per-node N there).
+echo "nccl: one GPU here, so a world of 1 process" | tee -a "$summary"
+step nccl        60 "$bundle/nccl" --test-threads=1
 head -40 "$logs/cli.log"
 
 # ---------------------------------------------------------------- speed

@@ -17,6 +17,8 @@
 
 pub mod ddp;
 mod env;
+// Host staging: only the MPI group moves tensors through host memory.
+#[cfg(feature = "mpi")]
 mod host;
 pub mod launch;
 #[cfg(feature = "mpi")]
@@ -35,7 +37,6 @@ pub use nccl::NcclProcessGroup;
 pub use process_group::{Group, ProcessGroup, ReduceOp, Work};
 pub use store::TcpStore;
 
-use std::sync::Arc;
 use std::time::Duration;
 use tiny_torch_core::{Backend, Error, Result};
 
@@ -87,7 +88,7 @@ pub fn init_process_group<B: Backend>(
     let _ = device;
     match backend {
         #[cfg(feature = "mpi")]
-        DistBackend::Mpi => Ok(Arc::new(MpiProcessGroup::new(timeout)?)),
+        DistBackend::Mpi => Ok(std::sync::Arc::new(MpiProcessGroup::new(timeout)?)),
         #[cfg(feature = "nccl")]
         DistBackend::Nccl => nccl::init_for(device, timeout),
         #[allow(unreachable_patterns)]

@@ -95,6 +95,11 @@ pub(crate) fn init_for<B: Backend>(device: &B, timeout: Duration) -> Result<Grou
 impl NcclProcessGroup {
     /// Joins the job described by the environment (`tiny-torch run` sets it) on device `cuda`.
     pub fn new(cuda: &Cuda, timeout: Duration) -> Result<Self> {
+        Self::with_env(cuda, &DistEnv::from_env()?, timeout)
+    }
+
+    /// Joins the job `env` describes (ranks, rank 0's store) on device `cuda`.
+    pub fn with_env(cuda: &Cuda, env: &DistEnv, timeout: Duration) -> Result<Self> {
         const OP: &str = "init_process_group(nccl)";
         if !nccl_available() {
             return Err(Error::distributed(
@@ -103,7 +108,6 @@ impl NcclProcessGroup {
                  and put its lib folder on LD_LIBRARY_PATH; cudarc looks for libnccl.so)",
             ));
         }
-        let env = DistEnv::from_env()?;
         let store = if env.rank == 0 {
             TcpStore::serve(env.master_port, timeout)?
         } else {

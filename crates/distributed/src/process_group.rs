@@ -123,6 +123,7 @@ pub trait ProcessGroup<B: Backend>: Send + Sync {
 pub type Group<B> = Arc<dyn ProcessGroup<B>>;
 
 /// Checks the arguments every engine checks the same way.
+#[cfg_attr(not(any(feature = "mpi", feature = "nccl")), allow(dead_code))]
 pub(crate) fn check_reduce(
     op_name: &str,
     dtype: DType,
@@ -141,6 +142,7 @@ pub(crate) fn check_reduce(
     Ok(())
 }
 
+#[cfg_attr(not(any(feature = "mpi", feature = "nccl")), allow(dead_code))]
 pub(crate) fn check_src(op: &str, src: usize, world_size: usize) -> Result<()> {
     if src >= world_size {
         return Err(Error::distributed(
@@ -152,6 +154,7 @@ pub(crate) fn check_src(op: &str, src: usize, world_size: usize) -> Result<()> {
 }
 
 /// Checks that `tensors` has one tensor per rank, each of `like`'s shape and dtype.
+#[cfg_attr(not(any(feature = "mpi", feature = "nccl")), allow(dead_code))]
 pub(crate) fn check_per_rank<B: Backend>(
     op: &str,
     tensors: &[Tensor<B>],
