@@ -126,12 +126,8 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
                 "the module has no parameters that require grad",
             ));
         }
-        {
-            let _no_grad = no_grad();
-            for (_, tensor) in module.state_dict() {
-                group.broadcast(&tensor, 0)?;
-            }
-        }
+        let state: Vec<Tensor<B>> = module.state_dict().into_iter().map(|(_, t)| t).collect();
+        broadcast_coalesced(&group, &state, 0)?;
         let buckets = assign_buckets(&params, &config);
         let mut bucket_of = vec![0; params.len()];
         for (b, bucket) in buckets.iter().enumerate() {
@@ -222,10 +218,13 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
     pub fn forward(&self, x: &Tensor<B>) -> Result<Tensor<B>> {
         self.reducer.check_previous_iteration()?;
         if self.config.broadcast_buffers && self.group.world_size() > 1 {
-            let _no_grad = no_grad();
-            for (_, buffer) in self.module.named_buffers() {
-                self.group.broadcast(&buffer, 0)?;
-            }
+            let buffers: Vec<Tensor<B>> = self
+                .module
+                .named_buffers()
+                .into_iter()
+                .map(|(_, t)| t)
+                .collect();
+            broadcast_coalesced(&self.group, &buffers, 0)?;
         }
         let out = self.module.forward(x)?;
         if is_grad_enabled() && !self.reducer.no_sync.load(Ordering::Relaxed) {
@@ -247,6 +246,39 @@ impl<B: Backend, M: Module<B>> Module<B> for DistributedDataParallel<B, M> {
     fn is_training(&self) -> bool {
         self.module.is_training()
     }
+}
+
+/// Broadcasts `tensors` from rank `src` with one collective per dtype (PyTorch's
+/// `_broadcast_coalesced`): a model's many small buffers would otherwise cost one round trip each.
+fn broadcast_coalesced<B: Backend>(
+    group: &Group<B>,
+    tensors: &[Tensor<B>],
+    src: usize,
+) -> Result<()> {
+    if group.world_size() == 1 {
+        return Ok(());
+    }
+    let _no_grad = no_grad();
+    let mut dtypes: Vec<DType> = tensors.iter().map(|t| t.dtype()).collect();
+    dtypes.dedup();
+    dtypes.sort_by_key(|d| d.torch_name());
+    dtypes.dedup();
+    for dtype in dtypes {
+        let members: Vec<&Tensor<B>> = tensors.iter().filter(|t| t.dtype() == dtype).collect();
+        let flat: Vec<Tensor<B>> = members
+            .iter()
+            .map(|t| t.reshape(&[-1]))
+            .collect::<Result<_>>()?;
+        let coalesced = Tensor::cat(&flat.iter().collect::<Vec<_>>(), 0)?;
+        group.broadcast(&coalesced, src)?;
+        let mut offset = 0;
+        for t in members {
+            let dims: Vec<isize> = t.dims().iter().map(|&d| d as isize).collect();
+            t.copy_(&coalesced.narrow(0, offset, t.numel())?.view(&dims)?)?;
+            offset += t.numel();
+        }
+    }
+    Ok(())
 }
 
 /// PyTorch's `compute_bucket_assignment_by_size`: reverse parameter order, one open bucket per

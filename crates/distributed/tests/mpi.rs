@@ -664,3 +664,60 @@ fn a_panicking_rank_aborts_every_rank() {
         outcome.elapsed
     );
 }
+
+fn construction_broadcast_body() -> Result<()> {
+    use tiny_torch_nn::BatchNorm1d;
+    let pg = group(Duration::from_secs(60));
+    let rank = pg.rank();
+    let model = Sequential::new(vec![
+        Box::new(Linear::new(4, 4, true, &Cpu)?) as Box<dyn Module<Cpu>>,
+        Box::new(BatchNorm1d::new(4, &Cpu)?),
+    ]);
+    // Every parameter and buffer (f32 running stats, i64 num_batches_tracked) differs per rank.
+    {
+        let _no_grad = tiny_torch_tensor::autograd::no_grad();
+        for (_, t) in model.state_dict() {
+            let value = Tensor::full(t.dims(), (rank as f64 + 1.0) * 3.0, t.dtype(), &Cpu)?;
+            t.copy_(&value)?;
+        }
+    }
+    let ddp = DistributedDataParallel::new(model, pg.clone(), DdpConfig::default())?;
+    for (name, t) in ddp.module().state_dict() {
+        assert!(
+            t.to_f64_vec()?.iter().all(|&v| v == 3.0),
+            "{name} on rank {rank} was not replaced by rank 0's value: {:?}",
+            t.to_f64_vec()?
+        );
+    }
+    // At each forward, rank 0's buffers replace the others' before the batch updates them.
+    let (x, _) = batch(0, rank * LOCAL_BATCH, LOCAL_BATCH)?;
+    let x = x.narrow(1, 0, 4)?;
+    let tracked = ddp
+        .module()
+        .state_dict()
+        .into_iter()
+        .find(|(n, _)| n.ends_with("num_batches_tracked"))
+        .unwrap()
+        .1;
+    if rank != 0 {
+        // Drift on purpose: the forward must bring back rank 0's count first.
+        let _no_grad = tiny_torch_tensor::autograd::no_grad();
+        tracked.copy_(&Tensor::full(&[], 100, DType::I64, &Cpu)?)?;
+    }
+    ddp.forward(&x)?;
+    assert_eq!(
+        tracked.to_vec::<i64>()?,
+        vec![4],
+        "rank 0's count (3) plus this forward"
+    );
+    println!("rank {rank}: parameters and buffers broadcast");
+    Ok(())
+}
+
+#[test]
+fn construction_and_forward_broadcast_rank_zero_state() {
+    if is_worker() {
+        return construction_broadcast_body().unwrap();
+    }
+    expect_success("construction_and_forward_broadcast_rank_zero_state", 3);
+}
