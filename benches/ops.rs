@@ -4,12 +4,16 @@
 //! on three ResNet-50 layer shapes (CPU). Throughput is reported as PyTorch's script counts it:
 //! matmul `2n³` flop (criterion's "elem/s" are flop/s), add 12 bytes per element, relu 8, sum 4,
 //! softmax 8, conv2d `2 N O Ho Wo C kh kw` flop forward and three times that with the backward;
-//! the ResNet stem's max pooling on [32, 64, 112, 112] and batch norm in training (forward, and
+//! the ResNet stem's max pooling on [32, 64, 112, 112], the MNIST CNN's 2x2 max pooling on
+//! [64, 64, 24, 24], and batch norm in training (forward, and
 //! forward + backward) on [32, 64, 56, 56], in input elements per second (CPU).
 //!
 //! Every timed call ends with `synchronize()`, so queued (CUDA) work is measured, not just its
 //! launch; on the CPU that call does nothing. CUDA cases run when a GPU is present (add
 //! `-- cuda/` to pick them), with larger and reduced-precision matrix products besides.
+//!
+//! wgpu cases (`-- wgpu/`) run on the first adapter: the full set on a GPU, smaller sizes on a
+//! CPU adapter such as lavapipe.
 //!
 //! Run: `cargo bench --bench ops` (add `-- matmul` to pick cases). Results: docs/PERFORMANCE.md.
 
@@ -160,6 +164,16 @@ fn bench_pool_batch_norm<B: Backend>(c: &mut Criterion, backend: &B) {
         }))
     });
     drop(x);
+    // The MNIST CNN's pooling (2x2, stride 2) on its training batch.
+    let x = Tensor::randn(&[64, 64, 24, 24], DType::F32, backend).unwrap();
+    group.throughput(Throughput::Elements(x.numel() as u64));
+    group.bench_function("max_pool2d_k2s2_64x64x24x24", |bench| {
+        let _guard = no_grad();
+        bench.iter(synced(backend, || {
+            black_box(x.max_pool2d(2, 2, 0, 1, false).unwrap())
+        }))
+    });
+    drop(x);
     let dims = [32, 64, 56, 56];
     let x = Tensor::randn(&dims, DType::F32, backend)
         .unwrap()
@@ -234,6 +248,53 @@ fn benches(c: &mut Criterion) {
         }
         Err(e) => eprintln!("skipping the CUDA benches: {e}"),
     }
+    #[cfg(feature = "wgpu")]
+    match Wgpu::try_default() {
+        Ok(wgpu) if tiny_torch::wgpu::adapters()[wgpu.index()].device_type == "Cpu" => {
+            bench_wgpu_small(c, &wgpu)
+        }
+        Ok(wgpu) => {
+            bench_backend(c, &wgpu);
+            bench_conv(c, &wgpu);
+            bench_pool_batch_norm(c, &wgpu);
+        }
+        Err(e) => eprintln!("skipping the wgpu benches: {e}"),
+    }
+}
+
+/// The wgpu cases on a CPU adapter (Mesa lavapipe, far slower than any GPU): the same ops as
+/// `bench_backend` at sizes it finishes in seconds (matmul up to 512, 1M elements, a [256, 1024]
+/// softmax). On a GPU adapter the wgpu backend runs the full set instead.
+#[cfg(feature = "wgpu")]
+fn bench_wgpu_small(c: &mut Criterion, wgpu: &Wgpu) {
+    const N: usize = 1 << 20;
+    manual_seed(0);
+    bench_matmul(c, wgpu, DType::F32, &[128, 256, 512]);
+    let x = Tensor::randn(&[N], DType::F32, wgpu).unwrap();
+    let y = Tensor::randn(&[N], DType::F32, wgpu).unwrap();
+    let mut group = c.benchmark_group("wgpu/elementwise_1M");
+    group.sample_size(10);
+    group.throughput(Throughput::BytesDecimal(12 * N as u64));
+    group.bench_function("add", |bench| {
+        bench.iter(synced(wgpu, || black_box(x.add(&y).unwrap())))
+    });
+    group.throughput(Throughput::BytesDecimal(8 * N as u64));
+    group.bench_function("relu", |bench| {
+        bench.iter(synced(wgpu, || black_box(x.relu().unwrap())))
+    });
+    group.finish();
+    let mut group = c.benchmark_group("wgpu/reduce");
+    group.sample_size(10);
+    group.throughput(Throughput::BytesDecimal(4 * N as u64));
+    group.bench_function("sum_1M", |bench| {
+        bench.iter(synced(wgpu, || black_box(x.sum().unwrap())))
+    });
+    let s = Tensor::randn(&[256, 1024], DType::F32, wgpu).unwrap();
+    group.throughput(Throughput::BytesDecimal(8 * 256 * 1024));
+    group.bench_function("softmax_256x1024", |bench| {
+        bench.iter(synced(wgpu, || black_box(s.softmax(-1).unwrap())))
+    });
+    group.finish();
 }
 
 criterion_group!(ops, benches);

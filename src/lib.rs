@@ -3,8 +3,8 @@
 //! This crate is the facade: it re-exports the layers below it (`tiny-torch-core`,
 //! `tiny-torch-tensor`, `tiny-torch-nn` as [`nn`], `tiny-torch-optim` as [`optim`],
 //! `tiny-torch-data` as [`data`], `tiny-torch-distributed` as [`distributed`]) and the
-//! backends compiled in by Cargo features (`cpu` and `cuda`, on by default), so that a program needs one
-//! dependency and one import:
+//! backends compiled in by Cargo features (`cpu`, `cuda` and `wgpu`, on by default), so that a
+//! program needs one dependency and one import:
 //!
 //! ```no_run
 //! use tiny_torch::prelude::*;
@@ -59,12 +59,26 @@ pub mod cuda {
 #[cfg(feature = "cuda")]
 pub use cuda::Cuda;
 
+/// The wgpu backend (WGSL shaders on Vulkan; Mesa lavapipe on machines without a GPU):
+/// [`wgpu::Wgpu`] adapters, [`wgpu::is_available`], [`wgpu::adapters`] and pool statistics.
+/// Without a Vulkan driver, `is_available()` is false and `Wgpu::new` returns an error.
+#[cfg(feature = "wgpu")]
+pub mod wgpu {
+    pub use tiny_torch_wgpu::{
+        AdapterSummary, MemoryStats, Wgpu, WgpuStorage, adapter_count, adapters, is_available,
+    };
+}
+#[cfg(feature = "wgpu")]
+pub use wgpu::Wgpu;
+
 /// What most programs need: `use tiny_torch::prelude::*;`.
 pub mod prelude {
     #[cfg(feature = "cpu")]
     pub use crate::Cpu;
     #[cfg(feature = "cuda")]
     pub use crate::Cuda;
+    #[cfg(feature = "wgpu")]
+    pub use crate::Wgpu;
     pub use crate::autograd::{self, no_grad};
     pub use crate::nn::{self, F, Module};
     pub use crate::optim::{self, Optimizer};

@@ -95,7 +95,14 @@ fn unknown_or_absent_devices_exit_2() {
         2,
         &["unknown device"],
     );
-    // Not compiled into this build (the facade has no wgpu feature yet).
+    // An adapter index past the last adapter (every index without a Vulkan driver).
+    #[cfg(feature = "wgpu")]
+    assert_exit(
+        &tiny_torch(&["conformance", "--golden", dir, "--device", "wgpu:99"]),
+        2,
+        &["wgpu"],
+    );
+    #[cfg(not(feature = "wgpu"))]
     assert_exit(
         &tiny_torch(&["conformance", "--golden", dir, "--device", "wgpu"]),
         2,

@@ -79,6 +79,22 @@ fn mlp_training_run_matches_pytorch_on_cuda() {
     }
 }
 
+#[cfg(feature = "wgpu")]
+#[test]
+fn mlp_training_run_matches_pytorch_on_wgpu() {
+    match tiny_torch::Wgpu::try_default() {
+        Ok(wgpu) => mlp_training_run(&wgpu),
+        Err(e) => {
+            let required = std::env::var("TINY_TORCH_REQUIRE")
+                .unwrap_or_default()
+                .split(',')
+                .any(|s| s.trim() == "wgpu");
+            assert!(!required, "TINY_TORCH_REQUIRE names wgpu, but: {e}");
+            eprintln!("skipped: {e}");
+        }
+    }
+}
+
 #[allow(dead_code)]
 fn mlp_training_run<B: Backend>(backend: &B) {
     let json: serde_json::Value = serde_json::from_str(

@@ -102,6 +102,8 @@ fn cli_parses_flags() {
         }
     );
     assert_eq!(DeviceArg::parse("cuda").unwrap(), DeviceArg::Cuda(0));
+    assert_eq!(DeviceArg::parse("wgpu").unwrap(), DeviceArg::Wgpu(0));
+    assert_eq!(DeviceArg::parse("wgpu:1").unwrap(), DeviceArg::Wgpu(1));
     assert_eq!(DeviceArg::parse("cpu").unwrap(), DeviceArg::Cpu);
 }
 
@@ -124,19 +126,19 @@ fn cli_rejects_bad_flags() {
         (&["--seed", "-1"], "--seed: expected a number"),
         (
             &["--device", "gpu"],
-            "--device: expected cpu, cuda or cuda:N",
+            "--device: expected cpu, cuda, cuda:N, wgpu or wgpu:N",
         ),
         (
             &["--device", "cuda:"],
-            "--device: expected cpu, cuda or cuda:N",
+            "--device: expected cpu, cuda, cuda:N, wgpu or wgpu:N",
         ),
         (
             &["--device", "cuda:one"],
-            "--device: expected cpu, cuda or cuda:N",
+            "--device: expected cpu, cuda, cuda:N, wgpu or wgpu:N",
         ),
         (
-            &["--device", "wgpu"],
-            "--device: expected cpu, cuda or cuda:N",
+            &["--device", "wgpu:x"],
+            "--device: expected cpu, cuda, cuda:N, wgpu or wgpu:N",
         ),
         (&["--limit-steps", "0"], "--limit-steps must be at least 1"),
         (&["--limit-test", "-5"], "--limit-test: expected a number"),
@@ -155,6 +157,57 @@ fn cli_rejects_bad_flags() {
             Ok(p) => panic!("{args:?} was accepted: {p:?}"),
         }
     }
+}
+
+/// `--device wgpu` trains (on lavapipe in CI): a few steps give the CPU's test loss and
+/// accuracy to float tolerance, since the initialisation, the dropout masks and the batches come
+/// from one Philox stream on every backend.
+#[cfg(feature = "wgpu")]
+#[test]
+fn trains_on_wgpu_as_on_the_cpu() {
+    if let Err(e) = tiny_torch::Wgpu::try_default() {
+        let required = std::env::var("TINY_TORCH_REQUIRE")
+            .unwrap_or_default()
+            .split(',')
+            .any(|s| s.trim() == "wgpu");
+        assert!(!required, "TINY_TORCH_REQUIRE names wgpu, but: {e}");
+        eprintln!("skipped: {e}");
+        return;
+    }
+    let _turn = training_lock();
+    let run_on = |device, name| {
+        let args = Args {
+            epochs: 1,
+            batch_size: 16,
+            limit_steps: Some(3),
+            limit_test: Some(64),
+            device,
+            out: out_dir(name),
+            ..Args::default()
+        };
+        train::run(&args, false).unwrap()
+    };
+    let cpu = run_on(DeviceArg::Cpu, "wgpu-reference");
+    let start = std::time::Instant::now();
+    let wgpu = run_on(DeviceArg::Wgpu(0), "wgpu");
+    eprintln!(
+        "3 steps of batch 16 on wgpu: {:.1} s (test loss {} against {} on the CPU)",
+        start.elapsed().as_secs_f64(),
+        wgpu.test_loss,
+        cpu.test_loss
+    );
+    assert!(
+        (wgpu.test_loss - cpu.test_loss).abs() <= 1e-3 * cpu.test_loss.abs(),
+        "test loss {} on wgpu, {} on the CPU",
+        wgpu.test_loss,
+        cpu.test_loss
+    );
+    assert!(
+        (wgpu.test_acc - cpu.test_acc).abs() <= 1.0 / 64.0,
+        "test accuracy {} on wgpu, {} on the CPU",
+        wgpu.test_acc,
+        cpu.test_acc
+    );
 }
 
 #[test]

@@ -21,7 +21,7 @@ Options:
   --lr LR                Adam's learning rate (default 0.002)
   --gamma G              StepLR: the lr is multiplied by G after each epoch (default 0.5)
   --seed S               seed of the weights, dropout masks and shuffling (default 1)
-  --device DEV           cpu, cuda or cuda:N (default cpu)
+  --device DEV           cpu, cuda, cuda:N, wgpu or wgpu:N (default cpu)
   --data DIR             a folder with the MNIST / Fashion-MNIST IDX files (train-images-idx3-ubyte
                          etc., raw or .gz); default: the 10,000 + 2,000 real MNIST images
                          embedded in Tiny-Torch
@@ -39,15 +39,21 @@ pub enum DeviceArg {
     Cpu,
     /// `cuda` (ordinal 0) or `cuda:N`.
     Cuda(usize),
+    /// `wgpu` (adapter 0) or `wgpu:N`.
+    Wgpu(usize),
 }
 
 impl DeviceArg {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let bad = || format!("--device: expected cpu, cuda or cuda:N, got {s:?}");
+        let bad = || format!("--device: expected cpu, cuda, cuda:N, wgpu or wgpu:N, got {s:?}");
         match s {
             "cpu" => Ok(DeviceArg::Cpu),
             "cuda" => Ok(DeviceArg::Cuda(0)),
+            "wgpu" => Ok(DeviceArg::Wgpu(0)),
             _ => {
+                if let Some(n) = s.strip_prefix("wgpu:") {
+                    return n.parse().map(DeviceArg::Wgpu).map_err(|_| bad());
+                }
                 let n = s.strip_prefix("cuda:").ok_or_else(bad)?;
                 n.parse().map(DeviceArg::Cuda).map_err(|_| bad())
             }
@@ -60,6 +66,7 @@ impl fmt::Display for DeviceArg {
         match self {
             DeviceArg::Cpu => write!(f, "cpu"),
             DeviceArg::Cuda(n) => write!(f, "cuda:{n}"),
+            DeviceArg::Wgpu(n) => write!(f, "wgpu:{n}"),
         }
     }
 }

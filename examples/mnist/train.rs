@@ -60,7 +60,23 @@ pub fn run(args: &Args, progress: bool) -> std::result::Result<Summary, RunError
     match args.device {
         DeviceArg::Cpu => train(args, Cpu, progress),
         DeviceArg::Cuda(n) => run_cuda(args, n, progress),
+        DeviceArg::Wgpu(n) => run_wgpu(args, n, progress),
     }
+}
+
+#[cfg(feature = "wgpu")]
+fn run_wgpu(args: &Args, n: usize, progress: bool) -> std::result::Result<Summary, RunError> {
+    let device = tiny_torch::Wgpu::new(n)
+        .map_err(|e| RunError::Usage(format!("--device wgpu:{n} cannot be opened: {e}")))?;
+    train(args, device, progress)
+}
+
+#[cfg(not(feature = "wgpu"))]
+fn run_wgpu(args: &Args, _n: usize, _progress: bool) -> std::result::Result<Summary, RunError> {
+    Err(RunError::Usage(format!(
+        "--device {}: this build has no wgpu backend (the `wgpu` feature is off)",
+        args.device
+    )))
 }
 
 #[cfg(feature = "cuda")]

@@ -167,6 +167,10 @@ fn check_compiled_in(device: Device) -> Result<(), String> {
         Device::Cpu => Ok(()),
         #[cfg(feature = "cuda")]
         Device::Cuda(_) => Ok(()),
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(_) => Ok(()),
+        // Reachable when a backend's feature is off.
+        #[allow(unreachable_patterns)]
         other => Err(not_compiled_in(other)),
     }
 }
@@ -193,6 +197,12 @@ fn run_on(device: Device, golden: &Golden) -> Result<Report, String> {
             let cuda = tiny_torch::cuda::Cuda::new(ordinal).map_err(|e| e.to_string())?;
             Ok(tiny_torch::conformance::run(golden, &cuda))
         }
+        #[cfg(feature = "wgpu")]
+        Device::Wgpu(index) => {
+            let wgpu = tiny_torch::wgpu::Wgpu::new(index).map_err(|e| e.to_string())?;
+            Ok(tiny_torch::conformance::run(golden, &wgpu))
+        }
+        #[allow(unreachable_patterns)]
         other => {
             let _ = golden;
             Err(not_compiled_in(other))

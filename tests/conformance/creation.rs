@@ -453,6 +453,15 @@ fn display<B: Backend>(b: &B) {
         ),
     ];
     for (t, want) in cases {
-        assert_eq!(t.to_string(), want);
+        assert_eq!(t.to_string(), with_device(want, b.device()));
     }
+}
+
+/// PyTorch's text off the CPU: `device='...'` before the dtype (or the closing parenthesis).
+fn with_device(want: &str, device: tiny_torch::Device) -> String {
+    if device == tiny_torch::Device::Cpu {
+        return want.to_string();
+    }
+    let at = want.find(", dtype=").unwrap_or(want.len() - 1);
+    format!("{}, device='{device}'{}", &want[..at], &want[at..])
 }

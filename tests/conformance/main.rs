@@ -42,6 +42,8 @@ const COMPILED_BACKENDS: &[&str] = &[
     "cpu",
     #[cfg(feature = "cuda")]
     "cuda",
+    #[cfg(feature = "wgpu")]
+    "wgpu",
 ];
 
 /// One test per op family for one backend. `$make` is an expression of type
@@ -151,6 +153,13 @@ conformance_tests!(
     cuda,
     "cuda",
     tiny_torch::cuda::Cuda::new(0).map_err(|e| e.to_string())
+);
+
+#[cfg(feature = "wgpu")]
+conformance_tests!(
+    wgpu,
+    "wgpu",
+    tiny_torch::wgpu::Wgpu::try_default().map_err(|e| e.to_string())
 );
 
 /// Every backend named in `TINY_TORCH_REQUIRE` must be known and compiled into this build (a

@@ -234,9 +234,103 @@ pub(crate) fn max_pool2d(
     let hwin = max_windows(oh, src.dims[2], params, 0);
     let wwin = max_windows(ow, src.dims[3], params, 1);
     let data = input.storage;
+    // ResNet's and the MNIST CNN's pooling: 2x2 windows, stride 2, all inside the input.
+    let two_by_two = params.kernel == [2, 2]
+        && params.stride == [2, 2]
+        && params.padding == [0, 0]
+        && params.dilation == [1, 1]
+        && src.strides[3] == 1
+        && 2 * oh <= src.dims[2]
+        && 2 * ow <= src.dims[3];
     float_dispatch!(data.dtype(), op, T => {
-        max_pool_typed::<T>(data.data::<T>(op)?, &src, &hwin, &wwin, params.dilation)
+        if two_by_two {
+            max_pool_2x2::<T>(data.data::<T>(op)?, &src, [oh, ow])
+        } else {
+            max_pool_typed::<T>(data.data::<T>(op)?, &src, &hwin, &wwin, params.dilation)
+        }
     })
+}
+
+/// `max_pool2d` with 2x2 windows at stride 2 that all lie inside the input, on rows of unit
+/// stride: each output reads two pairs of adjacent elements, so it is computed straight from
+/// the two input rows, with PyTorch's choice of index (the first maximum in scan order, or the
+/// last NaN).
+fn max_pool_2x2<T: FloatStore>(
+    data: &[T],
+    src: &Planes,
+    [oh, ow]: [usize; 2],
+) -> Result<(CpuStorage, CpuStorage)> {
+    let op = "max_pool2d";
+    let per = oh * ow;
+    let total = src.count() * per;
+    let mut values = alloc_typed::<T>(total)?;
+    let mut indices = alloc_typed::<i64>(total)?;
+    if total == 0 {
+        return Ok((values, indices));
+    }
+    let width = src.dims[3];
+    let plane = |p: usize, (out, idx): (&mut [T], &mut [i64])| {
+        let base = src.base(p);
+        for r in 0..oh {
+            let top = base + 2 * r * src.strides[2];
+            let (row0, row1) = (
+                &data[top..top + 2 * ow],
+                &data[top + src.strides[2]..top + src.strides[2] + 2 * ow],
+            );
+            let (out_row, idx_row) = (
+                &mut out[r * ow..(r + 1) * ow],
+                &mut idx[r * ow..(r + 1) * ow],
+            );
+            let first = 2 * r * width;
+            for (o, ((pair0, pair1), (v_out, i_out))) in row0
+                .chunks_exact(2)
+                .zip(row1.chunks_exact(2))
+                .zip(out_row.iter_mut().zip(idx_row.iter_mut()))
+                .enumerate()
+            {
+                let at0 = first + 2 * o;
+                let [a, b] = [pair0[0].up(), pair0[1].up()];
+                let [c, d] = [pair1[0].up(), pair1[1].up()];
+                // Branch-free (selects): on random data a running `v > best` test mispredicts
+                // about every other element. The maximum, then its first position by a
+                // backward scan; NaN (rare, so a predictable branch) takes the last NaN.
+                let max2 = |x: T::C, y: T::C| if y > x { y } else { x };
+                let mut best = max2(max2(a, b), max2(c, d));
+                let mut at = at0 + width + 1;
+                at = if c == best { at0 + width } else { at };
+                at = if b == best { at0 + 1 } else { at };
+                at = if a == best { at0 } else { at };
+                if a.is_nan() || b.is_nan() || c.is_nan() || d.is_nan() {
+                    best = <T::C as Real>::of(f64::NAN);
+                    at = [
+                        (d, at0 + width + 1),
+                        (c, at0 + width),
+                        (b, at0 + 1),
+                        (a, at0),
+                    ]
+                    .into_iter()
+                    .find(|(v, _)| v.is_nan())
+                    .map_or(at, |(_, i)| i);
+                }
+                *v_out = T::down(best);
+                *i_out = at as i64;
+            }
+        }
+    };
+    let out = values.data_mut::<T>(op)?;
+    let idx = indices.data_mut::<i64>(op)?;
+    if 4 * total < PAR_THRESHOLD {
+        out.chunks_mut(per)
+            .zip(idx.chunks_mut(per))
+            .enumerate()
+            .for_each(|(p, pair)| plane(p, pair));
+    } else {
+        out.par_chunks_mut(per)
+            .zip(idx.par_chunks_mut(per))
+            .enumerate()
+            .for_each(|(p, pair)| plane(p, pair));
+    }
+    Ok((values, indices))
 }
 
 /// Calls `f(value, flat index in the plane)` on each input element of the window `(h, w)` of
@@ -643,6 +737,52 @@ mod tests {
         let w = adaptive_windows(3, 8);
         let got: Vec<_> = w.iter().map(|w| (w.start, w.end)).collect();
         assert_eq!(got, [(0, 3), (2, 6), (5, 8)]);
+    }
+
+    /// The 2x2 fast path against the general windows, on values with ties, NaN and -inf, on
+    /// NCHW planes and on a channels-last view, odd sizes included (a last row and column that
+    /// no window reads).
+    #[test]
+    fn two_by_two_path_matches_the_general_one() {
+        let (n, c, h, w) = (2, 3, 7, 9);
+        let specials = [f32::NAN, f32::NEG_INFINITY, 1.0, 1.0, -2.0];
+        let values: Vec<f32> = (0..n * c * h * w)
+            .map(|i| {
+                if i % 7 == 3 {
+                    specials[(i / 7) % 5]
+                } else {
+                    ((i * 37 % 11) as f32) - 5.0
+                }
+            })
+            .collect();
+        let storage = crate::storage::from_vec(values);
+        let p = params(2, 2, 0, false);
+        for strides in [vec![c * h * w, h * w, w, 1], vec![h * w * c, 1, w * c, c]] {
+            let layout = Layout::new(vec![n, c, h, w], strides, 0).unwrap();
+            let src = Planes::of("test", &layout, storage.len()).unwrap();
+            let [oh, ow] = output_dims("test", &p, h, w).unwrap();
+            let general = max_pool_typed::<f32>(
+                storage.data::<f32>("test").unwrap(),
+                &src,
+                &max_windows(oh, h, &p, 0),
+                &max_windows(ow, w, &p, 1),
+                [1, 1],
+            )
+            .unwrap();
+            let (fast_v, fast_i) = max_pool2d(View::new(&storage, &layout), &p).unwrap();
+            let bits = |s: &CpuStorage| {
+                s.data::<f32>("t")
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.to_bits())
+                    .collect::<Vec<_>>()
+            };
+            assert_eq!(bits(&fast_v), bits(&general.0));
+            assert_eq!(
+                fast_i.data::<i64>("t").unwrap(),
+                general.1.data::<i64>("t").unwrap()
+            );
+        }
     }
 
     #[test]

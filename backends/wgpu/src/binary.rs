@@ -1,0 +1,241 @@
+//! Element-wise ops of two inputs and `where` (`shaders/binary.wgsl`). Semantics are the CPU
+//! backend's: integer arithmetic wraps, integer division truncates and a zero divisor is an
+//! error (reported at the next synchronization), `maximum`/`minimum` propagate NaN.
+
+use crate::Wgpu;
+use crate::device::{Access, Arg, read, write};
+use crate::launch::{KernelLayout, grid};
+use crate::shader::{Kind, ShaderSpec, kind};
+use crate::storage::WgpuStorage;
+use tiny_torch_core::{BackendStorage, BinaryOp, DType, Error, Result, View, ViewMut};
+
+/// The body of `fn op(a: SC, b: SC) -> SC`, or `Unsupported`.
+fn op_body(op: BinaryOp, dtype: DType) -> Result<&'static str> {
+    use BinaryOp::*;
+    let k = kind(dtype);
+    let bool_ = dtype == DType::Bool;
+    let body = match (op, k) {
+        (Eq, _) => "return select(SC(0), SC(1), a == b);",
+        (Ne, _) => "return select(SC(0), SC(1), a != b);",
+        (Lt, _) => "return select(SC(0), SC(1), a < b);",
+        (Le, _) => "return select(SC(0), SC(1), a <= b);",
+        (Gt, _) => "return select(SC(0), SC(1), a > b);",
+        (Ge, _) => "return select(SC(0), SC(1), a >= b);",
+        (LogicalAnd, _) => "return select(SC(0), SC(1), a != SC(0) && b != SC(0));",
+        (LogicalOr, _) => "return select(SC(0), SC(1), a != SC(0) || b != SC(0));",
+        (LogicalXor, _) => "return select(SC(0), SC(1), (a != SC(0)) != (b != SC(0)));",
+        (Add | Maximum, _) if bool_ => "return select(SC(0), SC(1), a != SC(0) || b != SC(0));",
+        (Mul | Minimum, _) if bool_ => "return select(SC(0), SC(1), a != SC(0) && b != SC(0));",
+        (_, _) if bool_ => "",
+        (Add, _) => "return a + b;",
+        (Sub, _) => "return a - b;",
+        (Mul, _) => "return a * b;",
+        (Div, Kind::F32 | Kind::F64) => "return a / b;",
+        (Div, _) => "return div_checked(a, b);",
+        (Maximum, Kind::F32 | Kind::F64) => "return select(b, a, nan_S(a) || a > b);",
+        (Minimum, Kind::F32 | Kind::F64) => "return select(b, a, nan_S(a) || a < b);",
+        (Maximum, _) => "return max(a, b);",
+        (Minimum, _) => "return min(a, b);",
+        (Pow, Kind::F32) => "return pow_f32(a, b);",
+        (Atan2, Kind::F32) => "return atan2_f32(a, b);",
+        (Pow, Kind::F64) => "return pow_f64(a, b);",
+        (Atan2, Kind::F64) => "return atan2_f64(a, b);",
+        (Pow, Kind::Signed) => {
+            "if b < SC(0) {\n        if a == SC(1) {\n            return SC(1);\n        }\n        \
+             if a == SC(-1) {\n            return select(a, SC(1), (b & SC(1)) == SC(0));\n        }\n        \
+             return SC(0);\n    }\n    \
+             var r = SC(1);\n    var base = a;\n    var e = b;\n    loop {\n        \
+             if e <= SC(0) {\n            break;\n        }\n        \
+             if (e & SC(1)) == SC(1) {\n            r = r * base;\n        }\n        \
+             base = base * base;\n        e = e >> 1u;\n    }\n    return r;"
+        }
+        (Pow, Kind::Unsigned) => {
+            "var r = SC(1);\n    var base = a;\n    var e = b;\n    loop {\n        \
+             if e == SC(0) {\n            break;\n        }\n        \
+             if (e & SC(1)) == SC(1) {\n            r = (r * base) & 255u;\n        }\n        \
+             base = (base * base) & 255u;\n        e = e >> 1u;\n    }\n    return r;"
+        }
+        _ => "",
+    };
+    if body.is_empty() {
+        return Err(Error::unsupported(op.name(), dtype, "wgpu"));
+    }
+    Ok(body)
+}
+
+fn out_dtype(op: BinaryOp, dtype: DType) -> DType {
+    if op.returns_bool() {
+        DType::Bool
+    } else {
+        dtype
+    }
+}
+
+fn spec(op: BinaryOp, dtype: DType, inplace: bool) -> Result<ShaderSpec> {
+    let body = op_body(op, dtype)?;
+    let out = out_dtype(op, dtype);
+    Ok(ShaderSpec::new("binary")
+        .dtype("S", dtype)
+        .dtype("D", out)
+        .convert("cvt", dtype, out)
+        .code(&format!("fn op(a: SC, b: SC) -> SC {{\n    {body}\n}}"))
+        .flag_if(kind(dtype) == Kind::F32, "F32MATH")
+        .math_if(kind(dtype) == Kind::F64)
+        .flag_if(op == BinaryOp::Div && !dtype.is_float(), "DIVCHECK")
+        .flag_if(inplace, "INPLACE"))
+}
+
+fn check_dtypes(op: BinaryOp, lhs: DType, rhs: DType, dst: DType) -> Result<()> {
+    if lhs != rhs {
+        return Err(Error::DType {
+            op: op.name(),
+            expected: format!("both operands of dtype {lhs}"),
+            got: rhs,
+        });
+    }
+    let want = out_dtype(op, lhs);
+    if dst != want {
+        return Err(Error::DType {
+            op: op.name(),
+            expected: format!("an output of dtype {want}"),
+            got: dst,
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn binary(
+    wgpu: &Wgpu,
+    op: BinaryOp,
+    lhs: View<'_, WgpuStorage>,
+    rhs: View<'_, WgpuStorage>,
+    dst: ViewMut<'_, WgpuStorage>,
+) -> Result<()> {
+    let dtype = lhs.storage.dtype();
+    check_dtypes(op, dtype, rhs.storage.dtype(), dst.storage.dtype())?;
+    let device = wgpu.device();
+    device.check(op.name(), &[dtype])?;
+    let spec = spec(op, dtype, false)?;
+    let n = dst.layout.numel();
+    let l = KernelLayout::merged(op.name(), &[lhs.layout, rhs.layout, dst.layout])?;
+    let params = [l[0], l[1], l[2], l[2]];
+    let errors = device.error_record();
+    let mut args = vec![read(lhs.storage), read(rhs.storage), write(dst.storage)];
+    if op == BinaryOp::Div && !dtype.is_float() {
+        args.push(Arg {
+            buffer: &errors,
+            access: Access::Write,
+        });
+    }
+    device.dispatch(
+        &spec,
+        "binary",
+        bytemuck::cast_slice(&params),
+        &args,
+        grid(n),
+    )
+}
+
+pub(crate) fn binary_inplace(
+    wgpu: &Wgpu,
+    op: BinaryOp,
+    dst: ViewMut<'_, WgpuStorage>,
+    rhs: View<'_, WgpuStorage>,
+) -> Result<()> {
+    let dtype = dst.storage.dtype();
+    check_dtypes(op, dtype, rhs.storage.dtype(), out_dtype(op, dtype))?;
+    let device = wgpu.device();
+    device.check(op.name(), &[dtype])?;
+    let spec = spec(op, dtype, true)?;
+    let n = dst.layout.numel();
+    let l = KernelLayout::merged(op.name(), &[dst.layout, rhs.layout])?;
+    let params = [l[0], l[1], l[0], l[0]];
+    let errors = device.error_record();
+    let mut args = vec![write(dst.storage), read(rhs.storage)];
+    if op == BinaryOp::Div && !dtype.is_float() {
+        args.push(Arg {
+            buffer: &errors,
+            access: Access::Write,
+        });
+    }
+    device.dispatch(
+        &spec,
+        "binary",
+        bytemuck::cast_slice(&params),
+        &args,
+        grid(n),
+    )
+}
+
+pub(crate) fn where_cond(
+    wgpu: &Wgpu,
+    cond: View<'_, WgpuStorage>,
+    on_true: View<'_, WgpuStorage>,
+    on_false: View<'_, WgpuStorage>,
+    dst: ViewMut<'_, WgpuStorage>,
+) -> Result<()> {
+    if cond.storage.dtype() != DType::Bool {
+        return Err(Error::DType {
+            op: "where",
+            expected: "a condition of dtype bool".into(),
+            got: cond.storage.dtype(),
+        });
+    }
+    let dtype = on_true.storage.dtype();
+    for got in [on_false.storage.dtype(), dst.storage.dtype()] {
+        if got != dtype {
+            return Err(Error::DType {
+                op: "where",
+                expected: format!("operands of dtype {dtype}"),
+                got,
+            });
+        }
+    }
+    let device = wgpu.device();
+    device.check("where", &[dtype])?;
+    let n = dst.layout.numel();
+    let l = KernelLayout::merged(
+        "where",
+        &[on_true.layout, on_false.layout, dst.layout, cond.layout],
+    )?;
+    device.dispatch(
+        &where_spec(dtype),
+        "where_cond",
+        bytemuck::cast_slice(&l),
+        &[
+            read(cond.storage),
+            read(on_true.storage),
+            read(on_false.storage),
+            write(dst.storage),
+        ],
+        grid(n),
+    )
+}
+
+fn where_spec(dtype: DType) -> ShaderSpec {
+    ShaderSpec::new("binary")
+        .dtype("S", dtype)
+        .dtype("D", dtype)
+        .flag("WHERE")
+}
+
+/// Every shader instantiation this module can ask for (for the naga validation test).
+pub(crate) fn variants() -> Vec<ShaderSpec> {
+    use BinaryOp::*;
+    let ops = [
+        Add, Sub, Mul, Div, Pow, Maximum, Minimum, Atan2, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd,
+        LogicalOr, LogicalXor,
+    ];
+    let mut out = Vec::new();
+    for dtype in crate::VALIDATED_DTYPES {
+        out.push(where_spec(dtype));
+        for op in ops {
+            for inplace in [false, true] {
+                if let Ok(s) = spec(op, dtype, inplace) {
+                    out.push(s);
+                }
+            }
+        }
+    }
+    out
+}
