@@ -27,6 +27,8 @@ pub const KERNEL_SOURCES: &[(&str, &str)] = &[
     ("softmax", include_str!("../../../kernels/softmax.cu")),
     ("indexing", include_str!("../../../kernels/indexing.cu")),
     ("random", include_str!("../../../kernels/random.cu")),
+    ("pool", include_str!("../../../kernels/pool.cu")),
+    ("batch_norm", include_str!("../../../kernels/batch_norm.cu")),
 ];
 
 /// Options given to NVRTC besides the architecture. Part of the cache key.

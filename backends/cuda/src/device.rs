@@ -3,6 +3,7 @@
 //! device-side error flags.
 
 use crate::compile::{self, backend_error};
+use crate::cudnn::CudnnState;
 use crate::storage::Pool;
 use cudarc::cublas::CudaBlas;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, result, sys};
@@ -81,6 +82,7 @@ fn error_op_name(op: u32) -> Option<&'static str> {
         2 => Some("gather"),
         3 => Some("scatter"),
         4 => Some("scatter_add"),
+        5 => Some("max_pool2d_backward"),
         _ => None,
     }
 }
@@ -132,6 +134,8 @@ pub struct CudaDevice {
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<String, CudaFunction>>,
     blas: Mutex<Option<CudaBlas>>,
+    /// The cuDNN handle and convolution-algorithm cache, created on first use.
+    cudnn: Mutex<Option<CudnnState>>,
     /// An `ErrorRecord` in device memory that kernels set error codes in.
     error_flags: sys::CUdeviceptr,
 }
@@ -218,6 +222,7 @@ impl CudaDevice {
             modules: Mutex::default(),
             functions: Mutex::default(),
             blas: Mutex::new(None),
+            cudnn: Mutex::new(None),
             error_flags,
         })
     }
@@ -281,6 +286,16 @@ impl CudaDevice {
             );
         }
         Ok(blas)
+    }
+
+    /// The cuDNN state (handle on this device's stream, algorithm cache), created on first
+    /// use; an error, never a panic, when cuDNN cannot be loaded.
+    pub(crate) fn cudnn(&self) -> Result<MutexGuard<'_, Option<CudnnState>>> {
+        let mut cudnn = lock(&self.cudnn);
+        if cudnn.is_none() {
+            *cudnn = Some(CudnnState::new(self)?);
+        }
+        Ok(cudnn)
     }
 
     /// Waits for the stream, then reports (and clears) any error a kernel flagged.

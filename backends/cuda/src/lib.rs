@@ -9,6 +9,9 @@
 //!   place; dims are merged first so most layouts reach them 1-D (`launch`).
 //! - **Matrix products** go to cuBLAS, transposed views included, with TF32 behind
 //!   [`set_allow_tf32`] (off by default, as in PyTorch).
+//! - **Convolutions** go to cuDNN (algorithm chosen once per shape and cached per device);
+//!   pooling and batch norm are own kernels with the CPU backend's exact conventions (`conv`,
+//!   `pool`, `batch_norm`; see docs/cuda.md).
 //! - **Memory** comes from a stream-ordered caching allocator (`storage`), with PyTorch's
 //!   statistics ([`Cuda::memory_allocated`], ...) and [`Cuda::empty_cache`].
 //! - **Asynchronous.** Every op of a device is queued on its one stream; only reading back
@@ -20,13 +23,17 @@
 //! As the CPU backend's table, except: matmul takes floats only (cuBLAS has no integer GEMM
 //! for these dtypes), which is `Error::Unsupported` for integer inputs.
 
+mod batch_norm;
 mod binary;
 mod compile;
+mod conv;
 mod copy;
+mod cudnn;
 mod device;
 mod indexing;
 mod launch;
 mod matmul;
+mod pool;
 mod random;
 mod reduce;
 mod softmax;
@@ -34,6 +41,7 @@ mod storage;
 mod unary;
 
 pub use compile::{COMMON_HEADER, KERNEL_SOURCES, compile_uncached, full_source, nvrtc_available};
+pub use cudnn::{cudnn_available, cudnn_version};
 pub use device::{
     DeviceProperties, allow_tf32, device_count, driver_available, is_available, set_allow_tf32,
 };
@@ -42,8 +50,8 @@ pub use storage::{CudaStorage, MemoryStats};
 use device::CudaDevice;
 use std::sync::Arc;
 use tiny_torch_core::{
-    Backend, BinaryOp, DType, Device, Distribution, ReduceOp, Result, Scalar, ScatterReduce,
-    UnaryOp, View, ViewMut,
+    Backend, BatchNormSaved, BinaryOp, Conv2dParams, DType, Device, Distribution, Pool2dParams,
+    ReduceOp, Result, Scalar, ScatterReduce, UnaryOp, View, ViewMut,
 };
 
 /// One CUDA device. Cheap to clone; every handle to the same ordinal shares its stream,
@@ -270,5 +278,120 @@ impl Backend for Cuda {
         offset: u64,
     ) -> Result<()> {
         random::random(self, dst, distribution, seed, offset)
+    }
+
+    fn conv2d(
+        &self,
+        input: View<'_, CudaStorage>,
+        weight: View<'_, CudaStorage>,
+        bias: Option<View<'_, CudaStorage>>,
+        params: &Conv2dParams,
+    ) -> Result<CudaStorage> {
+        conv::conv2d(self, input, weight, bias, params)
+    }
+
+    fn conv2d_backward_input(
+        &self,
+        grad_output: View<'_, CudaStorage>,
+        weight: View<'_, CudaStorage>,
+        input_dims: [usize; 4],
+        params: &Conv2dParams,
+    ) -> Result<CudaStorage> {
+        conv::conv2d_backward_input(self, grad_output, weight, input_dims, params)
+    }
+
+    fn conv2d_backward_weight(
+        &self,
+        grad_output: View<'_, CudaStorage>,
+        input: View<'_, CudaStorage>,
+        weight_dims: [usize; 4],
+        params: &Conv2dParams,
+    ) -> Result<CudaStorage> {
+        conv::conv2d_backward_weight(self, grad_output, input, weight_dims, params)
+    }
+
+    fn max_pool2d(
+        &self,
+        input: View<'_, CudaStorage>,
+        params: &Pool2dParams,
+    ) -> Result<(CudaStorage, CudaStorage)> {
+        pool::max_pool2d(self, input, params)
+    }
+
+    fn max_pool2d_backward(
+        &self,
+        grad_output: View<'_, CudaStorage>,
+        indices: View<'_, CudaStorage>,
+        input_dims: [usize; 4],
+    ) -> Result<CudaStorage> {
+        pool::max_pool2d_backward(self, grad_output, indices, input_dims)
+    }
+
+    fn avg_pool2d(
+        &self,
+        input: View<'_, CudaStorage>,
+        params: &Pool2dParams,
+    ) -> Result<CudaStorage> {
+        pool::avg_pool2d(self, input, params)
+    }
+
+    fn avg_pool2d_backward(
+        &self,
+        grad_output: View<'_, CudaStorage>,
+        input_dims: [usize; 4],
+        params: &Pool2dParams,
+    ) -> Result<CudaStorage> {
+        pool::avg_pool2d_backward(self, grad_output, input_dims, params)
+    }
+
+    fn adaptive_avg_pool2d(
+        &self,
+        input: View<'_, CudaStorage>,
+        output_size: [usize; 2],
+    ) -> Result<CudaStorage> {
+        pool::adaptive_avg_pool2d(self, input, output_size)
+    }
+
+    fn adaptive_avg_pool2d_backward(
+        &self,
+        grad_output: View<'_, CudaStorage>,
+        input_dims: [usize; 4],
+    ) -> Result<CudaStorage> {
+        pool::adaptive_avg_pool2d_backward(self, grad_output, input_dims)
+    }
+
+    fn batch_norm(
+        &self,
+        input: View<'_, CudaStorage>,
+        weight: Option<View<'_, CudaStorage>>,
+        bias: Option<View<'_, CudaStorage>>,
+        running_mean: Option<ViewMut<'_, CudaStorage>>,
+        running_var: Option<ViewMut<'_, CudaStorage>>,
+        training: bool,
+        momentum: f64,
+        eps: f64,
+    ) -> Result<(CudaStorage, BatchNormSaved<CudaStorage>)> {
+        batch_norm::batch_norm(
+            self,
+            input,
+            weight,
+            bias,
+            running_mean,
+            running_var,
+            training,
+            momentum,
+            eps,
+        )
+    }
+
+    fn batch_norm_backward(
+        &self,
+        grad_output: View<'_, CudaStorage>,
+        input: View<'_, CudaStorage>,
+        weight: Option<View<'_, CudaStorage>>,
+        saved: &BatchNormSaved<CudaStorage>,
+        training: bool,
+    ) -> Result<(CudaStorage, CudaStorage, CudaStorage)> {
+        batch_norm::batch_norm_backward(self, grad_output, input, weight, saved, training)
     }
 }

@@ -95,4 +95,9 @@ fn detection_never_panics() {
         .unwrap_err()
         .to_string();
     assert!(err.contains("cuda"), "{err}");
+    // cuDNN is looked for without panicking, too (absent here unless installed).
+    assert_eq!(
+        tiny_torch_cuda::cudnn_version().is_some(),
+        tiny_torch_cuda::cudnn_available()
+    );
 }

@@ -1,0 +1,512 @@
+//! 2-D convolution (`conv2d`) and its two gradients on cuDNN: `cudnnConvolutionForward` (plus
+//! `cudnnAddTensor` for the bias), `cudnnConvolutionBackwardData` and
+//! `cudnnConvolutionBackwardFilter`, groups and dilation included (PyTorch's conv2d is cuDNN's
+//! cross-correlation).
+//!
+//! Operands are passed in place when they are contiguous NCHW (any offset, 16-byte aligned);
+//! other views are packed into contiguous copies first. Outputs are new contiguous buffers.
+//! The algorithm for each (pass, dtype, shapes, parameters) is chosen once per device by
+//! cuDNN's heuristics and cached (`cudnn.rs`); its workspace comes from the caching allocator
+//! and goes back to it as soon as the call is queued (the pool is stream-ordered).
+//!
+//! dtypes: f32 (FMA math: no TF32 unless `set_allow_tf32(true)`), f64, and f16 / bf16 with f32
+//! accumulation (cuDNN's "pseudo-half" configuration). Integers are `Error::Unsupported`.
+
+use crate::Cuda;
+use crate::compile::backend_error;
+use crate::copy;
+use crate::cudnn::{
+    ConvDesc, ConvDescs, ConvKey, ConvKind, FilterDesc, TensorDesc, base_math, bwd_data_algo,
+    bwd_filter_algo, choose, cudnn_error, data_types, fwd_algo,
+};
+use crate::device::allow_tf32;
+use crate::reduce::check_extent;
+use crate::storage::{self, CudaStorage};
+use cudarc::cudnn::result as cr;
+use cudarc::cudnn::sys as cs;
+use std::ffi::c_void;
+use tiny_torch_core::{
+    BackendStorage, Conv2dParams, DType, Error, Layout, Result, Scalar, View, ViewMut,
+};
+
+/// The sizes of one convolution, checked against each other (as the CPU backend's `Geom`).
+#[derive(Clone, Copy, Debug)]
+struct Geom {
+    input: [usize; 4],
+    weight: [usize; 4],
+    output: [usize; 4],
+    p: Conv2dParams,
+}
+
+impl Geom {
+    fn new(
+        op: &'static str,
+        input: [usize; 4],
+        weight: &[usize],
+        p: &Conv2dParams,
+    ) -> Result<Self> {
+        let [n, c, h, w] = input;
+        let &[o, cg, kh, kw] = weight else {
+            return Err(Error::shape(
+                op,
+                format!("expected a 4-D weight [O, C / groups, kh, kw], got {weight:?}"),
+            ));
+        };
+        let bad = |msg: String| Err(Error::shape(op, msg));
+        if p.groups == 0 || p.stride.contains(&0) || p.dilation.contains(&0) {
+            return bad(format!(
+                "groups, stride and dilation must be positive, got {p:?}"
+            ));
+        }
+        if !c.is_multiple_of(p.groups) || !o.is_multiple_of(p.groups) || c / p.groups != cg {
+            return bad(format!(
+                "input {input:?} and weight {weight:?} do not fit {} groups",
+                p.groups
+            ));
+        }
+        let (Some(oh), Some(ow)) = (p.output_size(0, h, kh), p.output_size(1, w, kw)) else {
+            return bad(format!(
+                "kernel {kh}x{kw} (dilation {:?}) does not fit input {h}x{w} padded by {:?}",
+                p.dilation, p.padding
+            ));
+        };
+        let g = Geom {
+            input,
+            weight: [o, cg, kh, kw],
+            output: [n, o, oh, ow],
+            p: *p,
+        };
+        let len = |dims: [usize; 4]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if [g.input, g.weight, g.output]
+            .into_iter()
+            .any(|d| len(d).is_none())
+        {
+            return bad(format!(
+                "sizes overflow: input {input:?}, weight {weight:?}"
+            ));
+        }
+        Ok(g)
+    }
+
+    fn key(&self, kind: ConvKind, dtype: DType) -> ConvKey {
+        ConvKey {
+            kind,
+            dtype,
+            input: self.input,
+            weight: self.weight,
+            params: self.p,
+            tf32: dtype == DType::F32 && allow_tf32(),
+        }
+    }
+
+    fn descs(&self, op: &'static str, dtype: DType) -> Result<ConvDescs> {
+        let (data, compute) = data_types(op, dtype)?;
+        Ok(ConvDescs {
+            x: TensorDesc::nchw(op, data, self.input)?,
+            w: FilterDesc::kcrs(op, data, self.weight)?,
+            y: TensorDesc::nchw(op, data, self.output)?,
+            conv: ConvDesc::new(
+                op,
+                &self.p,
+                compute,
+                base_math(dtype, dtype == DType::F32 && allow_tf32()),
+            )?,
+        })
+    }
+}
+
+fn dims4(op: &'static str, what: &str, layout: &Layout) -> Result<[usize; 4]> {
+    layout.dims().try_into().map_err(|_| {
+        Error::shape(
+            op,
+            format!(
+                "expected a 4-D {what} [N, C, H, W], got {:?}",
+                layout.dims()
+            ),
+        )
+    })
+}
+
+fn expect_dims(op: &'static str, what: &str, layout: &Layout, want: [usize; 4]) -> Result<()> {
+    if layout.dims() != want {
+        return Err(Error::shape(
+            op,
+            format!("expected {what} of shape {want:?}, got {:?}", layout.dims()),
+        ));
+    }
+    Ok(())
+}
+
+/// The one dtype of all operands.
+fn common_dtype(op: &'static str, storages: &[&CudaStorage]) -> Result<DType> {
+    let dtype = storages[0].dtype();
+    if let Some(other) = storages.iter().find(|s| s.dtype() != dtype) {
+        return Err(Error::DType {
+            op,
+            expected: format!("every operand of dtype {dtype}"),
+            got: other.dtype(),
+        });
+    }
+    Ok(dtype)
+}
+
+/// An operand as cuDNN reads it: packed row-major at a 16-byte aligned address, in place or
+/// as a contiguous copy.
+struct Dense<'a> {
+    packed: Option<CudaStorage>,
+    storage: &'a CudaStorage,
+    offset: usize,
+}
+
+impl<'a> Dense<'a> {
+    fn new(cuda: &Cuda, op: &'static str, v: View<'a, CudaStorage>) -> Result<Self> {
+        check_extent(op, v.layout, v.storage.len())?;
+        if v.layout.is_contiguous() && v.storage.ptr_at(v.layout.offset()).is_multiple_of(16) {
+            return Ok(Dense {
+                packed: None,
+                storage: v.storage,
+                offset: v.layout.offset(),
+            });
+        }
+        Ok(Dense {
+            packed: Some(copy::contiguous(cuda, v)?),
+            storage: v.storage,
+            offset: 0,
+        })
+    }
+
+    fn ptr(&self) -> *const c_void {
+        let storage = self.packed.as_ref().unwrap_or(self.storage);
+        storage.ptr_at(self.offset) as usize as *const c_void
+    }
+}
+
+/// alpha = 1 and beta (0: overwrite, 1: accumulate) in the type cuDNN scales `dtype` with
+/// (double for f64, float otherwise). The values live in `self`, which outlives the call.
+struct Scales {
+    one32: f32,
+    beta32: f32,
+    one64: f64,
+    beta64: f64,
+    double: bool,
+}
+
+impl Scales {
+    fn new(dtype: DType, beta: f64) -> Self {
+        Scales {
+            one32: 1.0,
+            beta32: beta as f32,
+            one64: 1.0,
+            beta64: beta,
+            double: dtype == DType::F64,
+        }
+    }
+
+    fn alpha(&self) -> *const c_void {
+        if self.double {
+            &self.one64 as *const f64 as *const c_void
+        } else {
+            &self.one32 as *const f32 as *const c_void
+        }
+    }
+
+    fn beta(&self) -> *const c_void {
+        if self.double {
+            &self.beta64 as *const f64 as *const c_void
+        } else {
+            &self.beta32 as *const f32 as *const c_void
+        }
+    }
+}
+
+fn mut_ptr(s: &mut CudaStorage) -> *mut c_void {
+    s.ptr() as usize as *mut c_void
+}
+
+/// A new contiguous storage of `dims`, zero-filled.
+fn zeros(cuda: &Cuda, dtype: DType, dims: [usize; 4]) -> Result<CudaStorage> {
+    let mut out = storage::alloc(cuda.device(), dtype, dims.iter().product())?;
+    copy::fill(
+        cuda,
+        ViewMut::new(&mut out, &Layout::contiguous(dims)),
+        Scalar::Float(0.0),
+    )?;
+    Ok(out)
+}
+
+/// A workspace of `bytes` from the caching allocator (none for 0), and its address.
+fn workspace(cuda: &Cuda, bytes: usize) -> Result<(Option<CudaStorage>, *mut c_void)> {
+    if bytes == 0 {
+        return Ok((None, std::ptr::null_mut()));
+    }
+    let mut ws = storage::alloc(cuda.device(), DType::U8, bytes)?;
+    let ptr = mut_ptr(&mut ws);
+    Ok((Some(ws), ptr))
+}
+
+/// `out += bias` broadcast over `[N, O, Ho, Wo]` (`cudnnAddTensor`).
+fn add_bias(
+    cuda: &Cuda,
+    op: &'static str,
+    handle: cs::cudnnHandle_t,
+    dtype: DType,
+    bias: View<'_, CudaStorage>,
+    out_desc: &TensorDesc,
+    out: &mut CudaStorage,
+) -> Result<()> {
+    let (data, _) = data_types(op, dtype)?;
+    let channels = bias.layout.numel();
+    let b = Dense::new(cuda, op, bias)?;
+    let bias_desc = TensorDesc::nchw(op, data, [1, channels, 1, 1])?;
+    let scales = Scales::new(dtype, 1.0);
+    // SAFETY: live handle and descriptors; `b` holds `channels` packed elements and `out` the
+    // packed output `out_desc` describes; the scales outlive the call (read at enqueue).
+    unsafe {
+        cs::cudnnAddTensor(
+            handle,
+            scales.alpha(),
+            bias_desc.0,
+            b.ptr(),
+            scales.beta(),
+            out_desc.0,
+            mut_ptr(out),
+        )
+    }
+    .result()
+    .map_err(|e| cudnn_error("adding the bias", e))?;
+    drop(b);
+    Ok(())
+}
+
+/// `conv2d(input, weight, bias)` into a new contiguous `[N, O, Ho, Wo]`.
+pub(crate) fn conv2d(
+    cuda: &Cuda,
+    input: View<'_, CudaStorage>,
+    weight: View<'_, CudaStorage>,
+    bias: Option<View<'_, CudaStorage>>,
+    p: &Conv2dParams,
+) -> Result<CudaStorage> {
+    let op = "conv2d";
+    let mut storages = vec![input.storage, weight.storage];
+    storages.extend(bias.map(|b| b.storage));
+    let dtype = common_dtype(op, &storages)?;
+    let g = Geom::new(
+        op,
+        dims4(op, "input", input.layout)?,
+        weight.layout.dims(),
+        p,
+    )?;
+    let o = g.weight[0];
+    if let Some(b) = bias
+        && b.layout.dims() != [o]
+    {
+        return Err(Error::shape(
+            op,
+            format!("expected a bias of shape [{o}], got {:?}", b.layout.dims()),
+        ));
+    }
+    data_types(op, dtype)?;
+    let out_len: usize = g.output.iter().product();
+    if out_len == 0 {
+        return storage::alloc(cuda.device(), dtype, 0);
+    }
+    let device = cuda.device();
+    // No input channels (C = 0): the output is the bias alone.
+    if g.weight[1] == 0 {
+        let mut out = zeros(cuda, dtype, g.output)?;
+        if let Some(b) = bias {
+            let (data, _) = data_types(op, dtype)?;
+            let out_desc = TensorDesc::nchw(op, data, g.output)?;
+            let mut state = device.cudnn()?;
+            let state = state
+                .as_mut()
+                .ok_or_else(|| backend_error("no cuDNN handle"))?;
+            device.bind()?;
+            add_bias(cuda, op, state.handle(), dtype, b, &out_desc, &mut out)?;
+        }
+        return Ok(out);
+    }
+    let x = Dense::new(cuda, op, input)?;
+    let w = Dense::new(cuda, op, weight)?;
+    let mut out = storage::alloc(device, dtype, out_len)?;
+    let d = g.descs(op, dtype)?;
+    let mut state = device.cudnn()?;
+    let state = state
+        .as_mut()
+        .ok_or_else(|| backend_error("no cuDNN handle"))?;
+    device.bind()?;
+    let choice = choose(state, &g.key(ConvKind::Forward, dtype), &d)?;
+    let algo = fwd_algo(choice.algo).ok_or_else(|| backend_error("bad forward algorithm"))?;
+    let (ws, ws_ptr) = workspace(cuda, choice.workspace)?;
+    let scales = Scales::new(dtype, 0.0);
+    // SAFETY: live handle and descriptors matching the packed buffers (x: input, w: weight,
+    // out: the new output); the workspace holds `choice.workspace` bytes; the scales are of
+    // the type cuDNN reads for this dtype and outlive the call.
+    unsafe {
+        cr::convolution_forward(
+            state.handle(),
+            scales.alpha(),
+            d.x.0,
+            x.ptr(),
+            d.w.0,
+            w.ptr(),
+            d.conv.0,
+            algo,
+            ws_ptr,
+            choice.workspace,
+            scales.beta(),
+            d.y.0,
+            mut_ptr(&mut out),
+        )
+    }
+    .map_err(|e| {
+        cudnn_error(
+            &format!(
+                "convolution forward {:?} * {:?} {p:?} {dtype} (algorithm {})",
+                g.input, g.weight, choice.algo
+            ),
+            e,
+        )
+    })?;
+    if let Some(b) = bias {
+        add_bias(cuda, op, state.handle(), dtype, b, &d.y, &mut out)?;
+    }
+    // Packed copies and the workspace may go back to the pool: later work is queued after.
+    drop((x, w, ws));
+    Ok(out)
+}
+
+/// The gradient of `conv2d` with respect to its input `[N, C, H, W]` (`input_dims`).
+pub(crate) fn conv2d_backward_input(
+    cuda: &Cuda,
+    grad_output: View<'_, CudaStorage>,
+    weight: View<'_, CudaStorage>,
+    input_dims: [usize; 4],
+    p: &Conv2dParams,
+) -> Result<CudaStorage> {
+    let op = "conv2d_backward_input";
+    let dtype = common_dtype(op, &[grad_output.storage, weight.storage])?;
+    let g = Geom::new(op, input_dims, weight.layout.dims(), p)?;
+    expect_dims(op, "grad_output", grad_output.layout, g.output)?;
+    data_types(op, dtype)?;
+    let device = cuda.device();
+    if input_dims.iter().product::<usize>() == 0 {
+        return storage::alloc(device, dtype, 0);
+    }
+    if g.weight[0] == 0 {
+        // No output channels: nothing flows back.
+        return zeros(cuda, dtype, input_dims);
+    }
+    let dy = Dense::new(cuda, op, grad_output)?;
+    let w = Dense::new(cuda, op, weight)?;
+    let mut dx = storage::alloc(device, dtype, input_dims.iter().product())?;
+    let d = g.descs(op, dtype)?;
+    let mut state = device.cudnn()?;
+    let state = state
+        .as_mut()
+        .ok_or_else(|| backend_error("no cuDNN handle"))?;
+    device.bind()?;
+    let choice = choose(state, &g.key(ConvKind::BackwardData, dtype), &d)?;
+    let algo =
+        bwd_data_algo(choice.algo).ok_or_else(|| backend_error("bad backward-data algorithm"))?;
+    let (ws, ws_ptr) = workspace(cuda, choice.workspace)?;
+    let scales = Scales::new(dtype, 0.0);
+    // SAFETY: as in `conv2d`: w is the packed weight, dy the packed gradient of the output,
+    // dx the new gradient of the input, each matching its descriptor.
+    unsafe {
+        cr::convolution_backward_data(
+            state.handle(),
+            scales.alpha(),
+            d.w.0,
+            w.ptr(),
+            d.y.0,
+            dy.ptr(),
+            d.conv.0,
+            algo,
+            ws_ptr,
+            choice.workspace,
+            scales.beta(),
+            d.x.0,
+            mut_ptr(&mut dx),
+        )
+    }
+    .map_err(|e| {
+        cudnn_error(
+            &format!(
+                "convolution backward data {:?} * {:?} {p:?} {dtype} (algorithm {})",
+                g.input, g.weight, choice.algo
+            ),
+            e,
+        )
+    })?;
+    drop((dy, w, ws));
+    Ok(dx)
+}
+
+/// The gradient of `conv2d` with respect to its weight `[O, C / groups, kh, kw]`
+/// (`weight_dims`).
+pub(crate) fn conv2d_backward_weight(
+    cuda: &Cuda,
+    grad_output: View<'_, CudaStorage>,
+    input: View<'_, CudaStorage>,
+    weight_dims: [usize; 4],
+    p: &Conv2dParams,
+) -> Result<CudaStorage> {
+    let op = "conv2d_backward_weight";
+    let dtype = common_dtype(op, &[grad_output.storage, input.storage])?;
+    let g = Geom::new(op, dims4(op, "input", input.layout)?, &weight_dims, p)?;
+    expect_dims(op, "grad_output", grad_output.layout, g.output)?;
+    data_types(op, dtype)?;
+    let device = cuda.device();
+    if weight_dims.iter().product::<usize>() == 0 {
+        return storage::alloc(device, dtype, 0);
+    }
+    if g.input[0] == 0 {
+        // An empty batch: the sum over it is zero.
+        return zeros(cuda, dtype, weight_dims);
+    }
+    let dy = Dense::new(cuda, op, grad_output)?;
+    let x = Dense::new(cuda, op, input)?;
+    let mut dw = storage::alloc(device, dtype, weight_dims.iter().product())?;
+    let d = g.descs(op, dtype)?;
+    let mut state = device.cudnn()?;
+    let state = state
+        .as_mut()
+        .ok_or_else(|| backend_error("no cuDNN handle"))?;
+    device.bind()?;
+    let choice = choose(state, &g.key(ConvKind::BackwardFilter, dtype), &d)?;
+    let algo = bwd_filter_algo(choice.algo)
+        .ok_or_else(|| backend_error("bad backward-filter algorithm"))?;
+    let (ws, ws_ptr) = workspace(cuda, choice.workspace)?;
+    let scales = Scales::new(dtype, 0.0);
+    // SAFETY: as in `conv2d`: x is the packed input, dy the packed gradient of the output, dw
+    // the new gradient of the weight, each matching its descriptor.
+    unsafe {
+        cr::convolution_backward_filter(
+            state.handle(),
+            scales.alpha(),
+            d.x.0,
+            x.ptr(),
+            d.y.0,
+            dy.ptr(),
+            d.conv.0,
+            algo,
+            ws_ptr,
+            choice.workspace,
+            scales.beta(),
+            d.w.0,
+            mut_ptr(&mut dw),
+        )
+    }
+    .map_err(|e| {
+        cudnn_error(
+            &format!(
+                "convolution backward filter {:?} * {:?} {p:?} {dtype} (algorithm {})",
+                g.input, g.weight, choice.algo
+            ),
+            e,
+        )
+    })?;
+    drop((dy, x, ws));
+    Ok(dw)
+}
