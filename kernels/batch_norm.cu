@@ -11,8 +11,23 @@
 // grid of (splits, channels) blocks: block (k, c) sums a fixed contiguous chunk of channel c in
 // a fixed order and writes one partial; the finishing kernels add the partials in order, so
 // results are reproducible run to run.
+//
+// NVRTC contracts `a * b + c` into an FMA by default, which rounds once where the CPU (Rust
+// never contracts) rounds twice. Every product that meets a sum or difference here goes through
+// bn_mul / bn_add / bn_sub (explicit round-to-nearest intrinsics, never contracted), in the
+// CPU's order of operations.
 
 #define BN_BLOCK 256
+
+template <typename C> __device__ __forceinline__ C bn_mul(C a, C b);
+template <> __device__ __forceinline__ float bn_mul<float>(float a, float b) { return __fmul_rn(a, b); }
+template <> __device__ __forceinline__ double bn_mul<double>(double a, double b) { return __dmul_rn(a, b); }
+template <typename C> __device__ __forceinline__ C bn_add(C a, C b);
+template <> __device__ __forceinline__ float bn_add<float>(float a, float b) { return __fadd_rn(a, b); }
+template <> __device__ __forceinline__ double bn_add<double>(double a, double b) { return __dadd_rn(a, b); }
+template <typename C> __device__ __forceinline__ C bn_sub(C a, C b);
+template <> __device__ __forceinline__ float bn_sub<float>(float a, float b) { return __fsub_rn(a, b); }
+template <> __device__ __forceinline__ double bn_sub<double>(double a, double b) { return __dsub_rn(a, b); }
 
 __device__ __forceinline__ i64 bn_offset(const Layout& l, i64 j) {
     return l.ndim == 1 ? l.offset + j * l.strides[0] : layout_offset(l, j);
@@ -63,11 +78,11 @@ __device__ __forceinline__ void bn_reduce_body(const T* x, const Layout& other, 
                 s0 += xv;
             } else if (mode == 1) {
                 const double d = xv - mu;
-                s0 += d * d;
+                s0 = bn_add(s0, bn_mul(d, d));
             } else {
                 const double gv = (double)load_acc<T>(g[bn_offset(gother, j) + c * gcstride]);
                 s0 += gv;
-                s1 += (xv - mu) * gv;
+                s1 = bn_add(s1, bn_mul(bn_sub(xv, mu), gv));
             }
         }
         bn_block_sum2(s0, s1);
@@ -127,7 +142,7 @@ __device__ __forceinline__ void bn_stats_body(const double* partial, i64 splits,
         }
         const double invstd = 1.0 / sqrt(var + eps);
         const double alpha = invstd * bn_param<T>(w, w_off, w_stride, c, 1.0);
-        const double beta = bn_param<T>(b, b_off, b_stride, c, 0.0) - mean * alpha;
+        const double beta = bn_sub(bn_param<T>(b, b_off, b_stride, c, 0.0), bn_mul(mean, alpha));
         coef[c] = (C)alpha;
         coef[channels + c] = (C)beta;
         if (training && m > 0) {
@@ -135,12 +150,13 @@ __device__ __forceinline__ void bn_stats_body(const double* partial, i64 splits,
             const double unbiased = (double)m / ((double)m - 1.0);
             if (rm) {
                 const double old = (double)load_acc<T>(rm[rm_off + c * rm_stride]);
-                rm[rm_off + c * rm_stride] = from_f64<T>(momentum * mean + (1.0 - momentum) * old);
+                rm[rm_off + c * rm_stride] =
+                    from_f64<T>(bn_add(bn_mul(momentum, mean), bn_mul(1.0 - momentum, old)));
             }
             if (rv) {
                 const double old = (double)load_acc<T>(rv[rv_off + c * rv_stride]);
-                rv[rv_off + c * rv_stride] =
-                    from_f64<T>(momentum * (var * unbiased) + (1.0 - momentum) * old);
+                rv[rv_off + c * rv_stride] = from_f64<T>(
+                    bn_add(bn_mul(momentum, var * unbiased), bn_mul(1.0 - momentum, old)));
             }
         }
         saved_mean[c] = (C)mean;
@@ -156,7 +172,7 @@ __device__ __forceinline__ void bn_apply_body(const T* x, const Layout& xl, i64 
     FOR_EACH_INDEX(i, total) {
         const i64 c = (i / inner) % channels;
         const C v = load_acc<T>(x[bn_offset(xl, i)]);
-        out[i] = store_acc<T>(v * coef[c] + coef[channels + c]);
+        out[i] = store_acc<T>(bn_add(bn_mul(v, coef[c]), coef[channels + c]));
     }
 }
 
@@ -201,7 +217,7 @@ __device__ __forceinline__ void bn_backward_apply_body(const T* x, const Layout&
         if (training) {
             const C xv = load_acc<T>(x[bn_offset(xl, i)]);
             const C mu = coef[c], k = coef[channels + c], gm = coef[2 * channels + c];
-            dx[i] = store_acc<T>((gv - gm - (xv - mu) * k) * scale);
+            dx[i] = store_acc<T>(bn_mul(bn_sub(bn_sub(gv, gm), bn_mul(bn_sub(xv, mu), k)), scale));
         } else {
             dx[i] = store_acc<T>(gv * scale);
         }

@@ -1,13 +1,15 @@
-//! 2-D convolution (`conv2d`) and its two gradients on cuDNN: `cudnnConvolutionForward` (plus
-//! `cudnnAddTensor` for the bias), `cudnnConvolutionBackwardData` and
-//! `cudnnConvolutionBackwardFilter`, groups and dilation included (PyTorch's conv2d is cuDNN's
-//! cross-correlation).
+//! 2-D convolution (`conv2d`) and its two gradients on cuDNN: `cudnnConvolutionForward`,
+//! `cudnnConvolutionBackwardData` and `cudnnConvolutionBackwardFilter`, groups and dilation
+//! included (PyTorch's conv2d is cuDNN's cross-correlation). The bias is broadcast into the
+//! output first and the forward pass adds to it (beta = 1), so cuDNN computes
+//! `conv + bias` in its compute type and rounds once (f16 / bf16 included).
 //!
 //! Operands are passed in place when they are contiguous NCHW (any offset, 16-byte aligned);
 //! other views are packed into contiguous copies first. Outputs are new contiguous buffers.
-//! The algorithm for each (pass, dtype, shapes, parameters) is chosen once per device by
-//! cuDNN's heuristics and cached (`cudnn.rs`); its workspace comes from the caching allocator
-//! and goes back to it as soon as the call is queued (the pool is stream-ordered).
+//! The algorithm for each (pass, dtype, shapes, parameters) comes from cuDNN's heuristics
+//! (`cudnn.rs`): the first candidate whose workspace can be allocated runs and is cached per
+//! device. The workspace comes from the caching allocator and goes back to it as soon as the
+//! call is queued (the pool is stream-ordered).
 //!
 //! dtypes: f32 (FMA math: no TF32 unless `set_allow_tf32(true)`), f64, and f16 / bf16 with f32
 //! accumulation (cuDNN's "pseudo-half" configuration). Integers are `Error::Unsupported`.
@@ -16,8 +18,9 @@ use crate::Cuda;
 use crate::compile::backend_error;
 use crate::copy;
 use crate::cudnn::{
-    ConvDesc, ConvDescs, ConvKey, ConvKind, FilterDesc, TensorDesc, base_math, bwd_data_algo,
-    bwd_filter_algo, choose, cudnn_error, data_types, fwd_algo,
+    ConvChoice, ConvDesc, ConvDescs, ConvKey, ConvKind, CudnnState, FilterDesc, TensorDesc,
+    base_math, bwd_data_algo, bwd_filter_algo, candidates, cudnn_error, data_types, fwd_algo,
+    workspace_cap,
 };
 use crate::device::allow_tf32;
 use crate::reduce::check_extent;
@@ -244,38 +247,75 @@ fn workspace(cuda: &Cuda, bytes: usize) -> Result<(Option<CudaStorage>, *mut c_v
     Ok((Some(ws), ptr))
 }
 
-/// `out += bias` broadcast over `[N, O, Ho, Wo]` (`cudnnAddTensor`).
-fn add_bias(
+/// A new contiguous `[N, O, Ho, Wo]` (`dims`) holding `bias` (`[O]`, any stride) broadcast
+/// over N, Ho and Wo: a strided copy that reads the bias with strides `[0, stride, 0, 0]`.
+fn broadcast_bias(
     cuda: &Cuda,
     op: &'static str,
-    handle: cs::cudnnHandle_t,
-    dtype: DType,
     bias: View<'_, CudaStorage>,
-    out_desc: &TensorDesc,
-    out: &mut CudaStorage,
+    dims: [usize; 4],
+) -> Result<CudaStorage> {
+    check_extent(op, bias.layout, bias.storage.len())?;
+    let spread = Layout::new(
+        dims,
+        vec![0, bias.layout.strides()[0], 0, 0],
+        bias.layout.offset(),
+    )?;
+    let mut out = storage::alloc(cuda.device(), bias.storage.dtype(), dims.iter().product())?;
+    copy::copy(
+        cuda,
+        View::new(bias.storage, &spread),
+        ViewMut::new(&mut out, &Layout::contiguous(dims)),
+    )?;
+    Ok(out)
+}
+
+/// Runs one convolution pass, `pass(handle, choice, workspace)`, with the algorithm cached for
+/// `key`, else with cuDNN's candidates in order (those whose workspace fits in free memory); a
+/// candidate whose workspace cannot be allocated gives way to the next, so only an algorithm
+/// that ran is cached. Errors of the pass itself are returned, not retried.
+fn run_pass(
+    cuda: &Cuda,
+    state: &mut CudnnState,
+    key: &ConvKey,
+    d: &ConvDescs,
+    mut pass: impl FnMut(cs::cudnnHandle_t, ConvChoice, *mut c_void) -> Result<()>,
 ) -> Result<()> {
-    let (data, _) = data_types(op, dtype)?;
-    let channels = bias.layout.numel();
-    let b = Dense::new(cuda, op, bias)?;
-    let bias_desc = TensorDesc::nchw(op, data, [1, channels, 1, 1])?;
-    let scales = Scales::new(dtype, 1.0);
-    // SAFETY: live handle and descriptors; `b` holds `channels` packed elements and `out` the
-    // packed output `out_desc` describes; the scales outlive the call (read at enqueue).
-    unsafe {
-        cs::cudnnAddTensor(
-            handle,
-            scales.alpha(),
-            bias_desc.0,
-            b.ptr(),
-            scales.beta(),
-            out_desc.0,
-            mut_ptr(out),
-        )
+    let handle = state.handle();
+    let mut alloc_error = None;
+    // Ok(false): the workspace could not be allocated (out of memory).
+    let mut attempt = |choice: ConvChoice| -> Result<bool> {
+        d.conv.set_math(choice.math)?;
+        let (ws, ws_ptr) = match workspace(cuda, choice.workspace) {
+            Ok(ws) => ws,
+            Err(e) => {
+                alloc_error = Some(e);
+                return Ok(false);
+            }
+        };
+        pass(handle, choice, ws_ptr)?;
+        // The workspace may go back to the pool: later work is queued after the pass.
+        drop(ws);
+        Ok(true)
+    };
+    let cached = state.cached(key);
+    if let Some(choice) = cached
+        && attempt(choice)?
+    {
+        return Ok(());
     }
-    .result()
-    .map_err(|e| cudnn_error("adding the bias", e))?;
-    drop(b);
-    Ok(())
+    for choice in candidates(handle, key, d, workspace_cap(cuda.device()))? {
+        if Some(choice) != cached && attempt(choice)? {
+            state.remember(*key, choice);
+            return Ok(());
+        }
+    }
+    Err(match alloc_error {
+        Some(e) => backend_error(format!(
+            "cuDNN: no workspace could be allocated for any algorithm for {key:?}: {e}"
+        )),
+        None => backend_error(format!("cuDNN: no algorithm could run {key:?}")),
+    })
 }
 
 /// `conv2d(input, weight, bias)` into a new contiguous `[N, O, Ho, Wo]`.
@@ -311,68 +351,75 @@ pub(crate) fn conv2d(
         return storage::alloc(cuda.device(), dtype, 0);
     }
     let device = cuda.device();
+    // The output starts as the bias broadcast (the convolution adds to it, beta = 1), or
+    // uninitialized without a bias (beta = 0 overwrites it).
+    let (mut out, beta) = match bias {
+        Some(b) => (broadcast_bias(cuda, op, b, g.output)?, 1.0),
+        None => (storage::alloc(device, dtype, out_len)?, 0.0),
+    };
     // No input channels (C = 0): the output is the bias alone.
     if g.weight[1] == 0 {
-        let mut out = zeros(cuda, dtype, g.output)?;
-        if let Some(b) = bias {
-            let (data, _) = data_types(op, dtype)?;
-            let out_desc = TensorDesc::nchw(op, data, g.output)?;
-            let mut state = device.cudnn()?;
-            let state = state
-                .as_mut()
-                .ok_or_else(|| backend_error("no cuDNN handle"))?;
-            device.bind()?;
-            add_bias(cuda, op, state.handle(), dtype, b, &out_desc, &mut out)?;
+        if bias.is_none() {
+            copy::fill(
+                cuda,
+                ViewMut::new(&mut out, &Layout::contiguous(g.output)),
+                Scalar::Float(0.0),
+            )?;
         }
         return Ok(out);
     }
     let x = Dense::new(cuda, op, input)?;
     let w = Dense::new(cuda, op, weight)?;
-    let mut out = storage::alloc(device, dtype, out_len)?;
+    let out_ptr = mut_ptr(&mut out);
     let d = g.descs(op, dtype)?;
     let mut state = device.cudnn()?;
     let state = state
         .as_mut()
         .ok_or_else(|| backend_error("no cuDNN handle"))?;
     device.bind()?;
-    let choice = choose(state, &g.key(ConvKind::Forward, dtype), &d)?;
-    let algo = fwd_algo(choice.algo).ok_or_else(|| backend_error("bad forward algorithm"))?;
-    let (ws, ws_ptr) = workspace(cuda, choice.workspace)?;
-    let scales = Scales::new(dtype, 0.0);
-    // SAFETY: live handle and descriptors matching the packed buffers (x: input, w: weight,
-    // out: the new output); the workspace holds `choice.workspace` bytes; the scales are of
-    // the type cuDNN reads for this dtype and outlive the call.
-    unsafe {
-        cr::convolution_forward(
-            state.handle(),
-            scales.alpha(),
-            d.x.0,
-            x.ptr(),
-            d.w.0,
-            w.ptr(),
-            d.conv.0,
-            algo,
-            ws_ptr,
-            choice.workspace,
-            scales.beta(),
-            d.y.0,
-            mut_ptr(&mut out),
-        )
-    }
-    .map_err(|e| {
-        cudnn_error(
-            &format!(
-                "convolution forward {:?} * {:?} {p:?} {dtype} (algorithm {})",
-                g.input, g.weight, choice.algo
-            ),
-            e,
-        )
-    })?;
-    if let Some(b) = bias {
-        add_bias(cuda, op, state.handle(), dtype, b, &d.y, &mut out)?;
-    }
-    // Packed copies and the workspace may go back to the pool: later work is queued after.
-    drop((x, w, ws));
+    let scales = Scales::new(dtype, beta);
+    run_pass(
+        cuda,
+        state,
+        &g.key(ConvKind::Forward, dtype),
+        &d,
+        |handle, choice, ws_ptr| {
+            let algo =
+                fwd_algo(choice.algo).ok_or_else(|| backend_error("bad forward algorithm"))?;
+            // SAFETY: live handle and descriptors matching the packed buffers (x: input, w:
+            // weight, out: the new output, holding the bias when beta = 1); the workspace holds
+            // `choice.workspace` bytes; the scales are of the type cuDNN reads for this dtype
+            // and outlive the call.
+            unsafe {
+                cr::convolution_forward(
+                    handle,
+                    scales.alpha(),
+                    d.x.0,
+                    x.ptr(),
+                    d.w.0,
+                    w.ptr(),
+                    d.conv.0,
+                    algo,
+                    ws_ptr,
+                    choice.workspace,
+                    scales.beta(),
+                    d.y.0,
+                    out_ptr,
+                )
+            }
+            .map_err(|e| {
+                cudnn_error(
+                    &format!(
+                        "convolution forward {:?} * {:?} {p:?} {dtype} (algorithm {})",
+                        g.input, g.weight, choice.algo
+                    ),
+                    e,
+                )
+            })
+        },
+    )?;
+    // Packed copies may go back to the pool: later work is queued after.
+    drop((x, w));
     Ok(out)
 }
 
@@ -400,46 +447,53 @@ pub(crate) fn conv2d_backward_input(
     let dy = Dense::new(cuda, op, grad_output)?;
     let w = Dense::new(cuda, op, weight)?;
     let mut dx = storage::alloc(device, dtype, input_dims.iter().product())?;
+    let dx_ptr = mut_ptr(&mut dx);
     let d = g.descs(op, dtype)?;
     let mut state = device.cudnn()?;
     let state = state
         .as_mut()
         .ok_or_else(|| backend_error("no cuDNN handle"))?;
     device.bind()?;
-    let choice = choose(state, &g.key(ConvKind::BackwardData, dtype), &d)?;
-    let algo =
-        bwd_data_algo(choice.algo).ok_or_else(|| backend_error("bad backward-data algorithm"))?;
-    let (ws, ws_ptr) = workspace(cuda, choice.workspace)?;
     let scales = Scales::new(dtype, 0.0);
-    // SAFETY: as in `conv2d`: w is the packed weight, dy the packed gradient of the output,
-    // dx the new gradient of the input, each matching its descriptor.
-    unsafe {
-        cr::convolution_backward_data(
-            state.handle(),
-            scales.alpha(),
-            d.w.0,
-            w.ptr(),
-            d.y.0,
-            dy.ptr(),
-            d.conv.0,
-            algo,
-            ws_ptr,
-            choice.workspace,
-            scales.beta(),
-            d.x.0,
-            mut_ptr(&mut dx),
-        )
-    }
-    .map_err(|e| {
-        cudnn_error(
-            &format!(
-                "convolution backward data {:?} * {:?} {p:?} {dtype} (algorithm {})",
-                g.input, g.weight, choice.algo
-            ),
-            e,
-        )
-    })?;
-    drop((dy, w, ws));
+    run_pass(
+        cuda,
+        state,
+        &g.key(ConvKind::BackwardData, dtype),
+        &d,
+        |handle, choice, ws_ptr| {
+            let algo = bwd_data_algo(choice.algo)
+                .ok_or_else(|| backend_error("bad backward-data algorithm"))?;
+            // SAFETY: as in `conv2d`: w is the packed weight, dy the packed gradient of the
+            // output, dx the new gradient of the input, each matching its descriptor.
+            unsafe {
+                cr::convolution_backward_data(
+                    handle,
+                    scales.alpha(),
+                    d.w.0,
+                    w.ptr(),
+                    d.y.0,
+                    dy.ptr(),
+                    d.conv.0,
+                    algo,
+                    ws_ptr,
+                    choice.workspace,
+                    scales.beta(),
+                    d.x.0,
+                    dx_ptr,
+                )
+            }
+            .map_err(|e| {
+                cudnn_error(
+                    &format!(
+                        "convolution backward data {:?} * {:?} {p:?} {dtype} (algorithm {})",
+                        g.input, g.weight, choice.algo
+                    ),
+                    e,
+                )
+            })
+        },
+    )?;
+    drop((dy, w));
     Ok(dx)
 }
 
@@ -468,45 +522,52 @@ pub(crate) fn conv2d_backward_weight(
     let dy = Dense::new(cuda, op, grad_output)?;
     let x = Dense::new(cuda, op, input)?;
     let mut dw = storage::alloc(device, dtype, weight_dims.iter().product())?;
+    let dw_ptr = mut_ptr(&mut dw);
     let d = g.descs(op, dtype)?;
     let mut state = device.cudnn()?;
     let state = state
         .as_mut()
         .ok_or_else(|| backend_error("no cuDNN handle"))?;
     device.bind()?;
-    let choice = choose(state, &g.key(ConvKind::BackwardFilter, dtype), &d)?;
-    let algo = bwd_filter_algo(choice.algo)
-        .ok_or_else(|| backend_error("bad backward-filter algorithm"))?;
-    let (ws, ws_ptr) = workspace(cuda, choice.workspace)?;
     let scales = Scales::new(dtype, 0.0);
-    // SAFETY: as in `conv2d`: x is the packed input, dy the packed gradient of the output, dw
-    // the new gradient of the weight, each matching its descriptor.
-    unsafe {
-        cr::convolution_backward_filter(
-            state.handle(),
-            scales.alpha(),
-            d.x.0,
-            x.ptr(),
-            d.y.0,
-            dy.ptr(),
-            d.conv.0,
-            algo,
-            ws_ptr,
-            choice.workspace,
-            scales.beta(),
-            d.w.0,
-            mut_ptr(&mut dw),
-        )
-    }
-    .map_err(|e| {
-        cudnn_error(
-            &format!(
-                "convolution backward filter {:?} * {:?} {p:?} {dtype} (algorithm {})",
-                g.input, g.weight, choice.algo
-            ),
-            e,
-        )
-    })?;
-    drop((dy, x, ws));
+    run_pass(
+        cuda,
+        state,
+        &g.key(ConvKind::BackwardFilter, dtype),
+        &d,
+        |handle, choice, ws_ptr| {
+            let algo = bwd_filter_algo(choice.algo)
+                .ok_or_else(|| backend_error("bad backward-filter algorithm"))?;
+            // SAFETY: as in `conv2d`: x is the packed input, dy the packed gradient of the
+            // output, dw the new gradient of the weight, each matching its descriptor.
+            unsafe {
+                cr::convolution_backward_filter(
+                    handle,
+                    scales.alpha(),
+                    d.x.0,
+                    x.ptr(),
+                    d.y.0,
+                    dy.ptr(),
+                    d.conv.0,
+                    algo,
+                    ws_ptr,
+                    choice.workspace,
+                    scales.beta(),
+                    d.w.0,
+                    dw_ptr,
+                )
+            }
+            .map_err(|e| {
+                cudnn_error(
+                    &format!(
+                        "convolution backward filter {:?} * {:?} {p:?} {dtype} (algorithm {})",
+                        g.input, g.weight, choice.algo
+                    ),
+                    e,
+                )
+            })
+        },
+    )?;
+    drop((dy, x));
     Ok(dw)
 }

@@ -4,11 +4,12 @@
 //! and per (kind, dtype, shapes, parameters, TF32 flag).
 //!
 //! The algorithm comes from cuDNN's heuristics (`cudnnGet*Algorithm_v7`, which runs nothing on
-//! the GPU): the first candidate that reports success, can run in the required math mode and
-//! whose workspace size cuDNN can give; for f32 and f64, GEMM-like (direct-sum) algorithms are
-//! preferred to FFT and Winograd ones, which are only taken when nothing else is offered. f32
-//! convolutions run in FMA math (no TF32) unless `tiny_torch::cuda::set_allow_tf32(true)`, as
-//! the matrix products do.
+//! the GPU): the candidates that report success, can run in the required math mode and whose
+//! workspace cuDNN can size and free memory can hold, in the heuristics' order except that, for
+//! f32 and f64, GEMM-like (direct-sum) algorithms come before FFT and Winograd ones, and within
+//! that, deterministic algorithms before non-deterministic ones. `conv.rs` runs the first whose
+//! workspace it can allocate and caches that one. f32 convolutions run in FMA math (no TF32)
+//! unless `tiny_torch::cuda::set_allow_tf32(true)`, as the matrix products do.
 //!
 //! cuDNN is opened with `dlopen` at first use; when `libcudnn.so.9` cannot be loaded the ops
 //! that need it return an `Error::Backend` saying so (checked first: cudarc would panic).
@@ -17,6 +18,7 @@ use crate::compile::backend_error;
 use crate::device::CudaDevice;
 use cudarc::cudnn::result::{self as cr, CudnnError};
 use cudarc::cudnn::sys as cs;
+use cudarc::driver::result;
 use std::collections::HashMap;
 use std::ffi::c_int;
 use tiny_torch_core::{Conv2dParams, DType, Error, Result};
@@ -423,13 +425,39 @@ fn workspace_size(
     }
 }
 
-/// The algorithm for `key` (cached), leaving `d.conv` in the chosen math type.
-pub(crate) fn choose(state: &mut CudnnState, key: &ConvKey, d: &ConvDescs) -> Result<ConvChoice> {
-    if let Some(choice) = state.cached(key) {
-        d.conv.set_math(choice.math)?;
-        return Ok(choice);
+/// How many workspace bytes an algorithm may ask for: the device's free memory (driver's
+/// `cuMemGetInfo`) less a tenth kept as a margin, plus the blocks the caching allocator holds
+/// unused (it returns them to the driver before failing an allocation). No limit when the
+/// driver cannot say (the allocation fallback in `conv.rs` still applies).
+pub(crate) fn workspace_cap(device: &CudaDevice) -> usize {
+    let cached = {
+        let stats = crate::storage::memory_stats(device);
+        stats.reserved.saturating_sub(stats.allocated)
+    };
+    match device
+        .bind()
+        .ok()
+        .and_then(|()| result::mem_get_info().ok())
+    {
+        Some((free, _total)) => (free - free / 10).saturating_add(cached),
+        None => usize::MAX,
     }
-    let handle = state.handle();
+}
+
+/// The algorithms cuDNN's heuristics offer for `key` that can run here, best first, each with
+/// the math type to run it in and its workspace size; those whose workspace exceeds
+/// `workspace_cap` bytes are left out. The heuristics' ranking is kept within each group, the
+/// groups in this order: for f32 / f64 the GEMM-like (direct-sum) algorithms before FFT and
+/// Winograd ones; within those, deterministic algorithms (`CUDNN_DETERMINISTIC`) before
+/// non-deterministic ones (atomics: the backward passes' ALGO_0), so gradients are reproducible
+/// run to run, as the CPU's are, unless only a non-deterministic algorithm fits. Leaves
+/// `d.conv` in some candidate's math type: the caller sets the one it runs with.
+pub(crate) fn candidates(
+    handle: cs::cudnnHandle_t,
+    key: &ConvKey,
+    d: &ConvDescs,
+    workspace_cap: usize,
+) -> Result<Vec<ConvChoice>> {
     let base = base_math(key.dtype, key.tf32);
     d.conv.set_math(base)?;
     let mut perfs = [RawPerf::default(); MAX_CANDIDATES];
@@ -474,17 +502,19 @@ pub(crate) fn choose(state: &mut CudnnState, key: &ConvKey, d: &ConvDescs) -> Re
     found.map_err(|e| cudnn_error(&format!("choosing an algorithm for {key:?}"), e))?;
     let returned = (returned.max(0) as usize).min(MAX_CANDIDATES);
     // f32 / f64 first try the GEMM-like algorithms only: FFT and Winograd round differently
-    // from a direct sum (errors near 1e-5 in f32), and the CPU backend is a direct sum.
+    // from a direct sum (errors near 1e-5 in f32), and the CPU backend is a direct sum. A
+    // stable sort keeps the heuristics' order within each group.
     let exact_first = matches!(key.dtype, DType::F32 | DType::F64);
-    let candidates = perfs[..returned]
-        .iter()
-        .filter(|p| !exact_first || !approximate(key.kind, p.algo))
-        .chain(
-            perfs[..returned]
-                .iter()
-                .filter(|p| exact_first && approximate(key.kind, p.algo)),
-        );
-    for perf in candidates {
+    let deterministic = cs::cudnnDeterminism_t::CUDNN_DETERMINISTIC as u32;
+    let mut ranked: Vec<&RawPerf> = perfs[..returned].iter().collect();
+    ranked.sort_by_key(|p| {
+        (
+            exact_first && approximate(key.kind, p.algo),
+            p.determinism != deterministic,
+        )
+    });
+    let mut choices = Vec::new();
+    for perf in ranked {
         if perf.status != cs::cudnnStatus_t::CUDNN_STATUS_SUCCESS as u32 {
             continue;
         }
@@ -511,17 +541,21 @@ pub(crate) fn choose(state: &mut CudnnState, key: &ConvKey, d: &ConvDescs) -> Re
             continue;
         }
         d.conv.set_math(math)?;
-        if let Ok(Some(workspace)) = workspace_size(handle, key.kind, d, perf.algo) {
-            let choice = ConvChoice {
+        if let Ok(Some(workspace)) = workspace_size(handle, key.kind, d, perf.algo)
+            && workspace <= workspace_cap
+        {
+            choices.push(ConvChoice {
                 algo: perf.algo,
                 math,
                 workspace,
-            };
-            state.remember(*key, choice);
-            return Ok(choice);
+            });
         }
     }
-    Err(backend_error(format!(
-        "cuDNN has no usable algorithm for {key:?} ({returned} candidates)"
-    )))
+    if choices.is_empty() {
+        return Err(backend_error(format!(
+            "cuDNN has no usable algorithm for {key:?} ({returned} candidates, workspace at most \
+             {workspace_cap} bytes)"
+        )));
+    }
+    Ok(choices)
 }

@@ -202,14 +202,18 @@ impl CudaDevice {
                 .attribute(sys::CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)
                 .map_or(1, |n| n.max(1) as u32),
         };
-        // SAFETY: a small allocation on the bound context, zeroed before use.
+        // SAFETY: a small allocation on the bound context, zeroed on our stream (so before any
+        // kernel that sets a flag) and waited for.
         let error_flags = unsafe {
             ctx.bind_to_thread()
                 .map_err(|e| driver_error("binding the context", e))?;
             let ptr = result::malloc_sync(ERROR_RECORD_BYTES)
                 .map_err(|e| driver_error("allocating", e))?;
-            result::memset_d8_sync(ptr, 0, ERROR_RECORD_BYTES)
+            result::memset_d8_async(ptr, 0, ERROR_RECORD_BYTES, stream.cu_stream())
                 .map_err(|e| driver_error("memset", e))?;
+            stream
+                .synchronize()
+                .map_err(|e| driver_error("synchronizing", e))?;
             ptr
         };
         Ok(CudaDevice {
@@ -299,17 +303,22 @@ impl CudaDevice {
     }
 
     /// Waits for the stream, then reports (and clears) any error a kernel flagged.
+    ///
+    /// The stream is non-blocking (not ordered with the legacy default stream), so the read and
+    /// the clear of the flags are both queued on it: the read after every kernel queued so far,
+    /// the clear before any kernel queued later.
     pub(crate) fn synchronize(&self) -> Result<()> {
         self.bind()?;
+        let mut record = [0u8; ERROR_RECORD_BYTES];
+        // SAFETY: error_flags is a live ErrorRecord-sized device allocation; `record` outlives
+        // the copy, which the stream synchronization below waits for.
+        unsafe {
+            result::memcpy_dtoh_async(&mut record, self.error_flags, self.stream.cu_stream())
+                .map_err(|e| driver_error("reading the error flags", e))?;
+        }
         self.stream
             .synchronize()
             .map_err(|e| driver_error("synchronizing", e))?;
-        let mut record = [0u8; ERROR_RECORD_BYTES];
-        // SAFETY: error_flags is a live ErrorRecord-sized device allocation; the stream is idle.
-        unsafe {
-            result::memcpy_dtoh_sync(&mut record, self.error_flags)
-                .map_err(|e| driver_error("reading the error flags", e))?;
-        }
         let record = ErrorRecord {
             code: u32::from_le_bytes(record[0..4].try_into().unwrap_or_default()),
             op: u32::from_le_bytes(record[4..8].try_into().unwrap_or_default()),
@@ -320,11 +329,22 @@ impl CudaDevice {
         match record.into_error() {
             None => Ok(()),
             Some(error) => {
-                // SAFETY: as above; cleared so the next error is reported afresh.
+                // Cleared so the next error is reported afresh: queued on the stream, so every
+                // kernel queued after this call sees clean flags, and waited for, so the flags
+                // are clean when this returns.
+                // SAFETY: as above.
                 unsafe {
-                    result::memset_d8_sync(self.error_flags, 0, ERROR_RECORD_BYTES)
-                        .map_err(|e| driver_error("memset", e))?;
+                    result::memset_d8_async(
+                        self.error_flags,
+                        0,
+                        ERROR_RECORD_BYTES,
+                        self.stream.cu_stream(),
+                    )
+                    .map_err(|e| driver_error("clearing the error flags", e))?;
                 }
+                self.stream
+                    .synchronize()
+                    .map_err(|e| driver_error("synchronizing", e))?;
                 Err(error)
             }
         }
