@@ -17,6 +17,13 @@
 //!
 //! A 1x1, stride-1, unpadded convolution needs no im2col: `cols` is the input itself.
 //!
+//! Deep layers have few output positions per item (ResNet on 32x32 images: 64 down to 1): a
+//! product with `L = 4` columns keeps a GEMM kernel mostly idle and pays its packing for little
+//! work. There, `B` items are folded into one product of `B * L` columns (their im2col blocks
+//! side by side, `[K, B * L]`), which is then scattered back to `[B, O, L]` ([`fold`]; groups of
+//! 1 only). `B` depends on the shape and the thread count (parts are balanced between the
+//! threads), never on scheduling.
+//!
 //! Inputs of any strides are packed into contiguous buffers first (a contiguous `f32`/`f64`
 //! input is read in place); `f16` and `bf16` are widened to `f32`, computed there and rounded
 //! once at the end. Work runs in parallel over (batch item, group) pairs, each thread with its
@@ -38,12 +45,16 @@ use crate::storage::{CpuStorage, Native, alloc_typed};
 use crate::strided::check_extent;
 use gemm::Parallelism;
 use half::{bf16, f16};
-use im2col::{Mat, col2im, gemm_into, im2col};
+use im2col::{Mat, col2im, col2im_rows, gemm_into, im2col, im2col_rows};
 use rayon::prelude::*;
 use tiny_torch_core::{BackendStorage, Conv2dParams, DType, Error, Layout, Result, View, ViewMut};
 
 /// Convolutions with fewer multiply-adds than this run on one thread.
 const PAR_MACS: usize = 1 << 21;
+
+/// Below this many output positions per item, the items are folded into one wider product
+/// (see [`fold`]).
+const FOLD_POSITIONS: usize = 256;
 
 /// The sizes of one convolution, checked against each other.
 #[derive(Clone, Copy, Debug)]
@@ -431,6 +442,100 @@ fn for_each_item<C: Native>(
     }
 }
 
+/// How many items go into one product: enough for `FOLD_POSITIONS` columns when an item has
+/// fewer positions (groups of 1), else 1. When that makes several parts, their number is
+/// rounded up to a multiple of the thread count, so that the threads get equal shares.
+fn fold(g: &Geom) -> usize {
+    let l = g.positions();
+    if g.groups() > 1 || l == 0 || l >= FOLD_POSITIONS || g.n <= 1 {
+        return 1;
+    }
+    let fold = FOLD_POSITIONS.div_ceil(l).min(g.n);
+    let parts = g.n.div_ceil(fold);
+    if parts == 1 {
+        return fold;
+    }
+    let threads = rayon::current_num_threads().max(1);
+    g.n.div_ceil(parts.div_ceil(threads) * threads).max(1)
+}
+
+/// Runs `f(first item, out part, gemm parallelism)` on parts of `fold` items of `out` (`chunk`
+/// elements per item): in parallel over parts when the convolution is big and there are parts
+/// enough, otherwise one part after the other with each GEMM on every thread (if big).
+fn for_each_fold<C: Native>(
+    g: &Geom,
+    out: &mut [C],
+    chunk: usize,
+    fold: usize,
+    f: impl Fn(usize, &mut [C], Parallelism) -> Result<()> + Sync,
+) -> Result<()> {
+    if out.is_empty() || chunk == 0 {
+        return Ok(());
+    }
+    let parts = g.n.div_ceil(fold);
+    match plan(g, parts) {
+        (true, par) => out
+            .par_chunks_mut(fold * chunk)
+            .enumerate()
+            .try_for_each(|(p, part)| f(p * fold, part, par)),
+        (false, par) => out
+            .chunks_mut(fold * chunk)
+            .enumerate()
+            .try_for_each(|(p, part)| f(p * fold, part, par)),
+    }
+}
+
+/// Gathers `dy` of items `first..first + items` (`[items, O, L]`) into `[O, items * L]`.
+fn gather_items<C: Copy>(dy: &[C], first: usize, items: usize, o: usize, l: usize, into: &mut [C]) {
+    for b in 0..items {
+        let item = &dy[(first + b) * o * l..(first + b + 1) * o * l];
+        for (oo, row) in item.chunks_exact(l).enumerate() {
+            into[oo * items * l + b * l..][..l].copy_from_slice(row);
+        }
+    }
+}
+
+/// [`forward`] with `fold` items per product (groups of 1).
+fn forward_folded<C: Real + Native>(
+    g: &Geom,
+    x: &[C],
+    w: &[C],
+    bias: Option<&[C]>,
+    out: &mut [C],
+    fold: usize,
+) -> Result<()> {
+    let (o, k, l) = (g.o, g.taps(), g.positions());
+    let x_item = g.cg() * g.plane();
+    let weight = Mat::row_major(&w[..o * k], o, k);
+    for_each_fold(g, out, o * l, fold, |first, part, par| {
+        let items = part.len() / (o * l);
+        let width = items * l;
+        let mut cols = alloc_typed::<C>(k * width)?;
+        let cols = cols.data_mut::<C>("conv2d")?;
+        let mut wide = alloc_typed::<C>(o * width)?;
+        let wide = wide.data_mut::<C>("conv2d")?;
+        for b in 0..items {
+            let xi = &x[(first + b) * x_item..(first + b + 1) * x_item];
+            im2col_rows(g, xi, &mut cols[b * l..], width);
+        }
+        gemm_into(wide, weight, Mat::row_major(cols, k, width), false, par);
+        for (b, item) in part.chunks_exact_mut(o * l).enumerate() {
+            for (oo, row) in item.chunks_exact_mut(l).enumerate() {
+                let src = &wide[oo * width + b * l..][..l];
+                match bias {
+                    Some(bias) => {
+                        for (d, &v) in row.iter_mut().zip(src) {
+                            *d = bias[oo] + v;
+                        }
+                    }
+                    None => row.copy_from_slice(src),
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
 /// `out [N, O, L] = weight @ im2col(x) + bias`, per (item, group).
 fn forward<C: Real + Native>(
     g: &Geom,
@@ -439,6 +544,10 @@ fn forward<C: Real + Native>(
     bias: Option<&[C]>,
     out: &mut [C],
 ) -> Result<()> {
+    let fold = fold(g);
+    if fold > 1 {
+        return forward_folded(g, x, w, bias, out, fold);
+    }
     let (cg, og, k, l) = (g.cg(), g.og(), g.taps(), g.positions());
     let x_item = cg * g.plane();
     for_each_item(g, out, og * l, g.scratch(), |i, out_i, cols, par| {
@@ -462,6 +571,33 @@ fn forward<C: Real + Native>(
 
 /// `dx [N, C, H, W] = col2im(weightᵀ @ dy)`, per (item, group).
 fn backward_input<C: Real + Native>(g: &Geom, dy: &[C], w: &[C], dx: &mut [C]) -> Result<()> {
+    let fold = fold(g);
+    if fold > 1 {
+        let (o, k, l) = (g.o, g.taps(), g.positions());
+        let weight_t = Mat::transposed(&w[..o * k], k, o);
+        return for_each_fold(g, dx, g.cg() * g.plane(), fold, |first, part, par| {
+            let x_item = g.cg() * g.plane();
+            let items = part.len() / x_item;
+            let width = items * l;
+            let mut dy_wide = alloc_typed::<C>(o * width)?;
+            let dy_wide = dy_wide.data_mut::<C>("conv2d_backward_input")?;
+            gather_items(dy, first, items, o, l, dy_wide);
+            let mut cols = alloc_typed::<C>(k * width)?;
+            let cols = cols.data_mut::<C>("conv2d_backward_input")?;
+            gemm_into(
+                cols,
+                weight_t,
+                Mat::row_major(dy_wide, o, width),
+                false,
+                par,
+            );
+            for (b, dx_i) in part.chunks_exact_mut(x_item).enumerate() {
+                dx_i.fill(C::ZERO);
+                col2im_rows(g, &cols[b * l..], dx_i, width);
+            }
+            Ok(())
+        });
+    }
     let (cg, og, k, l) = (g.cg(), g.og(), g.taps(), g.positions());
     for_each_item(g, dx, cg * g.plane(), g.scratch(), |i, dx_i, cols, par| {
         let group = i % g.groups();
@@ -482,13 +618,41 @@ fn backward_input<C: Real + Native>(g: &Geom, dy: &[C], w: &[C], dx: &mut [C]) -
 fn backward_weight<C: Real + Native>(g: &Geom, dy: &[C], x: &[C], dw: &mut [C]) -> Result<()> {
     let (cg, og, k, l) = (g.cg(), g.og(), g.taps(), g.positions());
     let x_item = cg * g.plane();
+    let fold = fold(g);
     // Sums items `batch` into `acc` ([O, K]), the first one overwriting it.
     let sum_into = |batch: std::ops::Range<usize>, acc: &mut [C], par: Parallelism| -> Result<()> {
-        let mut cols = alloc_typed::<C>(g.scratch())?;
-        let cols = cols.data_mut::<C>("conv2d_backward_weight")?;
         if batch.is_empty() {
             acc.fill(C::ZERO);
         }
+        if fold > 1 {
+            // `fold` items per product: dy [O, B * L] @ colsᵀ [B * L, K].
+            let width = fold * l;
+            let mut cols = alloc_typed::<C>(k * width)?;
+            let cols = cols.data_mut::<C>("conv2d_backward_weight")?;
+            let mut dy_wide = alloc_typed::<C>(og * width)?;
+            let dy_wide = dy_wide.data_mut::<C>("conv2d_backward_weight")?;
+            let (start, end) = (batch.start, batch.end);
+            for (j, first) in (start..end).step_by(fold).enumerate() {
+                let items = fold.min(end - first);
+                let width = items * l;
+                for b in 0..items {
+                    let xi = &x[(first + b) * x_item..(first + b + 1) * x_item];
+                    im2col_rows(g, xi, &mut cols[b * l..], width);
+                }
+                gather_items(dy, first, items, og, l, dy_wide);
+                let dyf = Mat::row_major(&dy_wide[..og * width], og, width);
+                gemm_into(
+                    acc,
+                    dyf,
+                    Mat::transposed(&cols[..k * width], width, k),
+                    j > 0,
+                    par,
+                );
+            }
+            return Ok(());
+        }
+        let mut cols = alloc_typed::<C>(g.scratch())?;
+        let cols = cols.data_mut::<C>("conv2d_backward_weight")?;
         for (j, n) in batch.enumerate() {
             for group in 0..g.groups() {
                 let i = n * g.groups() + group;

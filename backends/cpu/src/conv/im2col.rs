@@ -19,15 +19,67 @@ fn inside(outputs: usize, stride: usize, shift: usize, pad: usize, input: usize)
     (lo, hi.max(lo))
 }
 
+/// Outputs of at most this many positions (deep layers on small images: 8x8 down to 1x1) are
+/// gathered through a table of source offsets: with rows that short, the row-by-row copies
+/// below spend their time on bounds and padding arithmetic instead of copying.
+const SMALL_OUTPUT: usize = 64;
+
+/// A padding position in a [`gather_table`].
+const PADDING: usize = usize::MAX;
+
+/// For each tap `(i, j)` of a channel (row-major) and output position: the offset in the input
+/// plane it reads, or [`PADDING`].
+fn gather_table(g: &Geom) -> Vec<usize> {
+    let [sh, sw] = g.p.stride;
+    let [ph, pw] = g.p.padding;
+    let [dh, dw] = g.p.dilation;
+    let mut table = Vec::with_capacity(g.kh * g.kw * g.positions());
+    for i in 0..g.kh {
+        for j in 0..g.kw {
+            for oy in 0..g.oh {
+                let y = (oy * sh + i * dh).checked_sub(ph).filter(|&y| y < g.h);
+                for ox in 0..g.ow {
+                    let x = (ox * sw + j * dw).checked_sub(pw).filter(|&x| x < g.w);
+                    table.push(match (y, x) {
+                        (Some(y), Some(x)) => y * g.w + x,
+                        _ => PADDING,
+                    });
+                }
+            }
+        }
+    }
+    table
+}
+
 /// Fills `cols` (`[Cg * kh * kw, Ho * Wo]`, row-major) from one group's input plane stack
 /// `x` (`[Cg, H, W]`, contiguous): row `(c, i, j)` holds, for every output position, the input
 /// pixel that kernel tap `(i, j)` of channel `c` multiplies there, or zero in the padding.
 pub(super) fn im2col<C: Real>(g: &Geom, x: &[C], cols: &mut [C]) {
+    im2col_rows(g, x, cols, g.positions());
+}
+
+/// [`im2col`] into rows `row_stride` elements apart (the block of one item inside the columns
+/// of several items, `[K, items * L]`).
+pub(super) fn im2col_rows<C: Real>(g: &Geom, x: &[C], cols: &mut [C], row_stride: usize) {
+    if g.positions() <= SMALL_OUTPUT {
+        let table = gather_table(g);
+        let (hw, l, taps) = (g.h * g.w, g.positions(), g.kh * g.kw);
+        for (c, plane) in x.chunks_exact(hw).take(g.cg()).enumerate() {
+            for (t, sources) in table.chunks_exact(l).enumerate() {
+                let row = &mut cols[(c * taps + t) * row_stride..][..l];
+                for (d, &s) in row.iter_mut().zip(sources) {
+                    *d = if s == PADDING { C::ZERO } else { plane[s] };
+                }
+            }
+        }
+        return;
+    }
     let (h, w, ow) = (g.h, g.w, g.ow);
     let [sh, sw] = g.p.stride;
     let [ph, pw] = g.p.padding;
     let [dh, dw] = g.p.dilation;
-    let rows = cols.chunks_exact_mut(g.positions());
+    let positions = g.positions();
+    let rows = cols.chunks_mut(row_stride).map(|row| &mut row[..positions]);
     let taps =
         (0..g.cg()).flat_map(|c| (0..g.kh).flat_map(move |i| (0..g.kw).map(move |j| (c, i, j))));
     for (row, (c, i, j)) in rows.zip(taps) {
@@ -60,11 +112,33 @@ pub(super) fn im2col<C: Real>(g: &Geom, x: &[C], cols: &mut [C]) {
 /// (padding entries are dropped). `x` must be zeroed (or hold what the sums start from).
 /// Taps are visited in a fixed order, so the sums are deterministic.
 pub(super) fn col2im<C: Real>(g: &Geom, cols: &[C], x: &mut [C]) {
+    col2im_rows(g, cols, x, g.positions());
+}
+
+/// [`col2im`] from rows `row_stride` elements apart (see [`im2col_rows`]).
+pub(super) fn col2im_rows<C: Real>(g: &Geom, cols: &[C], x: &mut [C], row_stride: usize) {
+    if g.positions() <= SMALL_OUTPUT {
+        // The same additions in the same order as below: taps in order, positions ascending.
+        let table = gather_table(g);
+        let (hw, l, taps) = (g.h * g.w, g.positions(), g.kh * g.kw);
+        for (c, plane) in x.chunks_exact_mut(hw).take(g.cg()).enumerate() {
+            for (t, sources) in table.chunks_exact(l).enumerate() {
+                let row = &cols[(c * taps + t) * row_stride..][..l];
+                for (&v, &s) in row.iter().zip(sources) {
+                    if s != PADDING {
+                        plane[s] = plane[s] + v;
+                    }
+                }
+            }
+        }
+        return;
+    }
     let (h, w, ow) = (g.h, g.w, g.ow);
     let [sh, sw] = g.p.stride;
     let [ph, pw] = g.p.padding;
     let [dh, dw] = g.p.dilation;
-    let rows = cols.chunks_exact(g.positions());
+    let positions = g.positions();
+    let rows = cols.chunks(row_stride).map(|row| &row[..positions]);
     let taps =
         (0..g.cg()).flat_map(|c| (0..g.kh).flat_map(move |i| (0..g.kw).map(move |j| (c, i, j))));
     for (row, (c, i, j)) in rows.zip(taps) {

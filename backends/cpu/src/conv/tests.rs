@@ -177,6 +177,9 @@ fn large_enough_to_run_in_parallel() {
     run([4, 8, 20, 20], [16, 8, 3, 3], params(1, 1, 1, 1));
     run([4, 16, 24, 24], [16, 16, 1, 1], params(1, 0, 1, 1));
     run([1, 16, 30, 30], [32, 16, 3, 3], params(1, 1, 1, 1)); // one item: threaded GEMM
+    // Few positions per item: 4 items per product (64 positions each), the last part of 2.
+    run([18, 16, 8, 8], [32, 16, 3, 3], params(1, 1, 1, 1));
+    run([9, 32, 3, 3], [16, 32, 1, 1], params(2, 0, 1, 1)); // 1x1 stride 2, 4 positions
 }
 
 #[test]
