@@ -106,15 +106,21 @@ fn bench_backend<B: Backend>(c: &mut Criterion, backend: &B) {
 /// 7x7 stride-2 stem, a 3x3 layer1 conv and a 1x1 stride-2 downsample. Throughput as PyTorch's
 /// script counts it: `2 N O Ho Wo C kh kw` flop forward, three times that forward + backward.
 fn bench_conv<B: Backend>(c: &mut Criterion, backend: &B) {
+    bench_conv_batch(c, backend, 8);
+}
+
+/// [`bench_conv`] at batch `batch` (1 on a CPU Vulkan adapter, where batch 8 takes minutes).
+fn bench_conv_batch<B: Backend>(c: &mut Criterion, backend: &B, batch: usize) {
     let mut group = c.benchmark_group(format!("{}/conv2d", backend.name()));
     group.sample_size(10);
     // (name, input, out channels, kernel, stride, padding)
     let cases = [
-        ("3to64_k7s2_8x224", [8, 3, 224, 224], 64, 7, 2, 3),
-        ("64to64_k3s1_8x56", [8, 64, 56, 56], 64, 3, 1, 1),
-        ("256to512_k1s2_8x56", [8, 256, 56, 56], 512, 1, 2, 0),
+        ("3to64_k7s2", [batch, 3, 224, 224], 64, 7, 2, 3),
+        ("64to64_k3s1", [batch, 64, 56, 56], 64, 3, 1, 1),
+        ("256to512_k1s2", [batch, 256, 56, 56], 512, 1, 2, 0),
     ];
     for (name, xs, cout, k, s, p) in cases {
+        let name = format!("{name}_{batch}x{}", xs[2]);
         let [n, cin, h, w] = xs;
         let (ho, wo) = ((h + 2 * p - k) / s + 1, (w + 2 * p - k) / s + 1);
         let flop = 2 * n * cout * ho * wo * cin * k * k;
@@ -263,13 +269,14 @@ fn benches(c: &mut Criterion) {
 }
 
 /// The wgpu cases on a CPU adapter (Mesa lavapipe, far slower than any GPU): the same ops as
-/// `bench_backend` at sizes it finishes in seconds (matmul up to 512, 1M elements, a [256, 1024]
-/// softmax). On a GPU adapter the wgpu backend runs the full set instead.
+/// `bench_backend` at sizes it finishes in seconds (matmul up to 512, the three convolutions at
+/// batch 1, 1M elements, a [256, 1024] softmax). On a GPU adapter the wgpu backend runs the full set instead.
 #[cfg(feature = "wgpu")]
 fn bench_wgpu_small(c: &mut Criterion, wgpu: &Wgpu) {
     const N: usize = 1 << 20;
     manual_seed(0);
     bench_matmul(c, wgpu, DType::F32, &[128, 256, 512]);
+    bench_conv_batch(c, wgpu, 1);
     let x = Tensor::randn(&[N], DType::F32, wgpu).unwrap();
     let y = Tensor::randn(&[N], DType::F32, wgpu).unwrap();
     let mut group = c.benchmark_group("wgpu/elementwise_1M");

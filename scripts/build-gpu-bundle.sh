@@ -2,7 +2,7 @@
 # Builds, on a machine with Rust (no GPU needed), the binaries that scripts/cuda-check.sh runs on
 # a GPU machine without Rust, stripped, into gpu-bundle/ (ignored by git):
 #   conformance, golden, mlp_train   the test binaries (CUDA cases run where a GPU is)
-#   ops                              the criterion benches (CPU and CUDA)
+#   ops, train                       the criterion benches (CPU, CUDA, wgpu; ResNet training steps)
 #   tiny-torch                       the CLI (`conformance --device cuda`)
 #   kernels                          the NVRTC compile test of every kernel file
 #   nccl                             NCCL collectives and DDP on CUDA tensors (a world of 1)
@@ -33,7 +33,7 @@ for line in sys.stdin:
     --test conformance --test golden --test mlp_train --test cli
   cargo test --release -j2 --no-run --message-format=json -p tiny-torch-cuda --test kernels
   cargo test --release -j2 --no-run --message-format=json -p tiny-torch-distributed --features nccl --test nccl
-  cargo bench -j2 --no-run --message-format=json --bench ops
+  cargo bench -j2 --no-run --message-format=json --bench ops --bench train
 } | executables | while read -r name path; do
   [ "$name" = cli ] && continue   # built only for the tiny-torch binary it needs
   cp "$path" "$out/$name"

@@ -96,6 +96,15 @@ if [ -n "$python" ]; then
 else
   echo "PyTorch with CUDA not found: no PyTorch timings" | tee -a "$summary"
 fi
+# Whole ResNet training steps on the GPU (cuDNN convolutions, our pooling and batch norm).
+step train_bench 120 "$bundle/train" --bench "cuda/train" --warm-up-time 1 --measurement-time 3 --noplot
+# The wgpu backend on the GPU's own Vulkan driver, when the machine has one.
+if ls /usr/share/vulkan/icd.d/*nvidia* /etc/vulkan/icd.d/*nvidia* >/dev/null 2>&1; then
+  TINY_TORCH_REQUIRE=wgpu step wgpu_conformance 120 "$bundle/conformance" wgpu::
+  step wgpu_bench 90 "$bundle/ops" --bench "wgpu/" --warm-up-time 0.5 --measurement-time 1 --noplot
+else
+  echo "no NVIDIA Vulkan driver (ICD) here: wgpu steps skipped" | tee -a "$summary"
+fi
 # The NVRTC + ptxas compile test (CI runs it too), with the machine's own NVRTC.
 export PATH="/usr/local/cuda/bin:$PATH"
 step kernels     30 "$bundle/kernels" --test-threads=1
