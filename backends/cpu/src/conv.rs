@@ -72,38 +72,17 @@ struct Geom {
 }
 
 impl Geom {
-    /// Checks `input [N, C, H, W]`, `weight [O, C / groups, kh, kw]` and the parameters.
+    /// Checks `input [N, C, H, W]`, `weight [O, C / groups, kh, kw]` and the parameters
+    /// ([`Conv2dParams::check_shapes`]), and that the im2col buffer's size fits a `usize`.
     fn new(
         op: &'static str,
         input: [usize; 4],
         weight: &[usize],
         p: &Conv2dParams,
     ) -> Result<Self> {
-        let [n, c, h, w] = input;
-        let &[o, cg, kh, kw] = weight else {
-            return Err(Error::shape(
-                op,
-                format!("expected a 4-D weight [O, C / groups, kh, kw], got {weight:?}"),
-            ));
-        };
-        let bad = |msg: String| Err(Error::shape(op, msg));
-        if p.groups == 0 || p.stride.contains(&0) || p.dilation.contains(&0) {
-            return bad(format!(
-                "groups, stride and dilation must be positive, got {p:?}"
-            ));
-        }
-        if !c.is_multiple_of(p.groups) || !o.is_multiple_of(p.groups) || c / p.groups != cg {
-            return bad(format!(
-                "input {input:?} and weight {weight:?} do not fit {} groups",
-                p.groups
-            ));
-        }
-        let (Some(oh), Some(ow)) = (p.output_size(0, h, kh), p.output_size(1, w, kw)) else {
-            return bad(format!(
-                "kernel {kh}x{kw} (dilation {:?}) does not fit input {h}x{w} padded by {:?}",
-                p.dilation, p.padding
-            ));
-        };
+        let [n, o, oh, ow] = p.check_shapes(op, input, weight)?;
+        let [_, c, h, w] = input;
+        let (kh, kw) = (weight[2], weight[3]);
         let g = Geom {
             n,
             c,
@@ -116,16 +95,10 @@ impl Geom {
             ow,
             p: *p,
         };
-        // Every buffer length below is a product of these sizes: check them once.
-        let len = |dims: [usize; 4]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        let scratch = g.taps().checked_mul(g.positions());
-        if [g.input_dims(), g.weight_dims(), g.output_dims()]
-            .into_iter()
-            .any(|d| len(d).is_none())
-            || scratch.is_none()
-        {
-            return bad(format!(
-                "sizes overflow: input {input:?}, weight {weight:?}"
+        if g.taps().checked_mul(g.positions()).is_none() {
+            return Err(Error::shape(
+                op,
+                format!("sizes overflow: input {input:?}, weight {weight:?}"),
             ));
         }
         Ok(g)
@@ -180,10 +153,7 @@ impl Geom {
             .saturating_mul(self.positions())
     }
 
-    fn input_dims(&self) -> [usize; 4] {
-        [self.n, self.c, self.h, self.w]
-    }
-
+    #[cfg(test)]
     fn weight_dims(&self) -> [usize; 4] {
         [self.o, self.cg(), self.kh, self.kw]
     }

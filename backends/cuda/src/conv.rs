@@ -42,53 +42,20 @@ struct Geom {
 }
 
 impl Geom {
+    /// The shapes, checked as every backend checks them ([`Conv2dParams::check_shapes`]).
     fn new(
         op: &'static str,
         input: [usize; 4],
         weight: &[usize],
         p: &Conv2dParams,
     ) -> Result<Self> {
-        let [n, c, h, w] = input;
-        let &[o, cg, kh, kw] = weight else {
-            return Err(Error::shape(
-                op,
-                format!("expected a 4-D weight [O, C / groups, kh, kw], got {weight:?}"),
-            ));
-        };
-        let bad = |msg: String| Err(Error::shape(op, msg));
-        if p.groups == 0 || p.stride.contains(&0) || p.dilation.contains(&0) {
-            return bad(format!(
-                "groups, stride and dilation must be positive, got {p:?}"
-            ));
-        }
-        if !c.is_multiple_of(p.groups) || !o.is_multiple_of(p.groups) || c / p.groups != cg {
-            return bad(format!(
-                "input {input:?} and weight {weight:?} do not fit {} groups",
-                p.groups
-            ));
-        }
-        let (Some(oh), Some(ow)) = (p.output_size(0, h, kh), p.output_size(1, w, kw)) else {
-            return bad(format!(
-                "kernel {kh}x{kw} (dilation {:?}) does not fit input {h}x{w} padded by {:?}",
-                p.dilation, p.padding
-            ));
-        };
-        let g = Geom {
+        let output = p.check_shapes(op, input, weight)?;
+        Ok(Geom {
             input,
-            weight: [o, cg, kh, kw],
-            output: [n, o, oh, ow],
+            weight: [weight[0], weight[1], weight[2], weight[3]],
+            output,
             p: *p,
-        };
-        let len = |dims: [usize; 4]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
-        if [g.input, g.weight, g.output]
-            .into_iter()
-            .any(|d| len(d).is_none())
-        {
-            return bad(format!(
-                "sizes overflow: input {input:?}, weight {weight:?}"
-            ));
-        }
-        Ok(g)
+        })
     }
 
     fn key(&self, kind: ConvKind, dtype: DType) -> ConvKey {

@@ -56,27 +56,10 @@ fn dims4(op: &'static str, what: &str, l: &Layout) -> Result<[usize; 4]> {
 }
 
 fn geom(op: &'static str, input: [usize; 4], weight: [usize; 4], p: &Conv2dParams) -> Result<Geom> {
+    // The checks every backend makes (groups, stride, dilation, kernel fit, overflow).
+    let [_, _, ho, wo] = p.check_shapes(op, input, &weight)?;
     let [n, c, h, w] = input;
-    let [o, cg, kh, kw] = weight;
-    let g = p.groups;
-    if g == 0 || c != cg * g || o % g != 0 {
-        return Err(Error::shape(
-            op,
-            format!(
-                "input {input:?} and weight {weight:?} do not fit {g} groups (input channels \
-                 = weight channels x groups, output channels divisible by groups)"
-            ),
-        ));
-    }
-    let (ho, wo) = match (p.output_size(0, h, kh), p.output_size(1, w, kw)) {
-        (Some(ho), Some(wo)) => (ho, wo),
-        _ => {
-            return Err(Error::shape(
-                op,
-                format!("kernel {kh}x{kw} does not fit the padded input {h}x{w}"),
-            ));
-        }
-    };
+    let [o, _, kh, kw] = weight;
     Ok(Geom {
         n,
         c,

@@ -5,6 +5,8 @@
 //! These are plain data, as PyTorch's `conv2d(input, weight, bias, stride, padding, dilation,
 //! groups)` arguments are; the tensor layer checks shapes before it calls a backend.
 
+use crate::{Error, Result};
+
 /// `conv2d`'s geometry. Padding is symmetric per spatial dim (PyTorch's `padding="same"` with an
 /// even kernel pads asymmetrically; the tensor layer pads the input first in that case).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -24,6 +26,55 @@ impl Conv2dParams {
         padded
             .checked_sub(span)
             .map(|room| room / self.stride[dim] + 1)
+    }
+
+    /// Checks `input [N, C, H, W]` and `weight [O, C / groups, kh, kw]` against these
+    /// parameters, as every backend must before convolving, and returns the output dims
+    /// `[N, O, Ho, Wo]`. Errors name `op` and the shapes; element counts that overflow `usize`
+    /// are errors too.
+    pub fn check_shapes(
+        &self,
+        op: &'static str,
+        input: [usize; 4],
+        weight: &[usize],
+    ) -> Result<[usize; 4]> {
+        let [n, c, h, w] = input;
+        let &[o, cg, kh, kw] = weight else {
+            return Err(Error::shape(
+                op,
+                format!("expected a 4-D weight [O, C / groups, kh, kw], got {weight:?}"),
+            ));
+        };
+        let bad = |msg: String| Err(Error::shape(op, msg));
+        if self.groups == 0 || self.stride.contains(&0) || self.dilation.contains(&0) {
+            return bad(format!(
+                "groups, stride and dilation must be positive, got {self:?}"
+            ));
+        }
+        if !c.is_multiple_of(self.groups) || !o.is_multiple_of(self.groups) || c / self.groups != cg
+        {
+            return bad(format!(
+                "input {input:?} and weight {weight:?} do not fit {} groups",
+                self.groups
+            ));
+        }
+        let (Some(oh), Some(ow)) = (self.output_size(0, h, kh), self.output_size(1, w, kw)) else {
+            return bad(format!(
+                "kernel {kh}x{kw} (dilation {:?}) does not fit input {h}x{w} padded by {:?}",
+                self.dilation, self.padding
+            ));
+        };
+        let output = [n, o, oh, ow];
+        let count = |dims: [usize; 4]| dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d));
+        if [input, [o, cg, kh, kw], output]
+            .into_iter()
+            .any(|d| count(d).is_none())
+        {
+            return bad(format!(
+                "sizes overflow: input {input:?}, weight {weight:?}"
+            ));
+        }
+        Ok(output)
     }
 }
 
@@ -111,5 +162,50 @@ mod tests {
         p.kernel = [3, 3];
         p.padding = [1, 1];
         assert_eq!(p.output_size(0, 4), Some(3));
+    }
+}
+
+#[cfg(test)]
+mod conv_shape_tests {
+    use super::*;
+
+    fn params(stride: usize, padding: usize, groups: usize) -> Conv2dParams {
+        Conv2dParams {
+            stride: [stride; 2],
+            padding: [padding; 2],
+            dilation: [1, 1],
+            groups,
+        }
+    }
+
+    #[test]
+    fn output_dims_and_errors() {
+        // (10 + 2 - 3) / 2 + 1 = 5
+        let out = params(2, 1, 1).check_shapes("conv2d", [2, 4, 10, 10], &[8, 4, 3, 3]);
+        assert_eq!(out.unwrap(), [2, 8, 5, 5]);
+        let zero_stride = params(0, 1, 1).check_shapes("conv2d", [2, 4, 10, 10], &[8, 4, 3, 3]);
+        assert!(
+            zero_stride
+                .unwrap_err()
+                .to_string()
+                .contains("must be positive")
+        );
+        let groups = params(1, 0, 3).check_shapes("conv2d", [2, 4, 10, 10], &[6, 2, 3, 3]);
+        assert!(
+            groups
+                .unwrap_err()
+                .to_string()
+                .contains("do not fit 3 groups")
+        );
+        let big = params(1, 0, 1).check_shapes("conv2d", [1, 1, 2, 2], &[1, 1, 3, 3]);
+        assert!(
+            big.unwrap_err()
+                .to_string()
+                .contains("does not fit input 2x2")
+        );
+        let huge = params(1, 0, 1).check_shapes("conv2d", [usize::MAX, 2, 1, 1], &[1, 2, 1, 1]);
+        assert!(huge.unwrap_err().to_string().contains("sizes overflow"));
+        let not_4d = params(1, 0, 1).check_shapes("conv2d", [1, 1, 2, 2], &[1, 1, 3]);
+        assert!(not_4d.unwrap_err().to_string().contains("4-D weight"));
     }
 }
