@@ -16,10 +16,11 @@
 use crate::math::simd;
 use crate::num::{FloatStore, Real, float_dispatch};
 use crate::storage::{CpuStorage, Native, alloc_typed, from_vec};
-use crate::strided::{PAR_THRESHOLD, SendPtr, Walk, check_extent};
+use crate::strided::{PAR_THRESHOLD, SendPtr, Walk};
 use rayon::prelude::*;
 use tiny_torch_core::{
-    BackendStorage, BatchNormSaved, DType, Error, Layout, Result, View, ViewMut,
+    BackendStorage, BatchNormSaved, DType, Layout, Result, View, ViewMut, check_batch_norm,
+    check_batch_norm_backward,
 };
 
 /// The channel views of an `[N, C, *]` input and of its contiguous output.
@@ -30,17 +31,11 @@ struct Channels {
 }
 
 impl Channels {
-    fn of(op: &'static str, layout: &Layout, len: usize) -> Result<Self> {
-        if layout.ndim() < 2 {
-            return Err(Error::shape(
-                op,
-                format!("expected an input [N, C, *], got shape {:?}", layout.dims()),
-            ));
-        }
-        check_extent(op, layout, len)?;
+    /// The channels of an input already checked to be `[N, C, *]` (`check_batch_norm*`).
+    fn of(layout: &Layout) -> Self {
         let dims = layout.dims().to_vec();
         let count = layout.numel().checked_div(dims[1]).unwrap_or(0);
-        Ok(Channels { dims, count })
+        Channels { dims, count }
     }
 
     fn channels(&self) -> usize {
@@ -77,34 +72,6 @@ fn param<T: Native>(p: Option<&(&[T], &Layout)>, c: usize, default: f64) -> f64 
     })
 }
 
-/// Checks a `[C]` parameter (1-D, `C` elements, the input's dtype, inside its storage).
-fn check_param(
-    op: &'static str,
-    name: &str,
-    layout: &Layout,
-    storage: &CpuStorage,
-    channels: usize,
-    dtype: DType,
-) -> Result<()> {
-    if layout.dims() != [channels] {
-        return Err(Error::shape(
-            op,
-            format!(
-                "{name} should be a [{channels}] tensor, got shape {:?}",
-                layout.dims()
-            ),
-        ));
-    }
-    if storage.dtype() != dtype {
-        return Err(Error::DType {
-            op,
-            expected: format!("{name} of the input's dtype {dtype}"),
-            got: storage.dtype(),
-        });
-    }
-    check_extent(op, layout, storage.len())
-}
-
 /// A `[C]` storage of the compute type of `T` holding `values` (the saved statistics).
 fn saved_storage<T: FloatStore>(values: &[f64]) -> CpuStorage {
     if T::DTYPE == DType::F64 {
@@ -114,29 +81,13 @@ fn saved_storage<T: FloatStore>(values: &[f64]) -> CpuStorage {
     }
 }
 
-/// The values of a saved `[C]` statistic as `f64`.
-fn saved_values(op: &'static str, s: &CpuStorage, channels: usize) -> Result<Vec<f64>> {
-    let values: Vec<f64> = match s.dtype() {
-        DType::F32 => s.data::<f32>(op)?.iter().map(|&v| v as f64).collect(),
-        DType::F64 => s.data::<f64>(op)?.to_vec(),
-        other => {
-            return Err(Error::DType {
-                op,
-                expected: "saved statistics in float32 or float64".to_string(),
-                got: other,
-            });
-        }
-    };
-    if values.len() != channels {
-        return Err(Error::shape(
-            op,
-            format!(
-                "saved statistics hold {} values for {channels} channels",
-                values.len()
-            ),
-        ));
+/// The values of a saved `[C]` statistic (checked by `BatchNormSaved::check`) as `f64`.
+fn saved_values(op: &'static str, s: &CpuStorage) -> Result<Vec<f64>> {
+    if s.dtype() == DType::F32 {
+        Ok(s.data::<f32>(op)?.iter().map(|&v| v as f64).collect())
+    } else {
+        Ok(s.data::<f64>(op)?.to_vec())
     }
-    Ok(values)
 }
 
 /// `Σ f(x)` over one contiguous run, in 8 `f64` lanes (vectorizes; a fixed order).
@@ -277,27 +228,16 @@ pub(crate) fn batch_norm(
     eps: f64,
 ) -> Result<(CpuStorage, BatchNormSaved<CpuStorage>)> {
     let op = "batch_norm";
-    let ch = Channels::of(op, input.layout, input.storage.len())?;
-    let (c, dtype) = (ch.channels(), input.storage.dtype());
-    for (name, v) in [("weight", &weight), ("bias", &bias)] {
-        if let Some(v) = v {
-            check_param(op, name, v.layout, v.storage, c, dtype)?;
-        }
-    }
-    for (name, v) in [
-        ("running_mean", &running_mean),
-        ("running_var", &running_var),
-    ] {
-        if let Some(v) = v {
-            check_param(op, name, v.layout, v.storage, c, dtype)?;
-        }
-    }
-    if !training && (running_mean.is_none() || running_var.is_none()) {
-        return Err(Error::invalid(
-            op,
-            "running_mean and running_var must be defined in evaluation mode",
-        ));
-    }
+    check_batch_norm(
+        input,
+        weight,
+        bias,
+        running_mean.as_ref().map(ViewMut::as_view),
+        running_var.as_ref().map(ViewMut::as_view),
+        training,
+    )?;
+    let ch = Channels::of(input.layout);
+    let dtype = input.storage.dtype();
     float_dispatch!(dtype, op, T => forward::<T>(
         &ch, input, weight, bias, running_mean, running_var, training, momentum, eps,
     ))
@@ -422,31 +362,11 @@ pub(crate) fn batch_norm_backward(
     training: bool,
 ) -> Result<(CpuStorage, CpuStorage, CpuStorage)> {
     let op = "batch_norm_backward";
-    let ch = Channels::of(op, input.layout, input.storage.len())?;
-    check_extent(op, grad_output.layout, grad_output.storage.len())?;
-    if grad_output.layout.dims() != input.layout.dims() {
-        return Err(Error::shape(
-            op,
-            format!(
-                "grad_output of shape {:?} does not match the input's {:?}",
-                grad_output.layout.dims(),
-                input.layout.dims()
-            ),
-        ));
-    }
-    let (c, dtype) = (ch.channels(), input.storage.dtype());
-    if grad_output.storage.dtype() != dtype {
-        return Err(Error::DType {
-            op,
-            expected: format!("grad_output of the input's dtype {dtype}"),
-            got: grad_output.storage.dtype(),
-        });
-    }
-    if let Some(w) = &weight {
-        check_param(op, "weight", w.layout, w.storage, c, dtype)?;
-    }
-    let mean = saved_values(op, &saved.mean, c)?;
-    let invstd = saved_values(op, &saved.invstd, c)?;
+    check_batch_norm_backward(grad_output, input, weight, saved)?;
+    let ch = Channels::of(input.layout);
+    let dtype = input.storage.dtype();
+    let mean = saved_values(op, &saved.mean)?;
+    let invstd = saved_values(op, &saved.invstd)?;
     float_dispatch!(dtype, op, T => backward::<T>(
         &ch, grad_output, input, weight, &mean, &invstd, training,
     ))

@@ -9,11 +9,14 @@
 
 use crate::num::{Convert, FloatStore};
 use crate::storage::{CpuStorage, Native, alloc_typed, dispatch};
-use crate::strided::{Walk, check_extent};
+use crate::strided::Walk;
 use rayon::prelude::*;
-use tiny_torch_core::{BackendStorage, DType, Error, Layout, Result, ScatterReduce, View, ViewMut};
+use tiny_torch_core::{
+    BackendStorage, DType, Error, Layout, Result, ScatterReduce, View, ViewMut, indexing,
+};
 
-/// The index values of `index` in row-major order, checked against `size`.
+/// The index values of `index` (checked by `tiny_torch_core::indexing`: `I64` or `I32`, inside
+/// its storage) in row-major order, checked against `size`.
 fn index_values(
     op: &'static str,
     index: View<'_, CpuStorage>,
@@ -29,24 +32,10 @@ fn index_values(
         });
         out
     }
-    let raw = match index.storage.dtype() {
-        DType::I64 => {
-            let data = index.storage.data::<i64>(op)?;
-            check_extent(op, index.layout, data.len())?;
-            collect(data, index.layout)
-        }
-        DType::I32 => {
-            let data = index.storage.data::<i32>(op)?;
-            check_extent(op, index.layout, data.len())?;
-            collect(data, index.layout)
-        }
-        got => {
-            return Err(Error::DType {
-                op,
-                expected: "an index of dtype int64".into(),
-                got,
-            });
-        }
+    let raw = if index.storage.dtype() == DType::I32 {
+        collect(index.storage.data::<i32>(op)?, index.layout)
+    } else {
+        collect(index.storage.data::<i64>(op)?, index.layout)
     };
     raw.into_iter()
         .map(|i| {
@@ -64,26 +53,6 @@ fn index_values(
         .collect()
 }
 
-/// `dims`/`strides` of `layout` with a zero-dim layout read as one element of size 1.
-fn at_least_1d(layout: &Layout) -> (Vec<usize>, Vec<usize>) {
-    if layout.ndim() == 0 {
-        (vec![1], vec![1])
-    } else {
-        (layout.dims().to_vec(), layout.strides().to_vec())
-    }
-}
-
-fn check_dim(op: &'static str, dim: usize, ndim: usize) -> Result<()> {
-    if dim >= ndim {
-        return Err(Error::DimOutOfRange {
-            op,
-            dim: dim as isize,
-            ndim,
-        });
-    }
-    Ok(())
-}
-
 /// `src.index_select(dim, index)` into a new contiguous buffer.
 pub(crate) fn index_select(
     src: View<'_, CpuStorage>,
@@ -91,22 +60,13 @@ pub(crate) fn index_select(
     index: View<'_, CpuStorage>,
 ) -> Result<CpuStorage> {
     const OP: &str = "index_select";
-    if index.layout.ndim() > 1 {
-        return Err(Error::shape(
-            OP,
-            format!(
-                "index must be 0- or 1-dimensional, got shape {:?}",
-                index.layout.dims()
-            ),
-        ));
-    }
-    let (dims, strides) = at_least_1d(src.layout);
-    check_dim(OP, dim, dims.len())?;
+    indexing::check_index_select(src, dim, index)?;
+    let src_1d = src.layout.at_least_1d();
+    let (dims, strides) = (src_1d.dims(), src_1d.strides());
     let idx = index_values(OP, index, dim, dims[dim])?;
     dispatch!(src.storage.dtype(), T => {
         let data = src.storage.data::<T>(OP)?;
-        check_extent(OP, src.layout, data.len())?;
-        select_typed(data, src.layout.offset(), &dims, &strides, dim, &idx)
+        select_typed(data, src.layout.offset(), dims, strides, dim, &idx)
     })
 }
 
@@ -159,39 +119,11 @@ fn select_typed<T: Native>(
 /// `layout` restricted to `dims` (each no larger than the layout's), with dim `dim`'s stride
 /// set to 0 when `zero_dim`: the base offsets of the positions an index tensor names.
 fn restrict(layout: &Layout, dims: &[usize], dim: usize, zero_dim: bool) -> Result<Layout> {
-    let (_, mut strides) = at_least_1d(layout);
+    let mut strides = layout.at_least_1d().strides().to_vec();
     if zero_dim {
         strides[dim] = 0;
     }
     Layout::new(dims, strides, layout.offset())
-}
-
-/// Errors unless `index`'s dims fit `other`'s (all dims, or all but `dim`).
-fn check_index_shape(
-    op: &'static str,
-    index: &[usize],
-    other: &[usize],
-    dim: usize,
-    skip_dim: bool,
-    what: &str,
-) -> Result<()> {
-    let fits = index.len() == other.len()
-        && index
-            .iter()
-            .zip(other)
-            .enumerate()
-            .all(|(d, (&i, &o))| (skip_dim && d == dim) || i <= o);
-    if fits {
-        return Ok(());
-    }
-    Err(Error::shape(
-        op,
-        format!(
-            "index shape {index:?} does not fit {what} shape {other:?} (same number of dims, \
-             each no larger{})",
-            if skip_dim { " except along dim" } else { "" }
-        ),
-    ))
 }
 
 /// `src.gather(dim, index)`: a new contiguous buffer of `index`'s shape.
@@ -201,16 +133,14 @@ pub(crate) fn gather(
     index: View<'_, CpuStorage>,
 ) -> Result<CpuStorage> {
     const OP: &str = "gather";
-    let (sdims, _) = at_least_1d(src.layout);
-    let (idims, _) = at_least_1d(index.layout);
-    check_dim(OP, dim, sdims.len())?;
-    check_index_shape(OP, &idims, &sdims, dim, true, "input")?;
-    let idx = index_values(OP, index, dim, sdims[dim])?;
+    indexing::check_gather(src, dim, index)?;
+    let src_1d = src.layout.at_least_1d();
+    let idims = index.layout.at_least_1d().dims().to_vec();
+    let idx = index_values(OP, index, dim, src_1d.dims()[dim])?;
     let sel = restrict(src.layout, &idims, dim, true)?;
-    let stride = at_least_1d(src.layout).1[dim];
+    let stride = src_1d.strides()[dim];
     dispatch!(src.storage.dtype(), T => {
         let data = src.storage.data::<T>(OP)?;
-        check_extent(OP, src.layout, data.len())?;
         let mut out = alloc_typed::<T>(idx.len())?;
         let o = out.data_mut::<T>(OP)?;
         let walk = Walk::new([&sel]);
@@ -234,33 +164,18 @@ pub(crate) fn scatter(
     src: View<'_, CpuStorage>,
     reduce: ScatterReduce,
 ) -> Result<()> {
-    let op = match reduce {
-        ScatterReduce::Assign => "scatter",
-        ScatterReduce::Add => "scatter_add",
-    };
+    let op = reduce.name();
+    indexing::check_scatter(reduce, dst.as_view(), dim, index, src)?;
     let dtype = dst.storage.dtype();
-    if src.storage.dtype() != dtype {
-        return Err(Error::DType {
-            op,
-            expected: format!("src of the destination's dtype {dtype}"),
-            got: src.storage.dtype(),
-        });
-    }
-    let (ddims, _) = at_least_1d(dst.layout);
-    let (sdims, _) = at_least_1d(src.layout);
-    let (idims, _) = at_least_1d(index.layout);
-    check_dim(op, dim, ddims.len())?;
-    check_index_shape(op, &idims, &sdims, dim, false, "src")?;
-    check_index_shape(op, &idims, &ddims, dim, true, "self")?;
-    let idx = index_values(op, index, dim, ddims[dim])?;
+    let dst_1d = dst.layout.at_least_1d();
+    let idims = index.layout.at_least_1d().dims().to_vec();
+    let idx = index_values(op, index, dim, dst_1d.dims()[dim])?;
     let dsel = restrict(dst.layout, &idims, dim, true)?;
     let ssel = restrict(src.layout, &idims, dim, false)?;
-    let stride = at_least_1d(dst.layout).1[dim];
+    let stride = dst_1d.strides()[dim];
     dispatch!(dtype, T => {
         let s = src.storage.data::<T>(op)?;
-        check_extent(op, src.layout, s.len())?;
         let d = dst.storage.data_mut::<T>(op)?;
-        check_extent(op, dst.layout, d.len())?;
         let walk = Walk::new([&dsel, &ssel]);
         let [di, si] = walk.inner();
         let mut k = 0;

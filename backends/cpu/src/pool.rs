@@ -11,9 +11,12 @@
 
 use crate::num::{FloatStore, Real, float_dispatch};
 use crate::storage::{CpuStorage, alloc_typed};
-use crate::strided::{PAR_THRESHOLD, check_extent};
+use crate::strided::PAR_THRESHOLD;
 use rayon::prelude::*;
-use tiny_torch_core::{BackendStorage, DType, Error, Layout, Pool2dParams, Result, View};
+use tiny_torch_core::{
+    BackendStorage, Error, Layout, Pool2dParams, Result, View, check_adaptive_avg_pool2d,
+    check_adaptive_avg_pool2d_backward, check_max_pool2d_backward,
+};
 
 /// Where the planes of a 4-D view lie: plane `p = n * C + c` starts at [`Planes::base`], and
 /// its element `(h, w)` is at [`Planes::at`].
@@ -25,26 +28,14 @@ struct Planes {
 }
 
 impl Planes {
-    /// The planes of `layout`, checked to be 4-D and to stay inside a storage of `len` elements.
-    fn of(op: &'static str, layout: &Layout, len: usize) -> Result<Self> {
-        let (Ok(dims), Ok(strides)) = (
-            <[usize; 4]>::try_from(layout.dims()),
-            <[usize; 4]>::try_from(layout.strides()),
-        ) else {
-            return Err(Error::shape(
-                op,
-                format!(
-                    "expected a 4-D [N, C, H, W] view, got shape {:?}",
-                    layout.dims()
-                ),
-            ));
-        };
-        check_extent(op, layout, len)?;
-        Ok(Planes {
+    /// The planes of a 4-D `layout` of `dims`, checked by the core crate's pooling checks
+    /// (4-D, inside its storage).
+    fn of(dims: [usize; 4], layout: &Layout) -> Self {
+        Planes {
             dims,
-            strides,
+            strides: std::array::from_fn(|d| layout.strides()[d]),
             offset: layout.offset(),
-        })
+        }
     }
 
     fn count(&self) -> usize {
@@ -144,30 +135,6 @@ fn adaptive_windows(out: usize, input: usize) -> Vec<Window> {
         .collect()
 }
 
-/// The output size of each spatial dim, or an error when a window does not fit.
-fn output_dims(op: &'static str, params: &Pool2dParams, h: usize, w: usize) -> Result<[usize; 2]> {
-    let positive = |v: [usize; 2]| v.iter().all(|&x| x > 0);
-    if !positive(params.kernel) || !positive(params.stride) || !positive(params.dilation) {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "kernel {:?}, stride {:?} and dilation {:?} must be positive",
-                params.kernel, params.stride, params.dilation
-            ),
-        ));
-    }
-    match (params.output_size(0, h), params.output_size(1, w)) {
-        (Some(oh), Some(ow)) => Ok([oh, ow]),
-        _ => Err(Error::shape(
-            op,
-            format!(
-                "a {:?} window (dilation {:?}, padding {:?}) does not fit an input of {h}x{w}",
-                params.kernel, params.dilation, params.padding
-            ),
-        )),
-    }
-}
-
 /// Fills the contiguous output `out` (`per` elements per plane) plane by plane, in parallel
 /// unless `work` (elements read) is small.
 fn par_planes<T: Send>(work: usize, out: &mut [T], per: usize, f: impl Fn(usize, &mut [T]) + Sync) {
@@ -229,8 +196,8 @@ pub(crate) fn max_pool2d(
     params: &Pool2dParams,
 ) -> Result<(CpuStorage, CpuStorage)> {
     let op = "max_pool2d";
-    let src = Planes::of(op, input.layout, input.storage.len())?;
-    let [oh, ow] = output_dims(op, params, src.dims[2], src.dims[3])?;
+    let (dims, [oh, ow]) = params.check_max_pool2d(input)?;
+    let src = Planes::of(dims, input.layout);
     let hwin = max_windows(oh, src.dims[2], params, 0);
     let wwin = max_windows(ow, src.dims[3], params, 1);
     let data = input.storage;
@@ -442,26 +409,6 @@ fn max_pool_typed<T: FloatStore>(
     Ok((values, indices))
 }
 
-/// Checks that `grad_output` (and `indices`, when given) are 4-D views whose batch and channel
-/// dims are those of `input_dims`.
-fn grad_planes(
-    op: &'static str,
-    grad_output: View<'_, CpuStorage>,
-    input_dims: [usize; 4],
-) -> Result<Planes> {
-    let g = Planes::of(op, grad_output.layout, grad_output.storage.len())?;
-    if g.dims[..2] != input_dims[..2] {
-        return Err(Error::shape(
-            op,
-            format!(
-                "grad_output of shape {:?} does not match an input of shape {input_dims:?}",
-                g.dims
-            ),
-        ));
-    }
-    Ok(g)
-}
-
 /// Adds each gradient to the element its window's maximum came from.
 pub(crate) fn max_pool2d_backward(
     grad_output: View<'_, CpuStorage>,
@@ -469,24 +416,9 @@ pub(crate) fn max_pool2d_backward(
     input_dims: [usize; 4],
 ) -> Result<CpuStorage> {
     let op = "max_pool2d_backward";
-    let g = grad_planes(op, grad_output, input_dims)?;
-    let ix = Planes::of(op, indices.layout, indices.storage.len())?;
-    if ix.dims != g.dims {
-        return Err(Error::shape(
-            op,
-            format!(
-                "indices of shape {:?} do not match grad_output of shape {:?}",
-                ix.dims, g.dims
-            ),
-        ));
-    }
-    if indices.storage.dtype() != DType::I64 {
-        return Err(Error::DType {
-            op,
-            expected: "int64 indices".to_string(),
-            got: indices.storage.dtype(),
-        });
-    }
+    let dims = check_max_pool2d_backward(grad_output, indices, input_dims)?;
+    let g = Planes::of(dims, grad_output.layout);
+    let ix = Planes::of(dims, indices.layout);
     let index = indices.storage.data::<i64>(op)?;
     let hw = input_dims[2] * input_dims[3];
     let [_, _, oh, ow] = g.dims;
@@ -521,23 +453,11 @@ fn avg_divisor(params: &Pool2dParams, h: &Window, w: &Window) -> usize {
     }
 }
 
-/// Errors when `params` asks for what average pooling does not have (dilation, a zero divisor).
-fn check_avg_params(op: &'static str, params: &Pool2dParams) -> Result<()> {
-    if params.dilation != [1, 1] {
-        return Err(Error::invalid(op, "average pooling has no dilation"));
-    }
-    if params.divisor_override == Some(0) {
-        return Err(Error::invalid(op, "divisor must be not zero"));
-    }
-    Ok(())
-}
-
 /// `avg_pool2d`.
 pub(crate) fn avg_pool2d(input: View<'_, CpuStorage>, params: &Pool2dParams) -> Result<CpuStorage> {
     let op = "avg_pool2d";
-    check_avg_params(op, params)?;
-    let src = Planes::of(op, input.layout, input.storage.len())?;
-    let [oh, ow] = output_dims(op, params, src.dims[2], src.dims[3])?;
+    let (dims, [oh, ow]) = params.check_avg_pool2d(input)?;
+    let src = Planes::of(dims, input.layout);
     let hwin = avg_windows(oh, src.dims[2], params, 0);
     let wwin = avg_windows(ow, src.dims[3], params, 1);
     let data = input.storage;
@@ -556,18 +476,9 @@ pub(crate) fn avg_pool2d_backward(
     params: &Pool2dParams,
 ) -> Result<CpuStorage> {
     let op = "avg_pool2d_backward";
-    check_avg_params(op, params)?;
-    let g = grad_planes(op, grad_output, input_dims)?;
-    let [oh, ow] = output_dims(op, params, input_dims[2], input_dims[3])?;
-    if g.dims[2..] != [oh, ow] {
-        return Err(Error::shape(
-            op,
-            format!(
-                "grad_output of shape {:?} does not match the pooled shape [{oh}, {ow}]",
-                g.dims
-            ),
-        ));
-    }
+    let dims = params.check_avg_pool2d_backward(grad_output, input_dims)?;
+    let g = Planes::of(dims, grad_output.layout);
+    let [_, _, oh, ow] = dims;
     let hwin = avg_windows(oh, input_dims[2], params, 0);
     let wwin = avg_windows(ow, input_dims[3], params, 1);
     let gs = grad_output.storage;
@@ -584,8 +495,7 @@ pub(crate) fn adaptive_avg_pool2d(
     output_size: [usize; 2],
 ) -> Result<CpuStorage> {
     let op = "adaptive_avg_pool2d";
-    let src = Planes::of(op, input.layout, input.storage.len())?;
-    check_adaptive(op, output_size, [src.dims[2], src.dims[3]])?;
+    let src = Planes::of(check_adaptive_avg_pool2d(input, output_size)?, input.layout);
     let hwin = adaptive_windows(output_size[0], src.dims[2]);
     let wwin = adaptive_windows(output_size[1], src.dims[3]);
     let data = input.storage;
@@ -603,9 +513,9 @@ pub(crate) fn adaptive_avg_pool2d_backward(
     input_dims: [usize; 4],
 ) -> Result<CpuStorage> {
     let op = "adaptive_avg_pool2d_backward";
-    let g = grad_planes(op, grad_output, input_dims)?;
-    let output_size = [g.dims[2], g.dims[3]];
-    check_adaptive(op, output_size, [input_dims[2], input_dims[3]])?;
+    let dims = check_adaptive_avg_pool2d_backward(grad_output, input_dims)?;
+    let g = Planes::of(dims, grad_output.layout);
+    let output_size = [dims[2], dims[3]];
     let hwin = adaptive_windows(output_size[0], input_dims[2]);
     let wwin = adaptive_windows(output_size[1], input_dims[3]);
     let gs = grad_output.storage;
@@ -614,17 +524,6 @@ pub(crate) fn adaptive_avg_pool2d_backward(
             [h.len() as f64, w.len() as f64]
         })
     })
-}
-
-/// Adaptive windows need a positive output size, and a positive input size where they exist.
-fn check_adaptive(op: &'static str, output: [usize; 2], input: [usize; 2]) -> Result<()> {
-    if output.contains(&0) || input.contains(&0) {
-        return Err(Error::shape(
-            op,
-            format!("cannot pool an input of {input:?} to an output of {output:?}"),
-        ));
-    }
-    Ok(())
 }
 
 /// Divides `v` by both divisors in turn (a divisor of 1 changes nothing).
@@ -759,8 +658,8 @@ mod tests {
         let p = params(2, 2, 0, false);
         for strides in [vec![c * h * w, h * w, w, 1], vec![h * w * c, 1, w * c, c]] {
             let layout = Layout::new(vec![n, c, h, w], strides, 0).unwrap();
-            let src = Planes::of("test", &layout, storage.len()).unwrap();
-            let [oh, ow] = output_dims("test", &p, h, w).unwrap();
+            let (dims, [oh, ow]) = p.check_max_pool2d(View::new(&storage, &layout)).unwrap();
+            let src = Planes::of(dims, &layout);
             let general = max_pool_typed::<f32>(
                 storage.data::<f32>("test").unwrap(),
                 &src,

@@ -9,7 +9,7 @@
 //! [`par_ranges`] splits the logical elements into chunks for rayon above a size threshold.
 
 use rayon::prelude::*;
-use tiny_torch_core::{Error, Layout, Result};
+use tiny_torch_core::Layout;
 
 /// Below this many elements an op runs on the calling thread.
 pub(crate) const PAR_THRESHOLD: usize = 32 * 1024;
@@ -263,65 +263,8 @@ impl<T> SendPtr<T> {
     }
 }
 
-/// Errors unless every layout has `layouts[0]`'s dims.
-pub(crate) fn same_dims(op: &'static str, layouts: &[&Layout]) -> Result<()> {
-    let first = layouts[0].dims();
-    for l in &layouts[1..] {
-        if l.dims() != first {
-            return Err(Error::shape(
-                op,
-                format!(
-                    "operand shapes {:?} and {:?} differ (the backend expects broadcast layouts)",
-                    first,
-                    l.dims()
-                ),
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Errors unless every element `layout` addresses lies inside a buffer of `len` elements.
-pub(crate) fn check_extent(op: &'static str, layout: &Layout, len: usize) -> Result<()> {
-    let extent = extent(layout).ok_or_else(|| overflow(op, layout))?;
-    if extent > len {
-        return Err(Error::shape(
-            op,
-            format!(
-                "layout with shape {:?}, strides {:?} and offset {} reaches element {} of a \
-                 storage of {len} elements",
-                layout.dims(),
-                layout.strides(),
-                layout.offset(),
-                extent - 1
-            ),
-        ));
-    }
-    Ok(())
-}
-
-fn overflow(op: &'static str, layout: &Layout) -> Error {
-    Error::shape(
-        op,
-        format!(
-            "layout with shape {:?} and strides {:?} overflows the address space",
-            layout.dims(),
-            layout.strides()
-        ),
-    )
-}
-
-/// `Layout::storage_extent` with overflow checks.
-fn extent(layout: &Layout) -> Option<usize> {
-    if layout.numel() == 0 {
-        return Some(0);
-    }
-    let mut last = layout.offset();
-    for (&n, &s) in layout.dims().iter().zip(layout.strides()) {
-        last = last.checked_add((n - 1).checked_mul(s)?)?;
-    }
-    last.checked_add(1)
-}
+// The checks every backend makes before it walks a layout, shared through the core crate.
+pub(crate) use tiny_torch_core::{check_extent, check_same_dims as same_dims};
 
 /// Whether no two elements of `layout` share a storage slot (so parallel writes are disjoint).
 /// Conservative: sorts dims by stride and requires each stride to clear the inner dims' span.

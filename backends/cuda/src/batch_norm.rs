@@ -19,11 +19,11 @@ use crate::Cuda;
 use crate::copy;
 use crate::device::CudaDevice;
 use crate::launch::{KernelLayout, dtype_suffix, elementwise_config, launch_error, merge_dims};
-use crate::reduce::check_extent;
 use crate::storage::{self, CudaStorage};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 use tiny_torch_core::{
-    BackendStorage, BatchNormSaved, DType, Error, Layout, Result, View, ViewMut,
+    BackendStorage, BatchNormSaved, DType, Error, Layout, Result, View, ViewMut, check_batch_norm,
+    check_batch_norm_backward,
 };
 
 /// Threads per block of the reductions (`BN_BLOCK` in batch_norm.cu).
@@ -58,21 +58,15 @@ struct Channels {
 }
 
 impl Channels {
-    fn of(op: &'static str, layout: &Layout, len: usize) -> Result<Self> {
-        if layout.ndim() < 2 {
-            return Err(Error::shape(
-                op,
-                format!("expected an input [N, C, *], got shape {:?}", layout.dims()),
-            ));
-        }
-        check_extent(op, layout, len)?;
+    /// The channels of an input already checked to be `[N, C, *]` (`check_batch_norm*`).
+    fn of(layout: &Layout) -> Self {
         let dims = layout.dims();
         let channels = dims[1];
-        Ok(Channels {
+        Channels {
             channels,
             count: layout.numel().checked_div(channels).unwrap_or(0),
             inner: dims[2..].iter().product(),
-        })
+        }
     }
 }
 
@@ -86,34 +80,6 @@ fn channel_view(op: &'static str, layout: &Layout) -> Result<(KernelLayout, i64)
     let (dims, strides) = merge_dims(&dims, &[&strides]);
     let other = KernelLayout::new(op, &dims, &strides[0], layout.offset())?;
     Ok((other, cstride as i64))
-}
-
-/// Checks a `[C]` parameter (1-D, `C` elements, the input's dtype, inside its storage).
-fn check_param(
-    op: &'static str,
-    name: &str,
-    layout: &Layout,
-    storage: &CudaStorage,
-    channels: usize,
-    dtype: DType,
-) -> Result<()> {
-    if layout.dims() != [channels] {
-        return Err(Error::shape(
-            op,
-            format!(
-                "{name} should be a [{channels}] tensor, got shape {:?}",
-                layout.dims()
-            ),
-        ));
-    }
-    if storage.dtype() != dtype {
-        return Err(Error::DType {
-            op,
-            expected: format!("{name} of the input's dtype {dtype}"),
-            got: storage.dtype(),
-        });
-    }
-    check_extent(op, layout, storage.len())
 }
 
 /// A `[C]` parameter as the kernels take it: pointer (0 when absent), offset and stride.
@@ -194,27 +160,16 @@ pub(crate) fn batch_norm(
     eps: f64,
 ) -> Result<(CudaStorage, BatchNormSaved<CudaStorage>)> {
     let op = "batch_norm";
-    let ch = Channels::of(op, input.layout, input.storage.len())?;
+    check_batch_norm(
+        input,
+        weight,
+        bias,
+        running_mean.as_ref().map(ViewMut::as_view),
+        running_var.as_ref().map(ViewMut::as_view),
+        training,
+    )?;
+    let ch = Channels::of(input.layout);
     let (c, dtype) = (ch.channels, input.storage.dtype());
-    for (name, v) in [("weight", &weight), ("bias", &bias)] {
-        if let Some(v) = v {
-            check_param(op, name, v.layout, v.storage, c, dtype)?;
-        }
-    }
-    for (name, v) in [
-        ("running_mean", &running_mean),
-        ("running_var", &running_var),
-    ] {
-        if let Some(v) = v {
-            check_param(op, name, v.layout, v.storage, c, dtype)?;
-        }
-    }
-    if !training && (running_mean.is_none() || running_var.is_none()) {
-        return Err(Error::invalid(
-            op,
-            "running_mean and running_var must be defined in evaluation mode",
-        ));
-    }
     float_only(op, dtype)?;
     let acc = compute_dtype(dtype);
     let device = cuda.device();
@@ -336,30 +291,14 @@ pub(crate) fn batch_norm(
     Ok((out, saved))
 }
 
-/// A saved `[C]` statistic as a storage of `dtype` (itself, or a converted copy).
+/// A saved `[C]` statistic (checked by `BatchNormSaved::check`) as a storage of `dtype`
+/// (itself, or a converted copy).
 fn saved_as(
     cuda: &Cuda,
-    op: &'static str,
     s: &CudaStorage,
     channels: usize,
     dtype: DType,
 ) -> Result<Option<CudaStorage>> {
-    if !matches!(s.dtype(), DType::F32 | DType::F64) {
-        return Err(Error::DType {
-            op,
-            expected: "saved statistics in float32 or float64".to_string(),
-            got: s.dtype(),
-        });
-    }
-    if s.len() != channels {
-        return Err(Error::shape(
-            op,
-            format!(
-                "saved statistics hold {} values for {channels} channels",
-                s.len()
-            ),
-        ));
-    }
     if s.dtype() == dtype {
         return Ok(None);
     }
@@ -386,34 +325,14 @@ pub(crate) fn batch_norm_backward(
     training: bool,
 ) -> Result<(CudaStorage, CudaStorage, CudaStorage)> {
     let op = "batch_norm_backward";
-    let ch = Channels::of(op, input.layout, input.storage.len())?;
-    check_extent(op, grad_output.layout, grad_output.storage.len())?;
-    if grad_output.layout.dims() != input.layout.dims() {
-        return Err(Error::shape(
-            op,
-            format!(
-                "grad_output of shape {:?} does not match the input's {:?}",
-                grad_output.layout.dims(),
-                input.layout.dims()
-            ),
-        ));
-    }
+    check_batch_norm_backward(grad_output, input, weight, saved)?;
+    let ch = Channels::of(input.layout);
     let (c, dtype) = (ch.channels, input.storage.dtype());
-    if grad_output.storage.dtype() != dtype {
-        return Err(Error::DType {
-            op,
-            expected: format!("grad_output of the input's dtype {dtype}"),
-            got: grad_output.storage.dtype(),
-        });
-    }
-    if let Some(w) = &weight {
-        check_param(op, "weight", w.layout, w.storage, c, dtype)?;
-    }
-    let acc = compute_dtype(dtype);
-    let mean_acc = saved_as(cuda, op, &saved.mean, c, acc)?;
-    let invstd_acc = saved_as(cuda, op, &saved.invstd, c, acc)?;
-    let mean_f64 = saved_as(cuda, op, &saved.mean, c, DType::F64)?;
     float_only(op, dtype)?;
+    let acc = compute_dtype(dtype);
+    let mean_acc = saved_as(cuda, &saved.mean, c, acc)?;
+    let invstd_acc = saved_as(cuda, &saved.invstd, c, acc)?;
+    let mean_f64 = saved_as(cuda, &saved.mean, c, DType::F64)?;
     let device = cuda.device();
     let total = input.layout.numel();
     let grad_input = storage::alloc(device, dtype, total)?;

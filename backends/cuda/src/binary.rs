@@ -12,9 +12,11 @@
 use crate::Cuda;
 use crate::launch::{dtype_suffix, launch_error};
 use crate::storage::CudaStorage;
-use crate::unary::{Elementwise, expect_dtype};
+use crate::unary::Elementwise;
 use cudarc::driver::PushKernelArg;
-use tiny_torch_core::{BackendStorage, BinaryOp, DType, Error, Layout, Result, View, ViewMut};
+use tiny_torch_core::{
+    BackendStorage, BinaryOp, DType, Error, Layout, Result, View, ViewMut, check_where_dtypes,
+};
 
 /// Op codes of `binary_<dtype>` (`BINARY_*` in binary.cu).
 mod arithmetic {
@@ -78,17 +80,6 @@ fn kernel_for(op: BinaryOp, dtype: DType) -> Result<Kernel> {
     Ok(Kernel::Arithmetic(code))
 }
 
-fn same_input_dtypes(op: BinaryOp, lhs: DType, rhs: DType) -> Result<()> {
-    if lhs == rhs {
-        return Ok(());
-    }
-    Err(Error::DType {
-        op: op.name(),
-        expected: format!("both operands of dtype {lhs}"),
-        got: rhs,
-    })
-}
-
 /// `dst = op(lhs, rhs)`.
 pub(crate) fn binary(
     cuda: &Cuda,
@@ -99,18 +90,13 @@ pub(crate) fn binary(
 ) -> Result<()> {
     let dtype = lhs.storage.dtype();
     let name = op.name();
-    same_input_dtypes(op, dtype, rhs.storage.dtype())?;
     let dst_storage: &CudaStorage = dst.storage;
+    op.check_dtypes(dtype, rhs.storage.dtype(), dst_storage.dtype())?;
     let operands = [
         (lhs.storage, lhs.layout),
         (rhs.storage, rhs.layout),
         (dst_storage, dst.layout),
     ];
-    if op.returns_bool() {
-        expect_dtype(name, dst_storage.dtype(), DType::Bool)?;
-    } else {
-        expect_dtype(name, dst_storage.dtype(), dtype)?;
-    }
     launch_binary(cuda, name, kernel_for(op, dtype)?, &operands)
 }
 
@@ -123,17 +109,14 @@ pub(crate) fn binary_inplace(
 ) -> Result<()> {
     let dtype = dst.storage.dtype();
     let name = op.name();
-    same_input_dtypes(op, dtype, rhs.storage.dtype())?;
+    // In place, a bool result needs a bool destination (and so bool inputs).
+    op.check_dtypes(dtype, rhs.storage.dtype(), dtype)?;
     let dst_storage: &CudaStorage = dst.storage;
     let operands = [
         (dst_storage, dst.layout),
         (rhs.storage, rhs.layout),
         (dst_storage, dst.layout),
     ];
-    if op.returns_bool() {
-        // In place, a bool result needs a bool destination (and so bool inputs).
-        expect_dtype(name, dtype, DType::Bool)?;
-    }
     launch_binary(cuda, name, kernel_for(op, dtype)?, &operands)
 }
 
@@ -187,22 +170,13 @@ pub(crate) fn where_cond(
     on_false: View<'_, CudaStorage>,
     dst: ViewMut<'_, CudaStorage>,
 ) -> Result<()> {
-    if cond.storage.dtype() != DType::Bool {
-        return Err(Error::DType {
-            op: "where",
-            expected: "a condition of dtype bool".into(),
-            got: cond.storage.dtype(),
-        });
-    }
     let dtype = on_true.storage.dtype();
-    if on_false.storage.dtype() != dtype {
-        return Err(Error::DType {
-            op: "where",
-            expected: format!("on_false of dtype {dtype}"),
-            got: on_false.storage.dtype(),
-        });
-    }
-    expect_dtype("where", dst.storage.dtype(), dtype)?;
+    check_where_dtypes(
+        cond.storage.dtype(),
+        dtype,
+        on_false.storage.dtype(),
+        dst.storage.dtype(),
+    )?;
     let dst_storage: &CudaStorage = dst.storage;
     let Some(launch) = Elementwise::new(
         cuda,

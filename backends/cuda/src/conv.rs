@@ -23,13 +23,12 @@ use crate::cudnn::{
     workspace_cap,
 };
 use crate::device::allow_tf32;
-use crate::reduce::check_extent;
 use crate::storage::{self, CudaStorage};
 use cudarc::cudnn::result as cr;
 use cudarc::cudnn::sys as cs;
 use std::ffi::c_void;
 use tiny_torch_core::{
-    BackendStorage, Conv2dParams, DType, Error, Layout, Result, Scalar, View, ViewMut,
+    BackendStorage, Conv2dParams, DType, Error, Layout, Result, Scalar, View, ViewMut, check_extent,
 };
 
 /// The sizes of one convolution, checked against each other (as the CPU backend's `Geom`).

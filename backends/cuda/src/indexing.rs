@@ -3,7 +3,8 @@
 //! (`backends/cpu/src/indexing.rs`).
 //!
 //! Index tensors are `I64` (`I32` is accepted too), read in place like every other operand.
-//! Shapes, dims and dtypes are checked here, before anything is queued, with the CPU's errors.
+//! Shapes, dims and dtypes are checked before anything is queued, by the checks every backend
+//! shares (`tiny_torch_core::indexing`).
 //! Index *values* live on the device: one outside `[0, size)` (negative ones are not wrapped) is
 //! recorded by the kernel (the first one, with the op, dim and size), skipped, and reported as
 //! the CPU's `Error::IndexOutOfRange` by the next synchronizing call (`to_bytes`,
@@ -17,122 +18,28 @@ use crate::Cuda;
 use crate::launch::{KernelLayout, dtype_suffix, elementwise_config, launch_error};
 use crate::storage::{self, CudaStorage};
 use cudarc::driver::PushKernelArg;
-use tiny_torch_core::{BackendStorage, DType, Error, Layout, Result, ScatterReduce, View, ViewMut};
+use tiny_torch_core::{
+    BackendStorage, DType, Layout, Result, ScatterReduce, View, ViewMut, indexing,
+};
 
-/// The kernel-name suffix of an index tensor's dtype; the CPU's error for any other dtype.
-fn index_suffix(op: &'static str, index: &CudaStorage) -> Result<&'static str> {
-    match index.dtype() {
-        DType::I64 => Ok("i64"),
-        DType::I32 => Ok("i32"),
-        got => Err(Error::DType {
-            op,
-            expected: "an index of dtype int64".into(),
-            got,
-        }),
-    }
-}
-
-/// Errors unless every element `layout` addresses lies inside a buffer of `len` elements (the
-/// CPU's check; here it keeps a kernel from reading or writing outside its allocation).
-pub(crate) fn check_extent(op: &'static str, layout: &Layout, len: usize) -> Result<()> {
-    let extent = if layout.numel() == 0 {
-        Some(0)
+/// The kernel-name suffix of an index tensor's dtype (checked by `tiny_torch_core::indexing`:
+/// `I64` or `I32`).
+fn index_suffix(index: &CudaStorage) -> &'static str {
+    if index.dtype() == DType::I32 {
+        "i32"
     } else {
-        layout
-            .dims()
-            .iter()
-            .zip(layout.strides())
-            .try_fold(layout.offset(), |last, (&n, &s)| {
-                last.checked_add((n - 1).checked_mul(s)?)
-            })
-            .and_then(|last| last.checked_add(1))
-    };
-    match extent {
-        Some(extent) if extent <= len => Ok(()),
-        Some(extent) => Err(Error::shape(
-            op,
-            format!(
-                "layout with shape {:?}, strides {:?} and offset {} reaches element {} of a \
-                 storage of {len} elements",
-                layout.dims(),
-                layout.strides(),
-                layout.offset(),
-                extent - 1
-            ),
-        )),
-        None => Err(Error::shape(
-            op,
-            format!(
-                "layout with shape {:?} and strides {:?} overflows the address space",
-                layout.dims(),
-                layout.strides()
-            ),
-        )),
+        "i64"
     }
-}
-
-/// `dims`/`strides` of `layout` with a zero-dim layout read as one element of size 1.
-fn at_least_1d(layout: &Layout) -> (Vec<usize>, Vec<usize>) {
-    if layout.ndim() == 0 {
-        (vec![1], vec![1])
-    } else {
-        (layout.dims().to_vec(), layout.strides().to_vec())
-    }
-}
-
-/// `layout` as a layout of at least one dim (same offset).
-fn layout_1d(layout: &Layout) -> Result<Layout> {
-    let (dims, strides) = at_least_1d(layout);
-    Layout::new(dims, strides, layout.offset())
-}
-
-fn check_dim(op: &'static str, dim: usize, ndim: usize) -> Result<()> {
-    if dim >= ndim {
-        return Err(Error::DimOutOfRange {
-            op,
-            dim: dim as isize,
-            ndim,
-        });
-    }
-    Ok(())
 }
 
 /// `layout` restricted to `dims` (each no larger than the layout's), with dim `dim`'s stride
 /// set to 0 when `zero_dim`: the base offsets of the positions an index tensor names.
 fn restrict(layout: &Layout, dims: &[usize], dim: usize, zero_dim: bool) -> Result<Layout> {
-    let (_, mut strides) = at_least_1d(layout);
+    let mut strides = layout.at_least_1d().strides().to_vec();
     if zero_dim {
         strides[dim] = 0;
     }
     Layout::new(dims, strides, layout.offset())
-}
-
-/// Errors unless `index`'s dims fit `other`'s (all dims, or all but `dim`).
-fn check_index_shape(
-    op: &'static str,
-    index: &[usize],
-    other: &[usize],
-    dim: usize,
-    skip_dim: bool,
-    what: &str,
-) -> Result<()> {
-    let fits = index.len() == other.len()
-        && index
-            .iter()
-            .zip(other)
-            .enumerate()
-            .all(|(d, (&i, &o))| (skip_dim && d == dim) || i <= o);
-    if fits {
-        return Ok(());
-    }
-    Err(Error::shape(
-        op,
-        format!(
-            "index shape {index:?} does not fit {what} shape {other:?} (same number of dims, \
-             each no larger{})",
-            if skip_dim { " except along dim" } else { "" }
-        ),
-    ))
 }
 
 /// `src.index_select(dim, index)` into a new contiguous buffer.
@@ -143,20 +50,10 @@ pub(crate) fn index_select(
     index: View<'_, CudaStorage>,
 ) -> Result<CudaStorage> {
     const OP: &str = "index_select";
-    if index.layout.ndim() > 1 {
-        return Err(Error::shape(
-            OP,
-            format!(
-                "index must be 0- or 1-dimensional, got shape {:?}",
-                index.layout.dims()
-            ),
-        ));
-    }
-    let (dims, strides) = at_least_1d(src.layout);
-    check_dim(OP, dim, dims.len())?;
-    let isuffix = index_suffix(OP, index.storage)?;
-    check_extent(OP, index.layout, index.storage.len())?;
-    check_extent(OP, src.layout, src.storage.len())?;
+    indexing::check_index_select(src, dim, index)?;
+    let src_1d = src.layout.at_least_1d();
+    let (dims, strides) = (src_1d.dims(), src_1d.strides());
+    let isuffix = index_suffix(index.storage);
 
     let device = cuda.device();
     let dtype = src.storage.dtype();
@@ -228,13 +125,11 @@ pub(crate) fn gather(
     index: View<'_, CudaStorage>,
 ) -> Result<CudaStorage> {
     const OP: &str = "gather";
-    let (sdims, sstrides) = at_least_1d(src.layout);
-    let (idims, _) = at_least_1d(index.layout);
-    check_dim(OP, dim, sdims.len())?;
-    check_index_shape(OP, &idims, &sdims, dim, true, "input")?;
-    let isuffix = index_suffix(OP, index.storage)?;
-    check_extent(OP, index.layout, index.storage.len())?;
-    check_extent(OP, src.layout, src.storage.len())?;
+    indexing::check_gather(src, dim, index)?;
+    let src_1d = src.layout.at_least_1d();
+    let (sdims, sstrides) = (src_1d.dims(), src_1d.strides());
+    let index_1d = index.layout.at_least_1d();
+    let isuffix = index_suffix(index.storage);
 
     let device = cuda.device();
     let dtype = src.storage.dtype();
@@ -243,8 +138,7 @@ pub(crate) fn gather(
     if n == 0 {
         return Ok(out);
     }
-    let sel = restrict(src.layout, &idims, dim, true)?;
-    let index_1d = layout_1d(index.layout)?;
+    let sel = restrict(src.layout, index_1d.dims(), dim, true)?;
     let layouts = KernelLayout::merged(OP, &[&sel, &index_1d])?;
     let name = format!("gather_{}_{isuffix}", dtype_suffix(dtype));
     let func = device.function("indexing", &name)?;
@@ -280,37 +174,21 @@ pub(crate) fn scatter(
     src: View<'_, CudaStorage>,
     reduce: ScatterReduce,
 ) -> Result<()> {
-    let op = match reduce {
-        ScatterReduce::Assign => "scatter",
-        ScatterReduce::Add => "scatter_add",
-    };
+    let op = reduce.name();
+    indexing::check_scatter(reduce, dst.as_view(), dim, index, src)?;
     let dtype = dst.storage.dtype();
-    if src.storage.dtype() != dtype {
-        return Err(Error::DType {
-            op,
-            expected: format!("src of the destination's dtype {dtype}"),
-            got: src.storage.dtype(),
-        });
-    }
-    let (ddims, dstrides) = at_least_1d(dst.layout);
-    let (sdims, _) = at_least_1d(src.layout);
-    let (idims, _) = at_least_1d(index.layout);
-    check_dim(op, dim, ddims.len())?;
-    check_index_shape(op, &idims, &sdims, dim, false, "src")?;
-    check_index_shape(op, &idims, &ddims, dim, true, "self")?;
-    let isuffix = index_suffix(op, index.storage)?;
-    check_extent(op, index.layout, index.storage.len())?;
-    check_extent(op, src.layout, src.storage.len())?;
-    check_extent(op, dst.layout, dst.storage.len())?;
+    let dst_1d = dst.layout.at_least_1d();
+    let (ddims, dstrides) = (dst_1d.dims(), dst_1d.strides());
+    let index_1d = index.layout.at_least_1d();
+    let isuffix = index_suffix(index.storage);
 
     let n = index.layout.numel();
     if n == 0 {
         return Ok(());
     }
     let device = cuda.device();
-    let dsel = restrict(dst.layout, &idims, dim, true)?;
-    let ssel = restrict(src.layout, &idims, dim, false)?;
-    let index_1d = layout_1d(index.layout)?;
+    let dsel = restrict(dst.layout, index_1d.dims(), dim, true)?;
+    let ssel = restrict(src.layout, index_1d.dims(), dim, false)?;
     let layouts = KernelLayout::merged(op, &[&dsel, &index_1d, &ssel])?;
     let name = format!("{op}_{}_{isuffix}", dtype_suffix(dtype));
     let func = device.function("indexing", &name)?;

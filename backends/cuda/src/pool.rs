@@ -15,11 +15,11 @@
 use crate::Cuda;
 use crate::copy;
 use crate::launch::{dtype_suffix, elementwise_config, launch_error};
-use crate::reduce::check_extent;
 use crate::storage::{self, CudaStorage};
 use cudarc::driver::{DeviceRepr, PushKernelArg};
 use tiny_torch_core::{
     BackendStorage, DType, Error, Layout, Pool2dParams, Result, Scalar, View, ViewMut,
+    check_adaptive_avg_pool2d, check_adaptive_avg_pool2d_backward, check_max_pool2d_backward,
 };
 
 /// `struct View4` of pool.cu: a 4-D strided view.
@@ -87,28 +87,13 @@ impl PoolGeom {
     }
 }
 
-/// A 4-D view's dims and its kernel form, checked to stay inside its storage.
-fn view4(op: &'static str, layout: &Layout, len: usize) -> Result<([usize; 4], View4)> {
-    let (Ok(dims), Ok(strides)) = (
-        <[usize; 4]>::try_from(layout.dims()),
-        <[usize; 4]>::try_from(layout.strides()),
-    ) else {
-        return Err(Error::shape(
-            op,
-            format!(
-                "expected a 4-D [N, C, H, W] view, got shape {:?}",
-                layout.dims()
-            ),
-        ));
-    };
-    check_extent(op, layout, len)?;
-    Ok((
-        dims,
-        View4 {
-            offset: layout.offset() as i64,
-            strides: strides.map(|s| s as i64),
-        },
-    ))
+/// The kernel form of a 4-D view (checked by the core crate's pooling checks: 4-D, inside its
+/// storage).
+fn view4(layout: &Layout) -> View4 {
+    View4 {
+        offset: layout.offset() as i64,
+        strides: std::array::from_fn(|d| layout.strides()[d] as i64),
+    }
 }
 
 fn float_only(op: &'static str, dtype: DType) -> Result<()> {
@@ -116,48 +101,6 @@ fn float_only(op: &'static str, dtype: DType) -> Result<()> {
         DType::F32 | DType::F64 | DType::F16 | DType::BF16 => Ok(()),
         other => Err(Error::unsupported(op, other, "cuda")),
     }
-}
-
-/// The output size of each spatial dim, or an error when a window does not fit (as the CPU).
-fn output_dims(op: &'static str, params: &Pool2dParams, h: usize, w: usize) -> Result<[usize; 2]> {
-    let positive = |v: [usize; 2]| v.iter().all(|&x| x > 0);
-    if !positive(params.kernel) || !positive(params.stride) || !positive(params.dilation) {
-        return Err(Error::invalid(
-            op,
-            format!(
-                "kernel {:?}, stride {:?} and dilation {:?} must be positive",
-                params.kernel, params.stride, params.dilation
-            ),
-        ));
-    }
-    match (params.output_size(0, h), params.output_size(1, w)) {
-        (Some(oh), Some(ow)) => Ok([oh, ow]),
-        _ => Err(Error::shape(
-            op,
-            format!(
-                "a {:?} window (dilation {:?}, padding {:?}) does not fit an input of {h}x{w}",
-                params.kernel, params.dilation, params.padding
-            ),
-        )),
-    }
-}
-
-/// Checks that `grad_output`'s batch and channel dims are those of `input_dims`.
-fn grad_view(
-    op: &'static str,
-    grad_output: View<'_, CudaStorage>,
-    input_dims: [usize; 4],
-) -> Result<([usize; 4], View4)> {
-    let (dims, v) = view4(op, grad_output.layout, grad_output.storage.len())?;
-    if dims[..2] != input_dims[..2] {
-        return Err(Error::shape(
-            op,
-            format!(
-                "grad_output of shape {dims:?} does not match an input of shape {input_dims:?}"
-            ),
-        ));
-    }
-    Ok((dims, v))
 }
 
 /// Launches `pool_{kind}_{dtype}(src, view, geom, out)` over `n` threads' worth of elements.
@@ -196,8 +139,8 @@ pub(crate) fn max_pool2d(
 ) -> Result<(CudaStorage, CudaStorage)> {
     let op = "max_pool2d";
     let dtype = input.storage.dtype();
-    let (dims, xv) = view4(op, input.layout, input.storage.len())?;
-    let [oh, ow] = output_dims(op, params, dims[2], dims[3])?;
+    let (dims, [oh, ow]) = params.check_max_pool2d(input)?;
+    let xv = view4(input.layout);
     float_only(op, dtype)?;
     let total = dims[0] * dims[1] * oh * ow;
     let device = cuda.device();
@@ -229,21 +172,8 @@ pub(crate) fn max_pool2d_backward(
     input_dims: [usize; 4],
 ) -> Result<CudaStorage> {
     let op = "max_pool2d_backward";
-    let (gdims, gv) = grad_view(op, grad_output, input_dims)?;
-    let (idims, iv) = view4(op, indices.layout, indices.storage.len())?;
-    if idims != gdims {
-        return Err(Error::shape(
-            op,
-            format!("indices of shape {idims:?} do not match grad_output of shape {gdims:?}"),
-        ));
-    }
-    if indices.storage.dtype() != DType::I64 {
-        return Err(Error::DType {
-            op,
-            expected: "int64 indices".to_string(),
-            got: indices.storage.dtype(),
-        });
-    }
+    let gdims = check_max_pool2d_backward(grad_output, indices, input_dims)?;
+    let (gv, iv) = (view4(grad_output.layout), view4(indices.layout));
     let dtype = grad_output.storage.dtype();
     float_only(op, dtype)?;
     let total: usize = input_dims.iter().product();
@@ -308,17 +238,6 @@ pub(crate) fn max_pool2d_backward(
     Ok(out)
 }
 
-/// Errors when `params` asks for what average pooling does not have (dilation, a zero divisor).
-fn check_avg_params(op: &'static str, params: &Pool2dParams) -> Result<()> {
-    if params.dilation != [1, 1] {
-        return Err(Error::invalid(op, "average pooling has no dilation"));
-    }
-    if params.divisor_override == Some(0) {
-        return Err(Error::invalid(op, "divisor must be not zero"));
-    }
-    Ok(())
-}
-
 /// `avg_pool2d`.
 pub(crate) fn avg_pool2d(
     cuda: &Cuda,
@@ -326,10 +245,9 @@ pub(crate) fn avg_pool2d(
     params: &Pool2dParams,
 ) -> Result<CudaStorage> {
     let op = "avg_pool2d";
-    check_avg_params(op, params)?;
     let dtype = input.storage.dtype();
-    let (dims, xv) = view4(op, input.layout, input.storage.len())?;
-    let [oh, ow] = output_dims(op, params, dims[2], dims[3])?;
+    let (dims, [oh, ow]) = params.check_avg_pool2d(input)?;
+    let xv = view4(input.layout);
     float_only(op, dtype)?;
     let total = dims[0] * dims[1] * oh * ow;
     let out = storage::alloc(cuda.device(), dtype, total)?;
@@ -346,15 +264,8 @@ pub(crate) fn avg_pool2d_backward(
     params: &Pool2dParams,
 ) -> Result<CudaStorage> {
     let op = "avg_pool2d_backward";
-    check_avg_params(op, params)?;
-    let (gdims, gv) = grad_view(op, grad_output, input_dims)?;
-    let [oh, ow] = output_dims(op, params, input_dims[2], input_dims[3])?;
-    if gdims[2..] != [oh, ow] {
-        return Err(Error::shape(
-            op,
-            format!("grad_output of shape {gdims:?} does not match the pooled shape [{oh}, {ow}]"),
-        ));
-    }
+    let [_, _, oh, ow] = params.check_avg_pool2d_backward(grad_output, input_dims)?;
+    let gv = view4(grad_output.layout);
     let dtype = grad_output.storage.dtype();
     float_only(op, dtype)?;
     let total: usize = input_dims.iter().product();
@@ -373,17 +284,6 @@ pub(crate) fn avg_pool2d_backward(
     Ok(out)
 }
 
-/// Adaptive windows need a positive output size, and a positive input size where they exist.
-fn check_adaptive(op: &'static str, output: [usize; 2], input: [usize; 2]) -> Result<()> {
-    if output.contains(&0) || input.contains(&0) {
-        return Err(Error::shape(
-            op,
-            format!("cannot pool an input of {input:?} to an output of {output:?}"),
-        ));
-    }
-    Ok(())
-}
-
 /// `adaptive_avg_pool2d` to `[oh, ow]`.
 pub(crate) fn adaptive_avg_pool2d(
     cuda: &Cuda,
@@ -392,8 +292,8 @@ pub(crate) fn adaptive_avg_pool2d(
 ) -> Result<CudaStorage> {
     let op = "adaptive_avg_pool2d";
     let dtype = input.storage.dtype();
-    let (dims, xv) = view4(op, input.layout, input.storage.len())?;
-    check_adaptive(op, output_size, [dims[2], dims[3]])?;
+    let dims = check_adaptive_avg_pool2d(input, output_size)?;
+    let xv = view4(input.layout);
     float_only(op, dtype)?;
     let total = dims[0] * dims[1] * output_size[0] * output_size[1];
     let out = storage::alloc(cuda.device(), dtype, total)?;
@@ -418,9 +318,9 @@ pub(crate) fn adaptive_avg_pool2d_backward(
     input_dims: [usize; 4],
 ) -> Result<CudaStorage> {
     let op = "adaptive_avg_pool2d_backward";
-    let (gdims, gv) = grad_view(op, grad_output, input_dims)?;
+    let gdims = check_adaptive_avg_pool2d_backward(grad_output, input_dims)?;
+    let gv = view4(grad_output.layout);
     let output_size = [gdims[2], gdims[3]];
-    check_adaptive(op, output_size, [input_dims[2], input_dims[3]])?;
     let dtype = grad_output.storage.dtype();
     float_only(op, dtype)?;
     let total: usize = input_dims.iter().product();

@@ -16,11 +16,10 @@
 //! Uniform and normal into integer or bool buffers are `Unsupported`, as on the CPU.
 
 use crate::Cuda;
-use crate::indexing::check_extent;
 use crate::launch::{KernelLayout, dtype_suffix, elementwise_config, launch_error};
 use crate::storage::CudaStorage;
 use cudarc::driver::PushKernelArg;
-use tiny_torch_core::{BackendStorage, DType, Distribution, Error, Result, ViewMut};
+use tiny_torch_core::{BackendStorage, DType, Distribution, Error, Result, ViewMut, check_extent};
 
 /// A distribution parameter passed to a random kernel after its common arguments, in the C
 /// type the kernel declares.

@@ -20,7 +20,7 @@ use crate::Cuda;
 use crate::launch::{KernelLayout, dtype_suffix, launch_error, merge_dims};
 use crate::storage::{self, CudaStorage};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
-use tiny_torch_core::{BackendStorage, DType, Error, Layout, ReduceOp, Result, View};
+use tiny_torch_core::{BackendStorage, DType, Error, ReduceOp, Result, View, check_extent};
 
 /// The most threads per block (`MAX_BLOCK` in reduce.cu and softmax.cu, whose kernels are
 /// compiled with `__launch_bounds__` of it and size their shared memory by it).
@@ -144,34 +144,6 @@ pub(crate) fn geometry(
     }
 }
 
-/// Errors (as the CPU's `check_extent`) when a layout reaches past its storage: kernels would
-/// read out of bounds.
-pub(crate) fn check_extent(op: &'static str, layout: &Layout, len: usize) -> Result<()> {
-    if layout.numel() == 0 {
-        return Ok(());
-    }
-    let last = layout
-        .dims()
-        .iter()
-        .zip(layout.strides())
-        .try_fold(layout.offset(), |acc, (&n, &s)| {
-            acc.checked_add((n - 1).checked_mul(s)?)
-        });
-    match last {
-        Some(last) if last < len => Ok(()),
-        _ => Err(Error::shape(
-            op,
-            format!(
-                "layout with shape {:?}, strides {:?} and offset {} reaches past a storage of \
-                 {len} elements",
-                layout.dims(),
-                layout.strides(),
-                layout.offset()
-            ),
-        )),
-    }
-}
-
 /// Kept and reduced dims of one reduction, each merged.
 #[derive(Debug, PartialEq, Eq)]
 struct Plan {
@@ -253,44 +225,9 @@ pub(crate) fn reduce(
 ) -> Result<CudaStorage> {
     let name = op.name();
     let layout = src.layout;
-    let nd = layout.ndim();
-    // A zero-dim tensor reduces over its one element whatever dim (0 or -1) was named.
-    let dims: &[usize] = if nd == 0 { &[] } else { dims };
-    if dims.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(Error::invalid(
-            name,
-            format!("reduction dims {dims:?} must be sorted and distinct"),
-        ));
-    }
-    if let Some(&d) = dims.iter().find(|&&d| d >= nd) {
-        return Err(Error::DimOutOfRange {
-            op: name,
-            dim: d as isize,
-            ndim: nd,
-        });
-    }
-    let arg = matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin);
-    if arg && nd > 0 && dims.len() != 1 {
-        return Err(Error::invalid(
-            name,
-            format!("expects exactly one dim, got {dims:?}"),
-        ));
-    }
+    let dims = op.check_dims(layout.dims(), dims)?;
     check_extent(name, layout, src.storage.len())?;
-    let plan = Plan::new(layout.dims(), layout.strides(), dims, !arg);
-    let needs_elements = matches!(
-        op,
-        ReduceOp::Max | ReduceOp::Min | ReduceOp::ArgMax | ReduceOp::ArgMin
-    );
-    if needs_elements && plan.red_n == 0 {
-        return Err(Error::invalid(
-            name,
-            format!(
-                "Expected reduction dim to have non-zero size (input shape {:?}, dims {dims:?})",
-                layout.dims()
-            ),
-        ));
-    }
+    let plan = Plan::new(layout.dims(), layout.strides(), dims, !op.is_arg());
     let dtype = src.storage.dtype();
     let float_only = matches!(
         op,
@@ -496,17 +433,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn extents_are_checked() {
-        let l = Layout::new([3, 4], vec![4, 1], 0).unwrap();
-        assert!(check_extent("t", &l, 12).is_ok());
-        assert!(check_extent("t", &l, 11).is_err());
-        let huge = Layout::new([2, 2], vec![usize::MAX, 1], 0).unwrap();
-        assert!(check_extent("t", &huge, 12).is_err());
-        let empty = Layout::new([0, 4], vec![4, 1], 100).unwrap();
-        assert!(check_extent("t", &empty, 0).is_ok());
     }
 
     #[test]

@@ -12,10 +12,10 @@
 
 use crate::Cuda;
 use crate::launch::{KernelLayout, dtype_suffix, launch_error, merge_dims};
-use crate::reduce::{along_columns, block_shape, check_extent};
+use crate::reduce::{along_columns, block_shape};
 use crate::storage::{self, CudaStorage};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
-use tiny_torch_core::{BackendStorage, Error, Result, View};
+use tiny_torch_core::{BackendStorage, Error, Result, View, check_extent};
 
 /// The block shape and grid of `n_rows` rows of `size` elements: (lanes_on_x, lanes, slots,
 /// grid_x), as in `reduce::Geometry` (one block or warp per row, never split).

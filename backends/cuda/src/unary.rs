@@ -11,7 +11,10 @@ use crate::Cuda;
 use crate::launch::{KernelLayout, dtype_suffix, elementwise_config, launch_error, merge_dims};
 use crate::storage::CudaStorage;
 use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
-use tiny_torch_core::{BackendStorage, DType, Error, Layout, Result, UnaryOp, View, ViewMut};
+use tiny_torch_core::{
+    BackendStorage, DType, Error, Layout, Result, UnaryOp, View, ViewMut, check_extent,
+    check_same_dims,
+};
 
 /// How an element-wise kernel walks its operands (`PATH_*` in unary.cu and binary.cu).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -91,33 +94,13 @@ impl Elementwise {
         operands: &[(&CudaStorage, &Layout)],
         dtype: DType,
     ) -> Result<Option<Self>> {
-        let dims = operands[0].1.dims();
+        let layouts: Vec<&Layout> = operands.iter().map(|&(_, l)| l).collect();
+        check_same_dims(op, &layouts)?;
+        // A kernel reading past a storage would read (or write) another tensor's memory.
         for &(storage, layout) in operands {
-            if layout.dims() != dims {
-                return Err(Error::shape(
-                    op,
-                    format!(
-                        "operand shapes {dims:?} and {:?} differ (the backend expects broadcast \
-                         layouts)",
-                        layout.dims()
-                    ),
-                ));
-            }
-            // A kernel reading past a storage would read (or write) another tensor's memory.
-            if layout.storage_extent() > storage.len() {
-                return Err(Error::shape(
-                    op,
-                    format!(
-                        "layout with shape {:?}, strides {:?} and offset {} reaches past a \
-                         storage of {} elements",
-                        layout.dims(),
-                        layout.strides(),
-                        layout.offset(),
-                        storage.len()
-                    ),
-                ));
-            }
+            check_extent(op, layout, storage.len())?;
         }
+        let dims = operands[0].1.dims();
         let numel = operands[0].1.numel();
         if numel == 0 {
             return Ok(None);
@@ -169,18 +152,6 @@ impl Elementwise {
             config,
         }))
     }
-}
-
-/// Errors unless an output has the dtype the op produces (the CPU backend's message).
-pub(crate) fn expect_dtype(op: &'static str, got: DType, want: DType) -> Result<()> {
-    if got == want {
-        return Ok(());
-    }
-    Err(Error::DType {
-        op,
-        expected: format!("an output of dtype {want}"),
-        got,
-    })
 }
 
 /// `struct UnaryParams` of unary.cu: the op's scalars. Floats read `real`, integers `integer`
@@ -315,11 +286,10 @@ pub(crate) fn unary(
     let dtype = src.storage.dtype();
     let name = op.name();
     let dst_storage: &CudaStorage = dst.storage;
+    op.check_dtypes(dtype, dst_storage.dtype())?;
     if op == UnaryOp::LogicalNot {
-        expect_dtype(name, dst_storage.dtype(), DType::Bool)?;
         return launch_logical_not(cuda, (src.storage, src.layout), (dst_storage, dst.layout));
     }
-    expect_dtype(name, dst_storage.dtype(), dtype)?;
     let (code, params) = unary_op_code(op, dtype)?;
     launch_unary(
         cuda,
@@ -336,9 +306,9 @@ pub(crate) fn unary_inplace(cuda: &Cuda, op: UnaryOp, dst: ViewMut<'_, CudaStora
     let dtype = dst.storage.dtype();
     let name = op.name();
     let storage: &CudaStorage = dst.storage;
+    // In place, the result must fit the destination: logical not only on bool.
+    op.check_dtypes(dtype, dtype)?;
     if op == UnaryOp::LogicalNot {
-        // In place, the result must fit the destination: only bool.
-        expect_dtype(name, dtype, DType::Bool)?;
         return launch_logical_not(cuda, (storage, dst.layout), (storage, dst.layout));
     }
     let (code, params) = unary_op_code(op, dtype)?;

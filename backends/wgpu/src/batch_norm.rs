@@ -9,7 +9,8 @@ use crate::launch::{KernelLayout, merge_dims};
 use crate::shader::{Kind, ShaderSpec, compute_bytes, compute_type, kind};
 use crate::storage::{self, WgpuStorage};
 use tiny_torch_core::{
-    BackendStorage, BatchNormSaved, DType, Error, Layout, Result, View, ViewMut,
+    BackendStorage, BatchNormSaved, DType, Error, Layout, Result, View, ViewMut, check_batch_norm,
+    check_batch_norm_backward,
 };
 
 fn acc_dtype(dtype: DType) -> DType {
@@ -29,17 +30,9 @@ fn spec(dtype: DType, backward: bool) -> ShaderSpec {
         .flag_if(backward, "BWD")
 }
 
-/// `[N, C, R]` of an `[N, C, *]` layout, with the trailing dims' layout and the strides of N, C.
+/// `[N, C, R]` of an `[N, C, *]` layout (checked by `check_batch_norm*`), with the trailing
+/// dims' layout and the strides of N, C.
 fn split(op: &'static str, l: &Layout) -> Result<([usize; 3], KernelLayout, [usize; 3])> {
-    if l.ndim() < 2 {
-        return Err(Error::shape(
-            op,
-            format!(
-                "expected an input of at least 2 dims [N, C, *], got shape {}",
-                l.shape()
-            ),
-        ));
-    }
     let (d, s) = (l.dims(), l.strides());
     let (rd, rs) = merge_dims(&d[2..], &[&s[2..]]);
     let rest = KernelLayout::new(op, &rd, &rs[0], 0)?;
@@ -57,15 +50,9 @@ fn vec_of(l: Option<&Layout>) -> [usize; 2] {
     })
 }
 
-fn check_float(wgpu: &Wgpu, op: &'static str, dtypes: &[DType]) -> Result<DType> {
-    let dtype = dtypes[0];
-    if let Some(&d) = dtypes.iter().find(|&&d| d != dtype) {
-        return Err(Error::DType {
-            op,
-            expected: format!("all tensors of dtype {dtype}"),
-            got: d,
-        });
-    }
+/// Float dtypes the adapter supports (the operands' dtypes are checked to agree by
+/// `check_batch_norm*`).
+fn check_float(wgpu: &Wgpu, op: &'static str, dtype: DType) -> Result<DType> {
     if !dtype.is_float() {
         return Err(Error::unsupported(op, dtype, "wgpu"));
     }
@@ -86,18 +73,15 @@ pub(crate) fn batch_norm(
     eps: f64,
 ) -> Result<(WgpuStorage, BatchNormSaved<WgpuStorage>)> {
     const OP: &str = "batch_norm";
-    let mut dtypes = vec![input.storage.dtype()];
-    dtypes.extend(weight.map(|v| v.storage.dtype()));
-    dtypes.extend(bias.map(|v| v.storage.dtype()));
-    dtypes.extend(running_mean.as_ref().map(|v| v.storage.dtype()));
-    dtypes.extend(running_var.as_ref().map(|v| v.storage.dtype()));
-    let dtype = check_float(wgpu, OP, &dtypes)?;
-    if !training && (running_mean.is_none() || running_var.is_none()) {
-        return Err(Error::invalid(
-            OP,
-            "running_mean and running_var must be defined in evaluation mode",
-        ));
-    }
+    check_batch_norm(
+        input,
+        weight,
+        bias,
+        running_mean.as_ref().map(ViewMut::as_view),
+        running_var.as_ref().map(ViewMut::as_view),
+        training,
+    )?;
+    let dtype = check_float(wgpu, OP, input.storage.dtype())?;
     let ([n, c, r], rest, [x_off, x_s0, x_s1]) = split(OP, input.layout)?;
     let device = wgpu.device();
     let acc = acc_dtype(dtype);
@@ -193,19 +177,9 @@ pub(crate) fn batch_norm_backward(
     training: bool,
 ) -> Result<(WgpuStorage, WgpuStorage, WgpuStorage)> {
     const OP: &str = "batch_norm_backward";
-    let mut dtypes = vec![input.storage.dtype(), grad_output.storage.dtype()];
-    dtypes.extend(weight.map(|v| v.storage.dtype()));
-    let dtype = check_float(wgpu, OP, &dtypes)?;
-    if grad_output.layout.dims() != input.layout.dims() {
-        return Err(Error::shape(
-            OP,
-            format!(
-                "grad_output shape {} differs from input shape {}",
-                grad_output.layout.shape(),
-                input.layout.shape()
-            ),
-        ));
-    }
+    check_batch_norm_backward(grad_output, input, weight, saved)?;
+    let dtype = check_float(wgpu, OP, input.storage.dtype())?;
+    // The shader reads the saved statistics in its compute type (no conversion here).
     let acc = acc_dtype(dtype);
     for s in [&saved.mean, &saved.invstd] {
         if s.dtype() != acc {

@@ -7,7 +7,10 @@ use crate::device::{Access, Arg, read, write};
 use crate::launch::{KernelLayout, grid};
 use crate::shader::{Kind, ShaderSpec, kind};
 use crate::storage::WgpuStorage;
-use tiny_torch_core::{BackendStorage, BinaryOp, DType, Error, Result, View, ViewMut};
+use tiny_torch_core::{
+    BackendStorage, BinaryOp, DType, Error, Layout, Result, View, ViewMut, check_extent,
+    check_same_dims, check_where_dtypes,
+};
 
 /// The body of `fn op(a: SC, b: SC) -> SC`, or `Unsupported`.
 fn op_body(op: BinaryOp, dtype: DType) -> Result<&'static str> {
@@ -63,17 +66,9 @@ fn op_body(op: BinaryOp, dtype: DType) -> Result<&'static str> {
     Ok(body)
 }
 
-fn out_dtype(op: BinaryOp, dtype: DType) -> DType {
-    if op.returns_bool() {
-        DType::Bool
-    } else {
-        dtype
-    }
-}
-
 fn spec(op: BinaryOp, dtype: DType, inplace: bool) -> Result<ShaderSpec> {
     let body = op_body(op, dtype)?;
-    let out = out_dtype(op, dtype);
+    let out = op.output_dtype(dtype);
     Ok(ShaderSpec::new("binary")
         .dtype("S", dtype)
         .dtype("D", out)
@@ -85,21 +80,12 @@ fn spec(op: BinaryOp, dtype: DType, inplace: bool) -> Result<ShaderSpec> {
         .flag_if(inplace, "INPLACE"))
 }
 
-fn check_dtypes(op: BinaryOp, lhs: DType, rhs: DType, dst: DType) -> Result<()> {
-    if lhs != rhs {
-        return Err(Error::DType {
-            op: op.name(),
-            expected: format!("both operands of dtype {lhs}"),
-            got: rhs,
-        });
-    }
-    let want = out_dtype(op, lhs);
-    if dst != want {
-        return Err(Error::DType {
-            op: op.name(),
-            expected: format!("an output of dtype {want}"),
-            got: dst,
-        });
+/// The checks of the CPU and CUDA backends: operands of one shape, inside their storages.
+fn check_layouts(op: &'static str, operands: &[(&WgpuStorage, &Layout)]) -> Result<()> {
+    let layouts: Vec<&Layout> = operands.iter().map(|&(_, l)| l).collect();
+    check_same_dims(op, &layouts)?;
+    for &(storage, layout) in operands {
+        check_extent(op, layout, storage.len())?;
     }
     Ok(())
 }
@@ -112,7 +98,15 @@ pub(crate) fn binary(
     dst: ViewMut<'_, WgpuStorage>,
 ) -> Result<()> {
     let dtype = lhs.storage.dtype();
-    check_dtypes(op, dtype, rhs.storage.dtype(), dst.storage.dtype())?;
+    op.check_dtypes(dtype, rhs.storage.dtype(), dst.storage.dtype())?;
+    check_layouts(
+        op.name(),
+        &[
+            (lhs.storage, lhs.layout),
+            (rhs.storage, rhs.layout),
+            (&*dst.storage, dst.layout),
+        ],
+    )?;
     let device = wgpu.device();
     device.check(op.name(), &[dtype])?;
     let spec = spec(op, dtype, false)?;
@@ -143,7 +137,11 @@ pub(crate) fn binary_inplace(
     rhs: View<'_, WgpuStorage>,
 ) -> Result<()> {
     let dtype = dst.storage.dtype();
-    check_dtypes(op, dtype, rhs.storage.dtype(), out_dtype(op, dtype))?;
+    op.check_dtypes(dtype, rhs.storage.dtype(), dtype)?;
+    check_layouts(
+        op.name(),
+        &[(&*dst.storage, dst.layout), (rhs.storage, rhs.layout)],
+    )?;
     let device = wgpu.device();
     device.check(op.name(), &[dtype])?;
     let spec = spec(op, dtype, true)?;
@@ -174,23 +172,22 @@ pub(crate) fn where_cond(
     on_false: View<'_, WgpuStorage>,
     dst: ViewMut<'_, WgpuStorage>,
 ) -> Result<()> {
-    if cond.storage.dtype() != DType::Bool {
-        return Err(Error::DType {
-            op: "where",
-            expected: "a condition of dtype bool".into(),
-            got: cond.storage.dtype(),
-        });
-    }
     let dtype = on_true.storage.dtype();
-    for got in [on_false.storage.dtype(), dst.storage.dtype()] {
-        if got != dtype {
-            return Err(Error::DType {
-                op: "where",
-                expected: format!("operands of dtype {dtype}"),
-                got,
-            });
-        }
-    }
+    check_where_dtypes(
+        cond.storage.dtype(),
+        dtype,
+        on_false.storage.dtype(),
+        dst.storage.dtype(),
+    )?;
+    check_layouts(
+        "where",
+        &[
+            (cond.storage, cond.layout),
+            (on_true.storage, on_true.layout),
+            (on_false.storage, on_false.layout),
+            (&*dst.storage, dst.layout),
+        ],
+    )?;
     let device = wgpu.device();
     device.check("where", &[dtype])?;
     let n = dst.layout.numel();

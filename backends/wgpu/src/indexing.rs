@@ -8,7 +8,7 @@ use crate::device::{Access, Arg, read, write};
 use crate::launch::{KernelLayout, grid, merge_dims};
 use crate::shader::{ShaderSpec, storage_type};
 use crate::storage::{self, WgpuStorage};
-use tiny_torch_core::{BackendStorage, DType, Error, Layout, Result, ScatterReduce, View, ViewMut};
+use tiny_torch_core::{BackendStorage, DType, Result, ScatterReduce, View, ViewMut, indexing};
 
 /// Op codes of the error record (`error_op_name` in device.rs).
 const OP_INDEX_SELECT: u32 = 1;
@@ -32,65 +32,6 @@ fn spec(index: DType, dtype: DType, scatter: Option<ScatterReduce>) -> ShaderSpe
         .code(halves)
         .flag_if(scatter.is_some(), "SCATTER")
         .flag_if(scatter == Some(ScatterReduce::Add), "ADD")
-}
-
-fn check_index_dtype(op: &'static str, index: DType) -> Result<()> {
-    if matches!(index, DType::I64 | DType::I32) {
-        return Ok(());
-    }
-    Err(Error::DType {
-        op,
-        expected: "an index of dtype int64".into(),
-        got: index,
-    })
-}
-
-/// `dims`/`strides` of `layout` with a zero-dim layout read as one element of size 1.
-fn at_least_1d(layout: &Layout) -> (Vec<usize>, Vec<usize>) {
-    if layout.ndim() == 0 {
-        (vec![1], vec![1])
-    } else {
-        (layout.dims().to_vec(), layout.strides().to_vec())
-    }
-}
-
-fn check_dim(op: &'static str, dim: usize, ndim: usize) -> Result<()> {
-    if dim >= ndim {
-        return Err(Error::DimOutOfRange {
-            op,
-            dim: dim as isize,
-            ndim,
-        });
-    }
-    Ok(())
-}
-
-/// Errors unless `index`'s dims fit `other`'s (all dims, or all but `dim`).
-fn check_index_shape(
-    op: &'static str,
-    index: &[usize],
-    other: &[usize],
-    dim: usize,
-    skip_dim: bool,
-    what: &str,
-) -> Result<()> {
-    let fits = index.len() == other.len()
-        && index
-            .iter()
-            .zip(other)
-            .enumerate()
-            .all(|(d, (&i, &o))| (skip_dim && d == dim) || i <= o);
-    if fits {
-        return Ok(());
-    }
-    Err(Error::shape(
-        op,
-        format!(
-            "index shape {index:?} does not fit {what} shape {other:?} (same number of dims, \
-             each no larger{})",
-            if skip_dim { " except along dim" } else { "" }
-        ),
-    ))
 }
 
 /// The parameter block: three layouts and eight words.
@@ -136,19 +77,10 @@ pub(crate) fn index_select(
     index: View<'_, WgpuStorage>,
 ) -> Result<WgpuStorage> {
     const OP: &str = "index_select";
+    indexing::check_index_select(src, dim, index)?;
     let (idt, dtype) = (index.storage.dtype(), src.storage.dtype());
-    check_index_dtype(OP, idt)?;
-    if index.layout.ndim() > 1 {
-        return Err(Error::shape(
-            OP,
-            format!(
-                "index must be 0- or 1-dimensional, got shape {:?}",
-                index.layout.dims()
-            ),
-        ));
-    }
-    let (dims, strides) = at_least_1d(src.layout);
-    check_dim(OP, dim, dims.len())?;
+    let src_1d = src.layout.at_least_1d();
+    let (dims, strides) = (src_1d.dims(), src_1d.strides());
     wgpu.device().check(OP, &[idt, dtype])?;
     let n_idx = index.layout.numel();
     let outer_n: usize = dims[..dim].iter().product();
@@ -162,8 +94,13 @@ pub(crate) fn index_select(
     let (id, is) = merge_dims(&dims[dim + 1..], &[&strides[dim + 1..]]);
     let outer = KernelLayout::new(OP, &od, &os[0], src.layout.offset())?;
     let inner = KernelLayout::new(OP, &id, &is[0], 0)?;
-    let (ixd, ixs) = at_least_1d(index.layout);
-    let il = KernelLayout::new(OP, &ixd, &ixs, index.layout.offset())?;
+    let index_1d = index.layout.at_least_1d();
+    let il = KernelLayout::new(
+        OP,
+        index_1d.dims(),
+        index_1d.strides(),
+        index.layout.offset(),
+    )?;
     let p = params(
         [outer, inner, il],
         [
@@ -195,12 +132,12 @@ pub(crate) fn gather(
     index: View<'_, WgpuStorage>,
 ) -> Result<WgpuStorage> {
     const OP: &str = "gather";
+    indexing::check_gather(src, dim, index)?;
     let (idt, dtype) = (index.storage.dtype(), src.storage.dtype());
-    check_index_dtype(OP, idt)?;
-    let (sdims, mut sstrides) = at_least_1d(src.layout);
-    let (idims, istrides) = at_least_1d(index.layout);
-    check_dim(OP, dim, sdims.len())?;
-    check_index_shape(OP, &idims, &sdims, dim, true, "input")?;
+    let src_1d = src.layout.at_least_1d();
+    let (sdims, mut sstrides) = (src_1d.dims(), src_1d.strides().to_vec());
+    let index_1d = index.layout.at_least_1d();
+    let (idims, istrides) = (index_1d.dims(), index_1d.strides());
     wgpu.device().check(OP, &[idt, dtype])?;
     let count: usize = idims.iter().product();
     let dst = storage::alloc(wgpu.device(), dtype, count)?;
@@ -209,7 +146,7 @@ pub(crate) fn gather(
     }
     let stride = sstrides[dim];
     sstrides[dim] = 0;
-    let (md, ms) = merge_dims(&idims, &[&istrides, &sstrides]);
+    let (md, ms) = merge_dims(idims, &[istrides, &sstrides[..]]);
     let il = KernelLayout::new(OP, &md, &ms[0], index.layout.offset())?;
     let sl = KernelLayout::new(OP, &md, &ms[1], src.layout.offset())?;
     let p = params(
@@ -235,25 +172,19 @@ pub(crate) fn scatter(
     src: View<'_, WgpuStorage>,
     reduce: ScatterReduce,
 ) -> Result<()> {
-    let (op, code) = match reduce {
-        ScatterReduce::Assign => ("scatter", OP_SCATTER),
-        ScatterReduce::Add => ("scatter_add", OP_SCATTER_ADD),
+    let op = reduce.name();
+    let code = match reduce {
+        ScatterReduce::Assign => OP_SCATTER,
+        ScatterReduce::Add => OP_SCATTER_ADD,
     };
+    indexing::check_scatter(reduce, dst.as_view(), dim, index, src)?;
     let (idt, dtype) = (index.storage.dtype(), dst.storage.dtype());
-    check_index_dtype(op, idt)?;
-    if src.storage.dtype() != dtype {
-        return Err(Error::DType {
-            op,
-            expected: format!("src of the destination's dtype {dtype}"),
-            got: src.storage.dtype(),
-        });
-    }
-    let (ddims, mut dstrides) = at_least_1d(dst.layout);
-    let (sdims, sstrides) = at_least_1d(src.layout);
-    let (idims, istrides) = at_least_1d(index.layout);
-    check_dim(op, dim, ddims.len())?;
-    check_index_shape(op, &idims, &sdims, dim, false, "src")?;
-    check_index_shape(op, &idims, &ddims, dim, true, "self")?;
+    let dst_1d = dst.layout.at_least_1d();
+    let (ddims, mut dstrides) = (dst_1d.dims(), dst_1d.strides().to_vec());
+    let src_1d = src.layout.at_least_1d();
+    let sstrides = src_1d.strides();
+    let index_1d = index.layout.at_least_1d();
+    let (idims, istrides) = (index_1d.dims(), index_1d.strides());
     wgpu.device().check(op, &[idt, dtype])?;
     let total: usize = idims.iter().product();
     if total == 0 {
@@ -264,9 +195,9 @@ pub(crate) fn scatter(
     let stride = dstrides[dim];
     dstrides[dim] = 0;
     // Lines: every dim but `dim` (size 1 there), walked jointly.
-    let mut line_dims = idims.clone();
+    let mut line_dims = idims.to_vec();
     line_dims[dim] = 1;
-    let (md, ms) = merge_dims(&line_dims, &[&istrides, &sstrides, &dstrides]);
+    let (md, ms) = merge_dims(&line_dims, &[istrides, sstrides, &dstrides[..]]);
     let il = KernelLayout::new(op, &md, &ms[0], index.layout.offset())?;
     let sl = KernelLayout::new(op, &md, &ms[1], src.layout.offset())?;
     let dl = KernelLayout::new(op, &md, &ms[2], dst.layout.offset())?;

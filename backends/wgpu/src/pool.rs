@@ -7,7 +7,10 @@ use crate::device::{Access, Arg, read, write};
 use crate::launch::{grid, grid_of_groups};
 use crate::shader::{Kind, ShaderSpec, compute_type, kind};
 use crate::storage::{self, WgpuStorage};
-use tiny_torch_core::{BackendStorage, DType, Error, Layout, Pool2dParams, Result, View};
+use tiny_torch_core::{
+    BackendStorage, DType, Error, Layout, Pool2dParams, Result, View, check_adaptive_avg_pool2d,
+    check_adaptive_avg_pool2d_backward, check_max_pool2d_backward,
+};
 
 fn spec(dtype: DType, flag: &'static str) -> ShaderSpec {
     let acc = if kind(dtype) == Kind::F32 {
@@ -21,15 +24,6 @@ fn spec(dtype: DType, flag: &'static str) -> ShaderSpec {
         .convert("cvt", acc, dtype)
         .code(&crate::shader::nan_fn("C", acc))
         .flag(flag)
-}
-
-fn dims4(op: &'static str, l: &Layout) -> Result<[usize; 4]> {
-    <[usize; 4]>::try_from(l.dims()).map_err(|_| {
-        Error::shape(
-            op,
-            format!("expected a 4-D [N, C, H, W] view, got shape {:?}", l.dims()),
-        )
-    })
 }
 
 fn float_only(wgpu: &Wgpu, op: &'static str, dtype: DType) -> Result<()> {
@@ -110,29 +104,6 @@ fn params(src: &Layout, input: [usize; 4], out: [usize; 2], g: &Geometry, op: u3
         .collect()
 }
 
-fn out_size(op: &'static str, p: &Pool2dParams, h: usize, w: usize) -> Result<[usize; 2]> {
-    match (p.output_size(0, h), p.output_size(1, w)) {
-        (Some(oh), Some(ow)) => Ok([oh, ow]),
-        _ => Err(Error::shape(
-            op,
-            format!(
-                "kernel {:?} does not fit the padded input {h}x{w}",
-                p.kernel
-            ),
-        )),
-    }
-}
-
-fn check_avg_params(op: &'static str, params: &Pool2dParams) -> Result<()> {
-    if params.dilation != [1, 1] {
-        return Err(Error::invalid(op, "average pooling has no dilation"));
-    }
-    if params.divisor_override == Some(0) {
-        return Err(Error::invalid(op, "divisor must be not zero"));
-    }
-    Ok(())
-}
-
 pub(crate) fn max_pool2d(
     wgpu: &Wgpu,
     input: View<'_, WgpuStorage>,
@@ -142,8 +113,7 @@ pub(crate) fn max_pool2d(
     let dtype = input.storage.dtype();
     float_only(wgpu, OP, dtype)?;
     wgpu.device().check(OP, &[DType::I64])?;
-    let [n, c, h, w] = dims4(OP, input.layout)?;
-    let [oh, ow] = out_size(OP, p, h, w)?;
+    let ([n, c, h, w], [oh, ow]) = p.check_max_pool2d(input)?;
     let total = n * c * oh * ow;
     let device = wgpu.device();
     let values = storage::alloc(device, dtype, total)?;
@@ -168,24 +138,7 @@ pub(crate) fn max_pool2d_backward(
     const OP: &str = "max_pool2d_backward";
     let dtype = grad_output.storage.dtype();
     float_only(wgpu, OP, dtype)?;
-    if indices.storage.dtype() != DType::I64 {
-        return Err(Error::DType {
-            op: OP,
-            expected: "indices of dtype int64".into(),
-            got: indices.storage.dtype(),
-        });
-    }
-    let [n, c, oh, ow] = dims4(OP, grad_output.layout)?;
-    if indices.layout.dims() != grad_output.layout.dims() || input_dims[..2] != [n, c] {
-        return Err(Error::shape(
-            OP,
-            format!(
-                "grad_output {:?}, indices {:?} and input {input_dims:?} do not match",
-                grad_output.layout.dims(),
-                indices.layout.dims()
-            ),
-        ));
-    }
+    let [n, c, oh, ow] = check_max_pool2d_backward(grad_output, indices, input_dims)?;
     let device = wgpu.device();
     let packed;
     let indices = if indices.layout.is_contiguous() && indices.layout.offset() == 0 {
@@ -221,15 +174,15 @@ pub(crate) fn max_pool2d_backward(
     Ok(dst)
 }
 
+/// The mean-like pools of a checked 4-D input of `[n, c, h, w]` to `out`.
 fn avg_forward(
     wgpu: &Wgpu,
-    op: &'static str,
     input: View<'_, WgpuStorage>,
+    [n, c, h, w]: [usize; 4],
     out: [usize; 2],
     g: &Geometry,
 ) -> Result<WgpuStorage> {
     let dtype = input.storage.dtype();
-    let [n, c, h, w] = dims4(op, input.layout)?;
     let total = n * c * out[0] * out[1];
     let device = wgpu.device();
     let dst = storage::alloc(device, dtype, total)?;
@@ -243,24 +196,15 @@ fn avg_forward(
     Ok(dst)
 }
 
+/// The gradient of the mean-like pools, from a checked 4-D `grad_output` of `[_, _, oh, ow]`.
 fn avg_backward(
     wgpu: &Wgpu,
-    op: &'static str,
     grad_output: View<'_, WgpuStorage>,
+    [_, _, oh, ow]: [usize; 4],
     input_dims: [usize; 4],
     g: &Geometry,
 ) -> Result<WgpuStorage> {
     let dtype = grad_output.storage.dtype();
-    let [n, c, oh, ow] = dims4(op, grad_output.layout)?;
-    if input_dims[..2] != [n, c] {
-        return Err(Error::shape(
-            op,
-            format!(
-                "grad_output {:?} does not match input {input_dims:?}",
-                grad_output.layout.dims()
-            ),
-        ));
-    }
     let total: usize = input_dims.iter().product();
     let device = wgpu.device();
     let dst = storage::alloc(device, dtype, total)?;
@@ -281,10 +225,8 @@ pub(crate) fn avg_pool2d(
 ) -> Result<WgpuStorage> {
     const OP: &str = "avg_pool2d";
     float_only(wgpu, OP, input.storage.dtype())?;
-    check_avg_params(OP, p)?;
-    let [_, _, h, w] = dims4(OP, input.layout)?;
-    let out = out_size(OP, p, h, w)?;
-    avg_forward(wgpu, OP, input, out, &Geometry::of(p))
+    let (dims, out) = p.check_avg_pool2d(input)?;
+    avg_forward(wgpu, input, dims, out, &Geometry::of(p))
 }
 
 pub(crate) fn avg_pool2d_backward(
@@ -295,8 +237,8 @@ pub(crate) fn avg_pool2d_backward(
 ) -> Result<WgpuStorage> {
     const OP: &str = "avg_pool2d_backward";
     float_only(wgpu, OP, grad_output.storage.dtype())?;
-    check_avg_params(OP, p)?;
-    avg_backward(wgpu, OP, grad_output, input_dims, &Geometry::of(p))
+    let dims = p.check_avg_pool2d_backward(grad_output, input_dims)?;
+    avg_backward(wgpu, grad_output, dims, input_dims, &Geometry::of(p))
 }
 
 pub(crate) fn adaptive_avg_pool2d(
@@ -306,11 +248,8 @@ pub(crate) fn adaptive_avg_pool2d(
 ) -> Result<WgpuStorage> {
     const OP: &str = "adaptive_avg_pool2d";
     float_only(wgpu, OP, input.storage.dtype())?;
-    let [_, _, h, w] = dims4(OP, input.layout)?;
-    if output_size.contains(&0) && h * w > 0 {
-        return Err(Error::invalid(OP, "output size must be positive"));
-    }
-    avg_forward(wgpu, OP, input, output_size, &Geometry::adaptive())
+    let dims = check_adaptive_avg_pool2d(input, output_size)?;
+    avg_forward(wgpu, input, dims, output_size, &Geometry::adaptive())
 }
 
 pub(crate) fn adaptive_avg_pool2d_backward(
@@ -320,7 +259,8 @@ pub(crate) fn adaptive_avg_pool2d_backward(
 ) -> Result<WgpuStorage> {
     const OP: &str = "adaptive_avg_pool2d_backward";
     float_only(wgpu, OP, grad_output.storage.dtype())?;
-    avg_backward(wgpu, OP, grad_output, input_dims, &Geometry::adaptive())
+    let dims = check_adaptive_avg_pool2d_backward(grad_output, input_dims)?;
+    avg_backward(wgpu, grad_output, dims, input_dims, &Geometry::adaptive())
 }
 
 /// Every shader instantiation this module can ask for (for the naga validation test).

@@ -9,7 +9,7 @@ use crate::device::{read, write};
 use crate::launch::{KernelLayout, grid_of_groups, merge_dims};
 use crate::shader::{ShaderSpec, compute_bytes, compute_type, padded};
 use crate::storage::{self, WgpuStorage};
-use tiny_torch_core::{BackendStorage, DType, Error, ReduceOp, Result, View};
+use tiny_torch_core::{BackendStorage, DType, Error, ReduceOp, Result, View, check_extent};
 
 /// The dtype a reduction accumulates in and the one it returns.
 fn dtypes(op: ReduceOp, dtype: DType) -> Result<(DType, DType)> {
@@ -170,27 +170,8 @@ pub(crate) fn reduce(
     let name = op.name();
     let layout = src.layout;
     let nd = layout.ndim();
-    let dims: &[usize] = if nd == 0 { &[] } else { dims };
-    if dims.windows(2).any(|w| w[0] >= w[1]) {
-        return Err(Error::invalid(
-            name,
-            format!("reduction dims {dims:?} must be sorted and distinct"),
-        ));
-    }
-    if let Some(&d) = dims.iter().find(|&&d| d >= nd) {
-        return Err(Error::DimOutOfRange {
-            op: name,
-            dim: d as isize,
-            ndim: nd,
-        });
-    }
-    let arg = matches!(op, ReduceOp::ArgMax | ReduceOp::ArgMin);
-    if arg && nd > 0 && dims.len() != 1 {
-        return Err(Error::invalid(
-            name,
-            format!("expects exactly one dim, got {dims:?}"),
-        ));
-    }
+    let dims = op.check_dims(layout.dims(), dims)?;
+    check_extent(name, layout, src.storage.len())?;
     let dtype = src.storage.dtype();
     let (acc, out) = dtypes(op, dtype)?;
     let device = wgpu.device();
@@ -207,19 +188,6 @@ pub(crate) fn reduce(
     }
     let n_out: usize = kept.iter().product();
     let n_red: usize = red.iter().product();
-    let needs_elements = matches!(
-        op,
-        ReduceOp::Max | ReduceOp::Min | ReduceOp::ArgMax | ReduceOp::ArgMin
-    );
-    if needs_elements && n_red == 0 {
-        return Err(Error::invalid(
-            name,
-            format!(
-                "Expected reduction dim to have non-zero size (input shape {:?}, dims {dims:?})",
-                layout.dims()
-            ),
-        ));
-    }
     let dst = storage::alloc(device, out, n_out)?;
     if n_out == 0 {
         return Ok(dst);

@@ -7,7 +7,7 @@ use crate::device::{read, write};
 use crate::launch::{KernelLayout, grid_of_groups, merge_dims};
 use crate::shader::{Kind, ShaderSpec, kind};
 use crate::storage::{self, WgpuStorage};
-use tiny_torch_core::{BackendStorage, DType, Error, Result, View};
+use tiny_torch_core::{BackendStorage, DType, Error, Result, View, check_extent};
 
 fn spec(dtype: DType, log: bool) -> ShaderSpec {
     let f64 = kind(dtype) == Kind::F64;
@@ -41,6 +41,7 @@ pub(crate) fn softmax(
         return Err(Error::unsupported(op, dtype, "wgpu"));
     }
     let layout = src.layout;
+    check_extent(op, layout, src.storage.len())?;
     let nd = layout.ndim();
     // A zero-dim tensor is one row of one element.
     let (dims, strides): (Vec<usize>, Vec<usize>) = if nd == 0 {

@@ -5,7 +5,9 @@ use crate::Wgpu;
 use crate::device::{read, write};
 use crate::launch::{KernelLayout, grid};
 use crate::shader::{Kind, ShaderSpec, compute_bytes, kind, padded};
-use tiny_torch_core::{BackendStorage, DType, Error, Result, UnaryOp, View, ViewMut};
+use tiny_torch_core::{
+    BackendStorage, DType, Error, Result, UnaryOp, View, ViewMut, check_extent, check_same_dims,
+};
 
 /// The body of `fn op(x: SC) -> SC` for `op` on `dtype`, or `Unsupported`.
 fn op_body(op: UnaryOp, dtype: DType) -> Result<&'static str> {
@@ -123,25 +125,6 @@ fn spec(op: UnaryOp, src: DType, dst: DType, inplace: bool) -> Result<ShaderSpec
         .flag_if(inplace, "INPLACE"))
 }
 
-fn out_dtype(op: UnaryOp, dtype: DType) -> DType {
-    if op == UnaryOp::LogicalNot {
-        DType::Bool
-    } else {
-        dtype
-    }
-}
-
-fn check_out(op: UnaryOp, got: DType, want: DType) -> Result<()> {
-    if got == want {
-        return Ok(());
-    }
-    Err(Error::DType {
-        op: op.name(),
-        expected: format!("an output of dtype {want}"),
-        got,
-    })
-}
-
 pub(crate) fn unary(
     wgpu: &Wgpu,
     op: UnaryOp,
@@ -149,8 +132,11 @@ pub(crate) fn unary(
     dst: ViewMut<'_, WgpuStorage>,
 ) -> Result<()> {
     let dtype = src.storage.dtype();
-    let out = out_dtype(op, dtype);
-    check_out(op, dst.storage.dtype(), out)?;
+    let out = op.output_dtype(dtype);
+    op.check_dtypes(dtype, dst.storage.dtype())?;
+    check_same_dims(op.name(), &[src.layout, dst.layout])?;
+    check_extent(op.name(), src.layout, src.storage.len())?;
+    check_extent(op.name(), dst.layout, dst.storage.len())?;
     wgpu.device().check(op.name(), &[dtype])?;
     let spec = spec(op, dtype, out, false)?;
     let n = dst.layout.numel();
@@ -168,7 +154,8 @@ pub(crate) fn unary(
 
 pub(crate) fn unary_inplace(wgpu: &Wgpu, op: UnaryOp, dst: ViewMut<'_, WgpuStorage>) -> Result<()> {
     let dtype = dst.storage.dtype();
-    check_out(op, dtype, out_dtype(op, dtype))?;
+    op.check_dtypes(dtype, dtype)?;
+    check_extent(op.name(), dst.layout, dst.storage.len())?;
     wgpu.device().check(op.name(), &[dtype])?;
     let spec = spec(op, dtype, dtype, true)?;
     let n = dst.layout.numel();
@@ -216,7 +203,7 @@ pub(crate) fn variants() -> Vec<ShaderSpec> {
     for dtype in crate::VALIDATED_DTYPES {
         for op in ops {
             for inplace in [false, true] {
-                if let Ok(s) = spec(op, dtype, out_dtype(op, dtype), inplace) {
+                if let Ok(s) = spec(op, dtype, op.output_dtype(dtype), inplace) {
                     out.push(s);
                 }
             }

@@ -74,6 +74,11 @@ impl<'a, S> ViewMut<'a, S> {
     pub fn new(storage: &'a mut S, layout: &'a Layout) -> Self {
         ViewMut { storage, layout }
     }
+
+    /// The same storage and layout, borrowed for reading (to check it as an input is checked).
+    pub fn as_view(&self) -> View<'_, S> {
+        View::new(self.storage, self.layout)
+    }
 }
 
 /// One device's implementation of every op. See the module documentation for the contract.

@@ -369,6 +369,83 @@ impl Layout {
             offset: self.offset,
         })
     }
+
+    /// The same view with a zero-dim layout read as one dim of size 1 (stride 1): what the
+    /// indexing ops of every backend walk, since PyTorch treats a scalar as a 1-element vector
+    /// there.
+    pub fn at_least_1d(&self) -> Layout {
+        if self.ndim() == 0 {
+            Layout {
+                shape: Shape::new([1]),
+                strides: vec![1],
+                offset: self.offset,
+            }
+        } else {
+            self.clone()
+        }
+    }
+}
+
+/// Errors unless every element `layout` addresses lies inside a buffer of `len` elements: the
+/// check every backend makes before a kernel reads or writes through a layout (a layout that
+/// reaches past its storage would touch another tensor's memory). Sizes that overflow `usize`
+/// are errors too.
+pub fn check_extent(op: &'static str, layout: &Layout, len: usize) -> Result<()> {
+    let extent = if layout.numel() == 0 {
+        Some(0)
+    } else {
+        layout
+            .dims()
+            .iter()
+            .zip(layout.strides())
+            .try_fold(layout.offset(), |last, (&n, &s)| {
+                last.checked_add((n - 1).checked_mul(s)?)
+            })
+            .and_then(|last| last.checked_add(1))
+    };
+    match extent {
+        Some(extent) if extent <= len => Ok(()),
+        Some(extent) => Err(Error::shape(
+            op,
+            format!(
+                "layout with shape {:?}, strides {:?} and offset {} reaches element {} of a \
+                 storage of {len} elements",
+                layout.dims(),
+                layout.strides(),
+                layout.offset(),
+                extent - 1
+            ),
+        )),
+        None => Err(Error::shape(
+            op,
+            format!(
+                "layout with shape {:?} and strides {:?} overflows the address space",
+                layout.dims(),
+                layout.strides()
+            ),
+        )),
+    }
+}
+
+/// Errors unless every layout has `layouts[0]`'s dims: the operands of an element-wise op reach
+/// a backend already broadcast to one shape.
+pub fn check_same_dims(op: &'static str, layouts: &[&Layout]) -> Result<()> {
+    let Some((first, rest)) = layouts.split_first() else {
+        return Ok(());
+    };
+    for l in rest {
+        if l.dims() != first.dims() {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "operand shapes {:?} and {:?} differ (the backend expects broadcast layouts)",
+                    first.dims(),
+                    l.dims()
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Iterator over the storage offsets of a layout in row-major logical order (an odometer over
@@ -480,6 +557,28 @@ mod tests {
         assert!(l.transpose(0, 2).is_err());
         assert!(l.slice(0, 0, 2, 0).is_err());
         assert!(l.unsqueeze(3).is_err());
+    }
+
+    #[test]
+    fn extent_checks_name_the_layout() {
+        let l = Layout::new([2, 3], vec![3, 1], 1).unwrap();
+        assert!(check_extent("op", &l, 7).is_ok());
+        let err = check_extent("op", &l, 6).unwrap_err().to_string();
+        assert!(err.contains("reaches element 6 of a storage of 6"), "{err}");
+        let empty = Layout::new([0, 3], vec![100, 100], 100).unwrap();
+        assert!(check_extent("op", &empty, 0).is_ok());
+        let huge = Layout::new([3], vec![usize::MAX], 0).unwrap();
+        let err = check_extent("op", &huge, 10).unwrap_err().to_string();
+        assert!(err.contains("overflows"), "{err}");
+        let (a, b) = (Layout::contiguous([2, 3]), Layout::contiguous([3, 2]));
+        assert!(check_same_dims("add", &[&a, &a.clone()]).is_ok());
+        let err = check_same_dims("add", &[&a, &b]).unwrap_err().to_string();
+        assert!(
+            err.contains("add: operand shapes [2, 3] and [3, 2] differ"),
+            "{err}"
+        );
+        let s = Layout::new([], vec![], 4).unwrap().at_least_1d();
+        assert_eq!((s.dims(), s.strides(), s.offset()), (&[1][..], &[1][..], 4));
     }
 
     #[test]
