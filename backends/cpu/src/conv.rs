@@ -36,6 +36,7 @@
 //! scheduling, so a run is reproducible bit for bit.
 
 mod im2col;
+mod packed;
 #[cfg(test)]
 mod tests;
 
@@ -47,6 +48,7 @@ use gemm::Parallelism;
 use half::{bf16, f16};
 use im2col::{Mat, col2im, col2im_rows, gemm_into, im2col, im2col_rows};
 use rayon::prelude::*;
+use std::any::TypeId;
 use tiny_torch_core::{BackendStorage, Conv2dParams, DType, Error, Layout, Result, View, ViewMut};
 
 /// Convolutions with fewer multiply-adds than this run on one thread.
@@ -363,6 +365,19 @@ fn output<T: ConvFloat>(
     Ok(out)
 }
 
+/// `s` as `f32`s when `C` is `f32` (for the [`packed`] kernels, which exist for `f32` only).
+fn as_f32<C: 'static>(s: &[C]) -> Option<&[f32]> {
+    // SAFETY: `C` is `f32` itself (same type id), so the slice is reinterpreted as itself.
+    (TypeId::of::<C>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts(s.as_ptr().cast::<f32>(), s.len()) })
+}
+
+fn as_f32_mut<C: 'static>(s: &mut [C]) -> Option<&mut [f32]> {
+    // SAFETY: as in `as_f32`.
+    (TypeId::of::<C>() == TypeId::of::<f32>())
+        .then(|| unsafe { std::slice::from_raw_parts_mut(s.as_mut_ptr().cast::<f32>(), s.len()) })
+}
+
 // ---------------------------------------------------------------- the three products
 
 /// How one item's GEMM runs: alone on a thread, or across all threads.
@@ -514,6 +529,13 @@ fn forward<C: Real + Native>(
     bias: Option<&[C]>,
     out: &mut [C],
 ) -> Result<()> {
+    if let (Some(x), Some(w), Some(out)) = (as_f32(x), as_f32(w), as_f32_mut(out))
+        && packed::available(g)
+        && packed::fills_tiles(g)
+    {
+        packed::forward(g, x, w, bias.and_then(as_f32), out);
+        return Ok(());
+    }
     let fold = fold(g);
     if fold > 1 {
         return forward_folded(g, x, w, bias, out, fold);

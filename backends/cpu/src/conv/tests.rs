@@ -282,3 +282,66 @@ fn bad_geometry_and_dtypes_are_errors() {
     );
     assert!(matches!(err, Err(Error::DType { .. })));
 }
+
+/// The `f32` forward (the packed kernels on AVX2 + FMA) against the `f64` direct convolution,
+/// within `f32` rounding of the sum of `|x * w|`: full and edge tiles (channels not a multiple
+/// of 6, positions not a multiple of 16), several tap blocks (K > 256), groups, strides,
+/// dilation, padding, with and without bias, and sizes that run in parallel.
+#[test]
+fn f32_forward_matches_the_direct_convolution() {
+    let cases = [
+        ([1, 3, 7, 6], [4, 3, 3, 3], params(1, 1, 1, 1)),
+        ([2, 4, 9, 8], [6, 2, 3, 2], params(2, 1, 1, 2)),
+        ([1, 3, 10, 9], [2, 3, 3, 3], params(3, 2, 2, 1)),
+        ([3, 4, 5, 5], [4, 1, 3, 3], params(1, 1, 1, 4)),
+        ([1, 5, 4, 6], [7, 5, 1, 1], params(1, 0, 1, 1)),
+        ([1, 40, 17, 19], [13, 40, 3, 3], params(1, 1, 1, 1)), // K = 360: two tap blocks
+        ([2, 3, 40, 38], [8, 3, 7, 7], params(2, 3, 1, 1)),    // stem-like, parallel
+        ([2, 16, 20, 20], [32, 16, 3, 3], params(1, 1, 1, 1)), // > 256 positions, parallel
+        ([1, 4, 10, 34], [6, 4, 3, 3], params(1, 0, 1, 1)),    // rows of 32: plain copies
+        ([1, 3, 20, 66], [5, 3, 3, 3], params(2, 0, 1, 1)),    // rows of 32, stride 2
+    ];
+    for (input, weight, p) in cases {
+        let g = Geom::new("test", input, &weight, &p).unwrap();
+        let (xs, ws, bs) = (
+            values(input.iter().product(), 11),
+            values(weight.iter().product(), 12),
+            values(g.o, 13),
+        );
+        for with_bias in [false, true] {
+            let mut want = vec![0.0; g.output_dims().iter().product()];
+            let mut scale = vec![0.0; want.len()];
+            direct(&g, |at, [c, i, j], xi| {
+                let (x, w) = (
+                    xs[xi] as f32 as f64,
+                    ws[index(g.weight_dims(), [at[1], c, i, j])] as f32 as f64,
+                );
+                let oi = index(g.output_dims(), at);
+                want[oi] += x * w;
+                scale[oi] += (x * w).abs();
+            });
+            let f32s = |v: &[f64]| from_vec(v.iter().map(|&v| v as f32).collect::<Vec<f32>>());
+            let (x, w, b) = (f32s(&xs), f32s(&ws), f32s(&bs));
+            let lb = Layout::contiguous([g.o]);
+            let got = conv2d(
+                View::new(&x, &Layout::contiguous(input)),
+                View::new(&w, &Layout::contiguous(weight)),
+                with_bias.then(|| View::new(&b, &lb)),
+                &p,
+            )
+            .unwrap();
+            let got = got.data::<f32>("t").unwrap();
+            for (k, (&v, (&want, &scale))) in got.iter().zip(want.iter().zip(&scale)).enumerate() {
+                let o = k / g.positions() % g.o;
+                let bias = if with_bias { bs[o] as f32 as f64 } else { 0.0 };
+                let tol =
+                    4.0 * f32::EPSILON as f64 * (scale + bias.abs()) * (g.taps() as f64).sqrt();
+                assert!(
+                    (v as f64 - (want + bias)).abs() <= tol + 1e-30,
+                    "input {input:?} weight {weight:?} {p:?} bias {with_bias} [{k}]: {v} vs {}",
+                    want + bias
+                );
+            }
+        }
+    }
+}
