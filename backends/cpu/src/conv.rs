@@ -563,6 +563,13 @@ fn forward<C: Real + Native>(
 
 /// `dx [N, C, H, W] = col2im(weightᵀ @ dy)`, per (item, group).
 fn backward_input<C: Real + Native>(g: &Geom, dy: &[C], w: &[C], dx: &mut [C]) -> Result<()> {
+    if let (Some(dy), Some(w), Some(dx)) = (as_f32(dy), as_f32(w), as_f32_mut(dx))
+        && packed::available(g)
+        && packed::suits_backward_input(g)
+    {
+        packed::backward_input(g, dy, w, dx);
+        return Ok(());
+    }
     let fold = fold(g);
     if fold > 1 {
         let (o, k, l) = (g.o, g.taps(), g.positions());

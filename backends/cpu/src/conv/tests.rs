@@ -345,3 +345,55 @@ fn f32_forward_matches_the_direct_convolution() {
         }
     }
 }
+
+/// The `f32` input gradient (the packed kernels with col2im in their epilogue, on AVX2 + FMA)
+/// against the `f64` direct convolution, within `f32` rounding of the sum of `|dy * w|`.
+#[test]
+fn f32_input_gradient_matches_the_direct_convolution() {
+    let cases = [
+        ([2, 3, 7, 6], [4, 3, 3, 3], params(1, 1, 1, 1)),
+        ([2, 4, 9, 8], [6, 2, 3, 2], params(2, 1, 1, 2)),
+        ([2, 3, 10, 9], [2, 3, 3, 3], params(3, 2, 2, 1)),
+        ([3, 4, 5, 5], [4, 1, 3, 3], params(1, 1, 1, 4)),
+        ([2, 5, 4, 6], [7, 5, 1, 1], params(1, 0, 1, 1)),
+        ([2, 40, 17, 19], [13, 40, 3, 3], params(1, 1, 1, 1)),
+        ([2, 3, 40, 38], [8, 3, 7, 7], params(2, 3, 1, 1)),
+        ([4, 16, 20, 20], [32, 16, 3, 3], params(1, 1, 1, 1)),
+        ([2, 4, 10, 34], [6, 4, 3, 3], params(1, 0, 1, 1)),
+        ([2, 3, 20, 66], [5, 3, 3, 3], params(2, 0, 1, 1)),
+        ([2, 8, 12, 12], [300, 8, 3, 3], params(1, 1, 1, 1)), // many output channels
+    ];
+    for (input, weight, p) in cases {
+        let g = Geom::new("test", input, &weight, &p).unwrap();
+        let (dys, ws) = (
+            values(g.output_dims().iter().product(), 21),
+            values(weight.iter().product(), 22),
+        );
+        let mut want = vec![0.0; input.iter().product()];
+        let mut scale = vec![0.0; want.len()];
+        direct(&g, |at, [c, i, j], xi| {
+            let dy = dys[index(g.output_dims(), at)] as f32 as f64;
+            let w = ws[index(g.weight_dims(), [at[1], c, i, j])] as f32 as f64;
+            want[xi] += dy * w;
+            scale[xi] += (dy * w).abs();
+        });
+        let f32s = |v: &[f64]| from_vec(v.iter().map(|&v| v as f32).collect::<Vec<f32>>());
+        let (dy, w) = (f32s(&dys), f32s(&ws));
+        let got = conv2d_backward_input(
+            View::new(&dy, &Layout::contiguous(g.output_dims())),
+            View::new(&w, &Layout::contiguous(weight)),
+            input,
+            &p,
+        )
+        .unwrap();
+        let got = got.data::<f32>("t").unwrap();
+        let reach = (g.o * g.kh * g.kw) as f64;
+        for (k, (&v, (&want, &scale))) in got.iter().zip(want.iter().zip(&scale)).enumerate() {
+            let tol = 4.0 * f32::EPSILON as f64 * scale * reach.sqrt();
+            assert!(
+                (v as f64 - want).abs() <= tol + 1e-30,
+                "input {input:?} weight {weight:?} {p:?} [{k}]: {v} vs {want}"
+            );
+        }
+    }
+}
