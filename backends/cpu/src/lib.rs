@@ -47,6 +47,7 @@ mod num;
 mod pool;
 mod random;
 mod reduce;
+mod simd_f32;
 mod softmax;
 mod storage;
 mod strided;

@@ -2,7 +2,8 @@
 //!
 //! Each driver checks that the layouts agree and stay inside their buffers, walks them with
 //! [`Walk`] in parallel chunks, and picks the inner loop by the inner strides: contiguous slices
-//! (compiled for AVX2 when available, so simple closures vectorize), a broadcast scalar, or a
+//! (compiled for AVX2 when available, so simple closures vectorize, or a hand-written kernel of
+//! `simd_f32` that the caller passes to the `_with` variants), a broadcast scalar, or a
 //! strided loop; when an input is transposed relative to the destination, the walk goes in
 //! square tiles instead ([`Walk::tiles`]). The destination is written through a raw pointer from parallel chunks; that is
 //! sound because its elements are checked to be in bounds and, when the chunks run in parallel,
@@ -13,12 +14,28 @@ use crate::math::simd;
 use crate::strided::{SendPtr, Walk, check_extent, non_overlapping, par_ranges, same_dims};
 use tiny_torch_core::{Layout, Result};
 
+/// A hand-written vector kernel for one contiguous run of [`unary_with`]: `dst[i] = f(src[i])`
+/// over two slices of one length.
+pub(crate) type RunKernel<T, U> = fn(&[T], &mut [U]);
+
 /// `dst[i] = f(src[i])`.
 pub(crate) fn unary<T: Copy + Sync, U: Copy + Send>(
     op: &'static str,
     src: (&[T], &Layout),
     dst: (&mut [U], &Layout),
     f: impl Fn(T) -> U + Sync,
+) -> Result<()> {
+    unary_with(op, src, dst, f, None)
+}
+
+/// [`unary`], with `contiguous(src_run, dst_run)` (a hand-written vector kernel computing the
+/// same as `f`) in place of the compiled loop over contiguous runs, when given.
+pub(crate) fn unary_with<T: Copy + Sync, U: Copy + Send>(
+    op: &'static str,
+    src: (&[T], &Layout),
+    dst: (&mut [U], &Layout),
+    f: impl Fn(T) -> U + Sync,
+    contiguous: Option<RunKernel<T, U>>,
 ) -> Result<()> {
     let ((s, sl), (d, dl)) = (src, dst);
     same_dims(op, &[dl, sl])?;
@@ -48,9 +65,13 @@ pub(crate) fn unary<T: Copy + Sync, U: Copy + Send>(
                 if di == 1 && si == 1 {
                     let d = std::slice::from_raw_parts_mut(p.add(od), len);
                     let s = &s[os..os + len];
-                    simd!(for (o, &x) in d.iter_mut().zip(s) {
-                        *o = f(x);
-                    });
+                    if let Some(kernel) = contiguous {
+                        kernel(s, d);
+                    } else {
+                        simd!(for (o, &x) in d.iter_mut().zip(s) {
+                            *o = f(x);
+                        });
+                    }
                 } else if si == 0 {
                     let v = f(s[os]);
                     for i in 0..len {
@@ -73,6 +94,17 @@ pub(crate) fn inplace<T: Copy + Send>(
     dst: (&mut [T], &Layout),
     f: impl Fn(T) -> T + Sync,
 ) -> Result<()> {
+    inplace_with(op, dst, f, None)
+}
+
+/// [`inplace`], with `contiguous(run)` (a hand-written vector kernel computing the same as `f`)
+/// in place of the compiled loop over contiguous runs, when given.
+pub(crate) fn inplace_with<T: Copy + Send>(
+    op: &'static str,
+    dst: (&mut [T], &Layout),
+    f: impl Fn(T) -> T + Sync,
+    contiguous: Option<fn(&mut [T])>,
+) -> Result<()> {
     let (d, dl) = dst;
     check_extent(op, dl, d.len())?;
     let walk = Walk::new([dl]);
@@ -83,7 +115,11 @@ pub(crate) fn inplace<T: Copy + Send>(
             let p = out.get();
             // SAFETY: as in `unary`.
             unsafe {
-                if di == 1 {
+                if di == 1
+                    && let Some(kernel) = contiguous
+                {
+                    kernel(std::slice::from_raw_parts_mut(p.add(od), len));
+                } else if di == 1 {
                     let d = std::slice::from_raw_parts_mut(p.add(od), len);
                     // Computed into a block on the stack, then stored whole: written as
                     // `*o = f(*o)`, ops that return their input on one branch (relu, clamp)

@@ -4,11 +4,14 @@
 //! in the input (any stride) and in the contiguous output (stride = the size of the dims after
 //! `dim`). A lane is computed in the compute type (`f32` for `f16`/`bf16`/`f32`, `f64`) in a
 //! scratch row, with a branch-free `exp` for `f32` so that the passes vectorize; contiguous
-//! last-dim rows (the common case) read their input as a slice. Lanes run in parallel chunks.
+//! last-dim rows (the common case) read their input as a slice; for `f32` they go straight
+//! from input to output through the AVX2 kernel of `simd_f32` (bit-identical to the scratch
+//! row), which leaves rows with NaN to the scratch-row code. Lanes run in parallel chunks.
 //! A row of all `-inf` gives NaN and a NaN anywhere in a row gives a NaN row, as in PyTorch.
 
 use crate::math::simd;
 use crate::num::{FloatStore, Real};
+use crate::simd_f32;
 use crate::storage::{CpuStorage, alloc_typed, dispatch};
 use crate::strided::{PAR_THRESHOLD, SendPtr, Walk, check_extent};
 use rayon::prelude::*;
@@ -50,7 +53,7 @@ fn lane_max<C: Real>(xs: &[C]) -> C {
 /// Softmax (or log-softmax) of the row `x` in place; `tmp` is scratch of the same length.
 /// Each pass is a plain loop over the row (which stays in L1), so each vectorizes.
 #[inline(always)]
-fn row<C: Real>(x: &mut [C], tmp: &mut [C], log: bool) {
+pub(crate) fn row<C: Real>(x: &mut [C], tmp: &mut [C], log: bool) {
     let max = lane_max(x);
     if log {
         for (t, &v) in tmp.iter_mut().zip(x.iter()) {
@@ -163,6 +166,21 @@ fn softmax_typed<T: FloatStore>(
         walk.runs(start, end, |[base], len| {
             for j in 0..len {
                 let b = base + j * lane_stride;
+                let ob = (l / inner) * size * inner + l % inner;
+                l += 1;
+                if stride == 1 && inner == 1 {
+                    // SAFETY: as below (the lane's output elements are `ob..ob + size`).
+                    let out = unsafe { std::slice::from_raw_parts_mut(dst.get().add(ob), size) };
+                    // `f32` rows go from input to output by the AVX2 kernel, unless it leaves
+                    // the row (NaN) to the code below.
+                    if let (Some(x), Some(out)) = (
+                        simd_f32::as_f32(&data[b..b + size]),
+                        simd_f32::as_f32_mut(out),
+                    ) && simd_f32::softmax_row(x, out, log)
+                    {
+                        continue;
+                    }
+                }
                 if stride == 1 {
                     for (s, &x) in scratch.iter_mut().zip(&data[b..b + size]) {
                         *s = x.up();
@@ -173,7 +191,6 @@ fn softmax_typed<T: FloatStore>(
                     }
                 }
                 simd!(row(&mut scratch, &mut tmp, log));
-                let ob = (l / inner) * size * inner + l % inner;
                 let p = dst.get();
                 // SAFETY: lane `l` owns output elements `ob + k * inner` for `k < size`, inside
                 // the `numel`-element output; lanes are disjoint, so chunks write disjoint parts.
@@ -189,7 +206,6 @@ fn softmax_typed<T: FloatStore>(
                         }
                     }
                 }
-                l += 1;
             }
         });
     };

@@ -9,13 +9,20 @@
 
 use crate::map;
 use crate::num::{Convert, FloatStore, Int, Real, int_pow};
+use crate::simd_f32::{self, SliceKernels};
 use crate::storage::{CpuStorage, Native, dispatch};
 use half::{bf16, f16};
 use tiny_torch_core::{BackendStorage, DType, Error, Layout, Result, UnaryOp, View, ViewMut};
 
 /// Where a kernel's per-element function is applied: out of place or in place.
-trait Sink<T> {
-    fn run(self, f: impl Fn(T) -> T + Sync) -> Result<()>;
+trait Sink<T>: Sized {
+    /// Applies `f`, through `kernels` (hand-written vector code computing the same) on
+    /// contiguous runs when given.
+    fn run_with(self, f: impl Fn(T) -> T + Sync, kernels: Option<SliceKernels<T>>) -> Result<()>;
+
+    fn run(self, f: impl Fn(T) -> T + Sync) -> Result<()> {
+        self.run_with(f, None)
+    }
 }
 
 struct OutOfPlace<'a, T> {
@@ -25,8 +32,8 @@ struct OutOfPlace<'a, T> {
 }
 
 impl<T: Copy + Send + Sync> Sink<T> for OutOfPlace<'_, T> {
-    fn run(self, f: impl Fn(T) -> T + Sync) -> Result<()> {
-        map::unary(self.op, self.src, self.dst, f)
+    fn run_with(self, f: impl Fn(T) -> T + Sync, kernels: Option<SliceKernels<T>>) -> Result<()> {
+        map::unary_with(self.op, self.src, self.dst, f, kernels.map(|k| k.map))
     }
 }
 
@@ -36,8 +43,8 @@ struct InPlace<'a, T> {
 }
 
 impl<T: Copy + Send + Sync> Sink<T> for InPlace<'_, T> {
-    fn run(self, f: impl Fn(T) -> T + Sync) -> Result<()> {
-        map::inplace(self.op, self.dst, f)
+    fn run_with(self, f: impl Fn(T) -> T + Sync, kernels: Option<SliceKernels<T>>) -> Result<()> {
+        map::inplace_with(self.op, self.dst, f, kernels.map(|k| k.inplace))
     }
 }
 
@@ -105,14 +112,19 @@ fn float_apply<T: FloatStore>(op: UnaryOp, sink: impl Sink<T>) -> Result<()> {
     use UnaryOp::*;
     macro_rules! run {
         (|$x:ident| $e:expr) => {
+            run!(|$x| $e, None)
+        };
+        // `kernels`: hand-written vector code for contiguous runs, computing exactly `$e`.
+        (|$x:ident| $e:expr, $kernels:expr) => {
             // Always inlined into the (AVX2-compiled) loop, however large: a call per element
             // would stop vectorization and lose the FMA target feature.
-            sink.run(
+            sink.run_with(
                 #[inline(always)]
                 move |v: T| {
                     let $x = v.up();
                     T::down($e)
                 },
+                $kernels,
             )
         };
     }
@@ -129,7 +141,11 @@ fn float_apply<T: FloatStore>(op: UnaryOp, sink: impl Sink<T>) -> Result<()> {
         Cos => run!(|x| x.cos()),
         Tanh => run!(|x| x.fast_tanh()),
         Sigmoid => run!(|x| one / (one + (-x).fast_exp())),
-        Relu => run!(|x| if x < zero { zero } else { x }),
+        // `relu(-0.0) = -0.0` and NaN passes; the `f32` vector kernels keep both.
+        Relu => run!(
+            |x| if x < zero { zero } else { x },
+            simd_f32::relu_kernels::<T>()
+        ),
         Gelu => run!(|x| x.gelu()),
         GeluTanh => {
             let k = c((2.0 / std::f64::consts::PI).sqrt());
