@@ -531,7 +531,7 @@ fn forward<C: Real + Native>(
 ) -> Result<()> {
     if let (Some(x), Some(w), Some(out)) = (as_f32(x), as_f32(w), as_f32_mut(out))
         && packed::available(g)
-        && packed::fills_tiles(g)
+        && packed::suits_forward(g)
     {
         packed::forward(g, x, w, bias.and_then(as_f32), out);
         return Ok(());

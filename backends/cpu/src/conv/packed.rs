@@ -69,6 +69,13 @@ pub(super) fn fills_tiles(g: &Geom) -> bool {
     4 * l >= 3 * l.next_multiple_of(NR)
 }
 
+/// Whether [`forward`] suits the convolution: the positions fill the tiles, and there are
+/// tasks (item, group, block of positions) enough for every thread. With fewer (one image
+/// through a deep layer), the im2col + GEMM path spreads one product over the threads instead.
+pub(super) fn suits_forward(g: &Geom) -> bool {
+    fills_tiles(g) && g.n * g.groups() * g.positions().div_ceil(NC) >= rayon::current_num_threads()
+}
+
 /// The weights `[O, K]` as strips of `MR` output channels per group: strip `s` of group `gi`
 /// holds, tap after tap, the `MR` weights of channels `s * MR..` (zero past the group's last).
 fn pack_weights(g: &Geom, w: &[f32]) -> Vec<f32> {

@@ -330,17 +330,32 @@ fn f32_forward_matches_the_direct_convolution() {
                 &p,
             )
             .unwrap();
-            let got = got.data::<f32>("t").unwrap();
-            for (k, (&v, (&want, &scale))) in got.iter().zip(want.iter().zip(&scale)).enumerate() {
-                let o = k / g.positions() % g.o;
-                let bias = if with_bias { bs[o] as f32 as f64 } else { 0.0 };
-                let tol =
-                    4.0 * f32::EPSILON as f64 * (scale + bias.abs()) * (g.taps() as f64).sqrt();
-                assert!(
-                    (v as f64 - (want + bias)).abs() <= tol + 1e-30,
-                    "input {input:?} weight {weight:?} {p:?} bias {with_bias} [{k}]: {v} vs {}",
-                    want + bias
+            let mut results = vec![got.data::<f32>("t").unwrap().to_vec()];
+            // The packed kernels themselves, whatever path `conv2d` chose on this machine.
+            if packed::available(&g) {
+                let (x, w, b) = (
+                    x.data::<f32>("t").unwrap(),
+                    w.data::<f32>("t").unwrap(),
+                    b.data::<f32>("t").unwrap(),
                 );
+                let mut out = vec![f32::NAN; want.len()];
+                packed::forward(&g, x, w, with_bias.then_some(b), &mut out);
+                results.push(out);
+            }
+            for got in &results {
+                for (k, (&v, (&want, &scale))) in
+                    got.iter().zip(want.iter().zip(&scale)).enumerate()
+                {
+                    let o = k / g.positions() % g.o;
+                    let bias = if with_bias { bs[o] as f32 as f64 } else { 0.0 };
+                    let tol =
+                        4.0 * f32::EPSILON as f64 * (scale + bias.abs()) * (g.taps() as f64).sqrt();
+                    assert!(
+                        (v as f64 - (want + bias)).abs() <= tol + 1e-30,
+                        "input {input:?} weight {weight:?} {p:?} bias {with_bias} [{k}]: {v} vs {}",
+                        want + bias
+                    );
+                }
             }
         }
     }
@@ -386,14 +401,23 @@ fn f32_input_gradient_matches_the_direct_convolution() {
             &p,
         )
         .unwrap();
-        let got = got.data::<f32>("t").unwrap();
-        let reach = (g.o * g.kh * g.kw) as f64;
-        for (k, (&v, (&want, &scale))) in got.iter().zip(want.iter().zip(&scale)).enumerate() {
-            let tol = 4.0 * f32::EPSILON as f64 * scale * reach.sqrt();
-            assert!(
-                (v as f64 - want).abs() <= tol + 1e-30,
-                "input {input:?} weight {weight:?} {p:?} [{k}]: {v} vs {want}"
-            );
+        let mut results = vec![got.data::<f32>("t").unwrap().to_vec()];
+        // The packed kernels themselves, whatever path the op chose on this machine.
+        if packed::available(&g) {
+            let (dy, w) = (dy.data::<f32>("t").unwrap(), w.data::<f32>("t").unwrap());
+            let mut dx = vec![f32::NAN; want.len()];
+            packed::backward_input(&g, dy, w, &mut dx);
+            results.push(dx);
+        }
+        for got in &results {
+            let reach = (g.o * g.kh * g.kw) as f64;
+            for (k, (&v, (&want, &scale))) in got.iter().zip(want.iter().zip(&scale)).enumerate() {
+                let tol = 4.0 * f32::EPSILON as f64 * scale * reach.sqrt();
+                assert!(
+                    (v as f64 - want).abs() <= tol + 1e-30,
+                    "input {input:?} weight {weight:?} {p:?} [{k}]: {v} vs {want}"
+                );
+            }
         }
     }
 }
