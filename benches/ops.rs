@@ -227,14 +227,15 @@ fn bench_pool_batch_norm<B: Backend>(c: &mut Criterion, backend: &B) {
 
 fn benches(c: &mut Criterion) {
     bench_backend(c, &Cpu);
-    // Convolution kernels exist on the CPU only so far.
     bench_conv(c, &Cpu);
-    // Pooling and batch-norm kernels too.
     bench_pool_batch_norm(c, &Cpu);
     #[cfg(feature = "cuda")]
     match tiny_torch::cuda::Cuda::new(0) {
         Ok(cuda) => {
             bench_backend(c, &cuda);
+            // PyTorch's defaults: TF32 convolutions (cudnn.allow_tf32), f32 matrix products.
+            bench_conv(c, &cuda);
+            bench_pool_batch_norm(c, &cuda);
             bench_matmul(c, &cuda, DType::F32, &[4096, 8192]);
             bench_matmul(c, &cuda, DType::BF16, &[2048, 4096, 8192]);
             bench_matmul(c, &cuda, DType::F16, &[4096, 8192]);

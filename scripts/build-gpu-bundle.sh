@@ -6,6 +6,8 @@
 #   tiny-torch                       the CLI (`conformance --device cuda`)
 #   kernels                          the NVRTC compile test of every kernel file
 #   nccl                             NCCL collectives and DDP on CUDA tensors (a world of 1)
+#   mnist, step_phases               the MNIST training example (`--device cuda`), the phases of a
+#                                    ResNet training step
 # and packs them into gpu-bundle.tar.xz (~9 MB instead of ~60: what travels to a GPU machine is
 # size-limited). Usage: scripts/build-gpu-bundle.sh, then carry gpu-bundle.tar.xz with the repo;
 # scripts/cuda-check.sh unpacks it.
@@ -34,11 +36,14 @@ for line in sys.stdin:
   cargo test --release -j2 --no-run --message-format=json -p tiny-torch-cuda --test kernels
   cargo test --release -j2 --no-run --message-format=json -p tiny-torch-distributed --features nccl --test nccl
   cargo bench -j2 --no-run --message-format=json --bench ops --bench train
+  cargo build --release -j2 --message-format=json --example mnist --example step_phases
 } | executables | while read -r name path; do
   [ "$name" = cli ] && continue   # built only for the tiny-torch binary it needs
   cp "$path" "$out/$name"
   strip "$out/$name"
 done
+# The full MNIST set, when this machine has it, travels with the bundle (11 MB of .gz files).
+[ -d ../shared/data/mnist ] && mkdir -p "$out/mnist-data" && cp ../shared/data/mnist/*.gz "$out/mnist-data/"
 # The test binaries read tests/data through the path they were built in; record it.
 echo "$PWD" > "$out/BUILD_ROOT"
 tar -cJf gpu-bundle.tar.xz "$out"

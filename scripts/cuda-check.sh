@@ -80,10 +80,20 @@ step cli         20 "$bundle/tiny-torch" conformance --golden tests/data/golden 
 echo "nccl: one GPU here, so a world of 1 process" | tee -a "$summary"
 step nccl        60 "$bundle/nccl" --test-threads=1
 head -40 "$logs/cli.log"
+# A short MNIST training run on the GPU: one epoch of the full set when the bundle carries it,
+# else of the 10,000 images embedded in the example.
+mnist_data=(); [ -d "$bundle/mnist-data" ] && mnist_data=(--data "$bundle/mnist-data")
+step mnist       75 "$bundle/mnist" --device cuda --epochs 1 "${mnist_data[@]}" --out gpu-runs/mnist
+tail -n 4 "$logs/mnist.log"
 
 # ---------------------------------------------------------------- speed
 # BENCH_FILTER picks cases (a regex; default: the headline ones) to keep the run short.
-step bench       60 "$bundle/ops" --bench "${BENCH_FILTER:-cuda/(matmul/(1024|4096)|matmul_bfloat16/8192|matmul_tf32/8192|elementwise|reduce)}" --warm-up-time 0.5 --measurement-time 1 --noplot
+step bench       60 "$bundle/ops" --bench "${BENCH_FILTER:-cuda/(matmul/(1024|4096)|matmul_bfloat16/8192|matmul_tf32/8192|elementwise|reduce|conv2d|nn)}" --warm-up-time 0.5 --measurement-time 1 --noplot
+# Whole ResNet training steps on the GPU (cuDNN convolutions, our pooling and batch norm).
+step train_bench 100 "$bundle/train" --bench "cuda/train" --warm-up-time 1 --measurement-time 3 --noplot
+# The same steps split into forward, backward and optimizer (each ended by a synchronization).
+step phases      60 "$bundle/step_phases" cuda 20
+cat "$logs/phases.log"
 python=""
 for p in /opt/torch/.venv/bin/python python3; do
   if command -v "$p" >/dev/null && "$p" -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
@@ -91,13 +101,11 @@ for p in /opt/torch/.venv/bin/python python3; do
   fi
 done
 if [ -n "$python" ]; then
-  step torch_bench 45 "$python" scripts/torch_cuda_bench.py --ours "$logs/bench.log" --json "$logs/torch_bench.json"
+  step torch_bench 90 "$python" scripts/torch_cuda_bench.py --ours "$logs/bench.log" --ours "$logs/train_bench.log" --json "$logs/torch_bench.json"
   cat "$logs/torch_bench.log"
 else
   echo "PyTorch with CUDA not found: no PyTorch timings" | tee -a "$summary"
 fi
-# Whole ResNet training steps on the GPU (cuDNN convolutions, our pooling and batch norm).
-step train_bench 120 "$bundle/train" --bench "cuda/train" --warm-up-time 1 --measurement-time 3 --noplot
 # The wgpu backend on the GPU's own Vulkan driver, when the machine has one.
 if ls /usr/share/vulkan/icd.d/*nvidia* /etc/vulkan/icd.d/*nvidia* >/dev/null 2>&1; then
   TINY_TORCH_REQUIRE=wgpu step wgpu_conformance 120 "$bundle/conformance" wgpu::
@@ -107,6 +115,6 @@ else
 fi
 # The NVRTC + ptxas compile test (CI runs it too), with the machine's own NVRTC.
 export PATH="/usr/local/cuda/bin:$PATH"
-step kernels     30 "$bundle/kernels" --test-threads=1
+step kernels    150 "$bundle/kernels" --test-threads=1
 echo "== summary"; cat "$summary"
 exit $failed

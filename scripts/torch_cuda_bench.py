@@ -66,6 +66,85 @@ def cases():
     out["cuda/reduce/sum_16M"] = (timeit(lambda: x.sum()), 4 * BIG, "B")
     s = torch.randn(4096, 1024, device=dev)
     out["cuda/reduce/softmax_4096x1024"] = (timeit(lambda: s.softmax(-1)), 8 * 4096 * 1024, "B")
+    out.update(convolutions(dev))
+    out.update(pooling_and_batch_norm(dev))
+    out.update(training_steps(dev))
+    return out
+
+
+def convolutions(dev):
+    """benches/ops.rs `bench_conv`: three ResNet-50 layer shapes at batch 8, forward (no grad)
+    and forward + backward (gradients of input and weight), PyTorch's defaults (TF32 in cuDNN)."""
+    out = {}
+    for name, xs, cout, k, s, p in [
+        ("3to64_k7s2", (8, 3, 224, 224), 64, 7, 2, 3),
+        ("64to64_k3s1", (8, 64, 56, 56), 64, 3, 1, 1),
+        ("256to512_k1s2", (8, 256, 56, 56), 512, 1, 2, 0),
+    ]:
+        n, cin, h, w = xs
+        ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        flop = 2 * n * cout * ho * wo * cin * k * k
+        x = torch.randn(xs, device=dev)
+        wt = torch.randn(cout, cin, k, k, device=dev) * 0.05
+        gout = torch.randn(n, cout, ho, wo, device=dev)
+        conv = torch.nn.functional.conv2d
+        with torch.no_grad():
+            out[f"cuda/conv2d/{name}_8x{h}_fwd"] = (timeit(lambda: conv(x, wt, None, s, p)), flop, "flop")
+        xg, wg = x.detach().requires_grad_(), wt.detach().requires_grad_()
+        out[f"cuda/conv2d/{name}_8x{h}_fwdbwd"] = (
+            timeit(lambda: torch.autograd.grad(conv(xg, wg, None, s, p), (xg, wg), gout)), 3 * flop, "flop")
+    return out
+
+
+def pooling_and_batch_norm(dev):
+    """benches/ops.rs `bench_pool_batch_norm`; throughput in input elements per second."""
+    out = {}
+    F = torch.nn.functional
+    x = torch.randn(32, 64, 112, 112, device=dev)
+    with torch.no_grad():
+        out["cuda/nn/max_pool2d_k3s2p1_32x64x112x112"] = (timeit(lambda: F.max_pool2d(x, 3, 2, 1)), x.numel(), "elem")
+        y = torch.randn(64, 64, 24, 24, device=dev)
+        out["cuda/nn/max_pool2d_k2s2_64x64x24x24"] = (timeit(lambda: F.max_pool2d(y, 2, 2)), y.numel(), "elem")
+    x = torch.randn(32, 64, 56, 56, device=dev, requires_grad=True)
+    weight = torch.ones(64, device=dev, requires_grad=True)
+    bias = torch.zeros(64, device=dev, requires_grad=True)
+    rm, rv = torch.zeros(64, device=dev), torch.ones(64, device=dev)
+    gout = torch.randn_like(x)
+    bn = lambda: F.batch_norm(x, rm, rv, weight, bias, True, 0.1, 1e-5)
+    with torch.no_grad():
+        out["cuda/nn/batch_norm_train_fwd_32x64x56x56"] = (timeit(bn), x.numel(), "elem")
+    out["cuda/nn/batch_norm_train_fwdbwd_32x64x56x56"] = (
+        timeit(lambda: torch.autograd.grad(bn(), (x, weight, bias), gout)), x.numel(), "elem")
+    return out
+
+
+def training_steps(dev):
+    """benches/train.rs's cases: zero_grad, train-mode forward, cross-entropy, backward and
+    SGD(lr=1e-3, momentum=0.9).step() on fixed random inputs; PyTorch eager defaults (no
+    torch.compile, cudnn.benchmark off, f32 without TF32 convolutions... as shipped)."""
+    try:
+        import torchvision
+    except ImportError:
+        print("torchvision not found: no training-step timings")
+        return {}
+    out = {}
+    for name, build, batch, size, classes in [
+        ("resnet18_8x224", torchvision.models.resnet18, 8, 224, 1000),
+        ("resnet18_32x32", torchvision.models.resnet18, 32, 32, 10),
+        ("resnet50_8x224", torchvision.models.resnet50, 8, 224, 1000),
+    ]:
+        torch.manual_seed(0)
+        model = build(num_classes=classes).to(dev).train()
+        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+        x = torch.randn(batch, 3, size, size, device=dev)
+        y = torch.randint(0, classes, (batch,), device=dev)
+
+        def step():
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(model(x), y).backward()
+            opt.step()
+
+        out[f"cuda/train/{name}"] = (timeit(step, min_time=1.0), batch, "img")
     return out
 
 
@@ -88,17 +167,26 @@ def parse_criterion(path):
 
 
 def rate(work, unit, seconds):
-    return f"{work / seconds / 1e12:8.1f} TFLOP/s" if unit == "flop" else f"{work / seconds / 1e9:8.1f} GB/s"
+    if unit == "flop":
+        return f"{work / seconds / 1e12:8.1f} TFLOP/s"
+    if unit == "img":
+        return f"{work / seconds:8.0f} img/s"
+    if unit == "elem":
+        return f"{work / seconds / 1e9:8.2f} Gelem/s"
+    return f"{work / seconds / 1e9:8.1f} GB/s"
 
 
 def main():
     parser = argparse.ArgumentParser()
-    parser.add_argument("--ours", help="criterion output of `ops --bench cuda/`")
+    parser.add_argument("--ours", action="append", default=[],
+                        help="criterion output of `ops --bench cuda/` or `train --bench cuda/train` (repeatable)")
     parser.add_argument("--json", help="write PyTorch's times here")
     args = parser.parse_args()
     print(f"PyTorch {torch.__version__} on {torch.cuda.get_device_name()}")
     torch_times = cases()
-    ours = parse_criterion(args.ours) if args.ours else {}
+    ours = {}
+    for path in args.ours:
+        ours.update(parse_criterion(path))
     print(f"{'case':36} {'PyTorch':>16} {'Tiny-Torch':>16} {'ratio':>7}")
     for name, (t, work, unit) in torch_times.items():
         mine = ours.get(name)

@@ -43,6 +43,8 @@ fn golden_dir() -> PathBuf {
 /// `TINY_TORCH_REQUIRE` names `cuda`.
 #[cfg(feature = "cuda")]
 fn cuda_or_skip() -> Option<tiny_torch::Cuda> {
+    // PyTorch's goldens are f32 on the CPU: convolutions in full f32, not TF32.
+    tiny_torch::cuda::set_cudnn_allow_tf32(false);
     match tiny_torch::Cuda::new(0) {
         Ok(cuda) => Some(cuda),
         Err(e) => {

@@ -194,6 +194,9 @@ fn run_on(device: Device, golden: &Golden) -> Result<Report, String> {
         Device::Cpu => Ok(tiny_torch::conformance::run(golden, &tiny_torch::Cpu)),
         #[cfg(feature = "cuda")]
         Device::Cuda(ordinal) => {
+            // Checked against PyTorch's f32 CPU results: convolutions in full f32, as PyTorch's
+            // own tests run them (no TF32).
+            tiny_torch::cuda::set_cudnn_allow_tf32(false);
             let cuda = tiny_torch::cuda::Cuda::new(ordinal).map_err(|e| e.to_string())?;
             Ok(tiny_torch::conformance::run(golden, &cuda))
         }

@@ -11,7 +11,8 @@
 //! device. The workspace comes from the caching allocator and goes back to it as soon as the
 //! call is queued (the pool is stream-ordered).
 //!
-//! dtypes: f32 (FMA math: no TF32 unless `set_allow_tf32(true)`), f64, and f16 / bf16 with f32
+//! dtypes: f32 (TF32 tensor cores unless `set_cudnn_allow_tf32(false)`, as PyTorch's
+//! `torch.backends.cudnn.allow_tf32`), f64, and f16 / bf16 with f32
 //! accumulation (cuDNN's "pseudo-half" configuration). Integers are `Error::Unsupported`.
 
 use crate::Cuda;
@@ -22,7 +23,7 @@ use crate::cudnn::{
     base_math, bwd_data_algo, bwd_filter_algo, candidates, cudnn_error, data_types, fwd_algo,
     workspace_cap,
 };
-use crate::device::allow_tf32;
+use crate::device::cudnn_allow_tf32;
 use crate::storage::{self, CudaStorage};
 use cudarc::cudnn::result as cr;
 use cudarc::cudnn::sys as cs;
@@ -64,7 +65,7 @@ impl Geom {
             input: self.input,
             weight: self.weight,
             params: self.p,
-            tf32: dtype == DType::F32 && allow_tf32(),
+            tf32: dtype == DType::F32 && cudnn_allow_tf32(),
         }
     }
 
@@ -78,7 +79,7 @@ impl Geom {
                 op,
                 &self.p,
                 compute,
-                base_math(dtype, dtype == DType::F32 && allow_tf32()),
+                base_math(dtype, dtype == DType::F32 && cudnn_allow_tf32()),
             )?,
         })
     }

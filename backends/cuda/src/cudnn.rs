@@ -8,8 +8,8 @@
 //! workspace cuDNN can size and free memory can hold, in the heuristics' order except that, for
 //! f32 and f64, GEMM-like (direct-sum) algorithms come before FFT and Winograd ones, and within
 //! that, deterministic algorithms before non-deterministic ones. `conv.rs` runs the first whose
-//! workspace it can allocate and caches that one. f32 convolutions run in FMA math (no TF32)
-//! unless `tiny_torch::cuda::set_allow_tf32(true)`, as the matrix products do.
+//! workspace it can allocate and caches that one. f32 convolutions may use TF32 tensor cores
+//! unless `tiny_torch::cuda::set_cudnn_allow_tf32(false)` (then FMA math), as in PyTorch.
 //!
 //! cuDNN is opened with `dlopen` at first use; when `libcudnn.so.9` cannot be loaded the ops
 //! that need it return an `Error::Backend` saying so (checked first: cudarc would panic).

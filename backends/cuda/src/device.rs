@@ -59,6 +59,19 @@ pub fn allow_tf32() -> bool {
     ALLOW_TF32.load(Ordering::Relaxed)
 }
 
+static CUDNN_ALLOW_TF32: AtomicBool = AtomicBool::new(true);
+
+/// `torch.backends.cudnn.allow_tf32`: lets f32 convolutions use TF32 tensor cores. On by
+/// default, as in PyTorch (where the matrix-product flag is off but this one is on); the
+/// conformance suite and the golden tests turn it off to compare with float64 and CPU results.
+pub fn set_cudnn_allow_tf32(allow: bool) {
+    CUDNN_ALLOW_TF32.store(allow, Ordering::Relaxed);
+}
+
+pub fn cudnn_allow_tf32() -> bool {
+    CUDNN_ALLOW_TF32.load(Ordering::Relaxed)
+}
+
 /// Codes the kernels set in the device-side error word (`kernels/common.cuh`).
 const ERROR_INDEX_OUT_OF_RANGE: u32 = 1;
 const ERROR_INTEGER_DIVISION_BY_ZERO: u32 = 2;
@@ -136,8 +149,52 @@ pub struct CudaDevice {
     blas: Mutex<Option<CudaBlas>>,
     /// The cuDNN handle and convolution-algorithm cache, created on first use.
     cudnn: Mutex<Option<CudnnState>>,
-    /// An `ErrorRecord` in device memory that kernels set error codes in.
-    error_flags: sys::CUdeviceptr,
+    /// `ERROR_SLOTS` `ErrorRecord`s in device memory that kernels set error codes in: one per
+    /// thread that queues work (see [`CudaDevice::error_flags`]).
+    error_records: sys::CUdeviceptr,
+    /// The record slots no live thread holds (slot 0, the shared one, is never in it).
+    free_error_slots: Mutex<Vec<usize>>,
+}
+
+/// How many error records a device has: slot 0 is shared by the threads beyond the first
+/// `ERROR_SLOTS - 1` that use the device at once (their errors may then be reported to each
+/// other); every other thread has a record of its own.
+const ERROR_SLOTS: usize = 256;
+
+/// The error-record slot a thread holds on one device; handed back, cleared, when the thread
+/// ends.
+struct HeldErrorSlot {
+    device: Arc<CudaDevice>,
+    slot: usize,
+}
+
+impl Drop for HeldErrorSlot {
+    fn drop(&mut self) {
+        if self.slot == 0 {
+            return;
+        }
+        // Cleared on the stream, after every kernel the ending thread queued, so the next
+        // holder starts clean; an error the thread never synchronized for is dropped with it.
+        // A failure here means the context is broken, which every later call reports.
+        if self.device.bind().is_ok() {
+            // SAFETY: the slot lies inside the live error_records allocation.
+            let _ = unsafe {
+                result::memset_d8_async(
+                    self.device.error_record(self.slot),
+                    0,
+                    ERROR_RECORD_BYTES,
+                    self.device.stream.cu_stream(),
+                )
+            };
+        }
+        lock(&self.device.free_error_slots).push(self.slot);
+    }
+}
+
+thread_local! {
+    /// The calling thread's error-record slot on each device it has used.
+    static HELD_ERROR_SLOTS: std::cell::RefCell<Vec<HeldErrorSlot>> =
+        const { std::cell::RefCell::new(Vec::new()) };
 }
 
 impl std::fmt::Debug for CudaDevice {
@@ -204,12 +261,12 @@ impl CudaDevice {
         };
         // SAFETY: a small allocation on the bound context, zeroed on our stream (so before any
         // kernel that sets a flag) and waited for.
-        let error_flags = unsafe {
+        let error_records = unsafe {
             ctx.bind_to_thread()
                 .map_err(|e| driver_error("binding the context", e))?;
-            let ptr = result::malloc_sync(ERROR_RECORD_BYTES)
-                .map_err(|e| driver_error("allocating", e))?;
-            result::memset_d8_async(ptr, 0, ERROR_RECORD_BYTES, stream.cu_stream())
+            let bytes = ERROR_SLOTS * ERROR_RECORD_BYTES;
+            let ptr = result::malloc_sync(bytes).map_err(|e| driver_error("allocating", e))?;
+            result::memset_d8_async(ptr, 0, bytes, stream.cu_stream())
                 .map_err(|e| driver_error("memset", e))?;
             stream
                 .synchronize()
@@ -227,7 +284,9 @@ impl CudaDevice {
             functions: Mutex::default(),
             blas: Mutex::new(None),
             cudnn: Mutex::new(None),
-            error_flags,
+            error_records,
+            // Popped from the end: threads take slots 1, 2, ... in order.
+            free_error_slots: Mutex::new((1..ERROR_SLOTS).rev().collect()),
         })
     }
 
@@ -238,8 +297,28 @@ impl CudaDevice {
             .map_err(|e| driver_error("binding the context", e))
     }
 
+    fn error_record(&self, slot: usize) -> sys::CUdeviceptr {
+        self.error_records + (slot * ERROR_RECORD_BYTES) as sys::CUdeviceptr
+    }
+
+    /// The calling thread's error record on this device, which the kernels it queues set error
+    /// codes in, and [`synchronize`](Self::synchronize) reads. One record per thread, so that
+    /// an out-of-range index is reported to the thread whose op read it, even while other
+    /// threads queue and synchronize on the same device (its one stream is shared).
     pub(crate) fn error_flags(&self) -> sys::CUdeviceptr {
-        self.error_flags
+        let slot = HELD_ERROR_SLOTS.with(|held| {
+            let mut held = held.borrow_mut();
+            if let Some(h) = held.iter().find(|h| h.device.ordinal == self.ordinal) {
+                return h.slot;
+            }
+            let slot = lock(&self.free_error_slots).pop().unwrap_or(0);
+            // The device lives in the process-wide table for good; `get` finds it there.
+            if let Ok(device) = CudaDevice::get(self.ordinal) {
+                held.push(HeldErrorSlot { device, slot });
+            }
+            slot
+        });
+        self.error_record(slot)
     }
 
     /// Kernel `name` from `kernels/{stem}.cu`, compiling the file on first use.
@@ -302,18 +381,20 @@ impl CudaDevice {
         Ok(cudnn)
     }
 
-    /// Waits for the stream, then reports (and clears) any error a kernel flagged.
+    /// Waits for the stream, then reports (and clears) any error a kernel that this thread
+    /// queued flagged.
     ///
     /// The stream is non-blocking (not ordered with the legacy default stream), so the read and
     /// the clear of the flags are both queued on it: the read after every kernel queued so far,
     /// the clear before any kernel queued later.
     pub(crate) fn synchronize(&self) -> Result<()> {
         self.bind()?;
+        let error_flags = self.error_flags();
         let mut record = [0u8; ERROR_RECORD_BYTES];
         // SAFETY: error_flags is a live ErrorRecord-sized device allocation; `record` outlives
         // the copy, which the stream synchronization below waits for.
         unsafe {
-            result::memcpy_dtoh_async(&mut record, self.error_flags, self.stream.cu_stream())
+            result::memcpy_dtoh_async(&mut record, error_flags, self.stream.cu_stream())
                 .map_err(|e| driver_error("reading the error flags", e))?;
         }
         self.stream
@@ -335,7 +416,7 @@ impl CudaDevice {
                 // SAFETY: as above.
                 unsafe {
                     result::memset_d8_async(
-                        self.error_flags,
+                        error_flags,
                         0,
                         ERROR_RECORD_BYTES,
                         self.stream.cu_stream(),

@@ -7,7 +7,7 @@
 //! shares (`tiny_torch_core::indexing`).
 //! Index *values* live on the device: one outside `[0, size)` (negative ones are not wrapped) is
 //! recorded by the kernel (the first one, with the op, dim and size), skipped, and reported as
-//! the CPU's `Error::IndexOutOfRange` by the next synchronizing call (`to_bytes`,
+//! the CPU's `Error::IndexOutOfRange` by the same thread's next synchronizing call (`to_bytes`,
 //! `synchronize`), since checking it here would wait for the device.
 //!
 //! With duplicate indices `scatter` keeps one of the values (which one is unspecified, as in

@@ -9,7 +9,8 @@
 //!   place; dims are merged first so most layouts reach them 1-D (`launch`).
 //! - **Matrix products** go to cuBLAS, transposed views included, with TF32 behind
 //!   [`set_allow_tf32`] (off by default, as in PyTorch).
-//! - **Convolutions** go to cuDNN (algorithm chosen once per shape and cached per device);
+//! - **Convolutions** go to cuDNN (algorithm chosen once per shape and cached per device), with
+//!   TF32 behind [`set_cudnn_allow_tf32`] (on by default, as in PyTorch);
 //!   pooling and batch norm are own kernels with the CPU backend's exact conventions (`conv`,
 //!   `pool`, `batch_norm`; see docs/cuda.md).
 //! - **Memory** comes from a stream-ordered caching allocator (`storage`), with PyTorch's
@@ -43,7 +44,8 @@ mod unary;
 pub use compile::{COMMON_HEADER, KERNEL_SOURCES, compile_uncached, full_source, nvrtc_available};
 pub use cudnn::{cudnn_available, cudnn_version};
 pub use device::{
-    DeviceProperties, allow_tf32, device_count, driver_available, is_available, set_allow_tf32,
+    DeviceProperties, allow_tf32, cudnn_allow_tf32, device_count, driver_available,
+    is_available, set_allow_tf32, set_cudnn_allow_tf32,
 };
 pub use storage::{CudaStorage, MemoryStats};
 

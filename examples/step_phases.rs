@@ -1,0 +1,82 @@
+//! Where a ResNet training step spends its time: the median wall time of the forward pass (with
+//! the loss), the backward pass and the optimizer step, each ended by a device synchronization,
+//! for ResNet-18 and ResNet-50 at batch 8 × 224² (the cases of `benches/train.rs`). The sum is
+//! close to the bench's step time; the split says which part to look at first.
+//!
+//! Run: `cargo run --release --example step_phases -- [cpu|cuda] [STEPS]` (default cuda when a
+//! GPU is present, 20 timed steps after 5 warm-up steps).
+
+use std::time::{Duration, Instant};
+use tiny_torch::nn::models::{ResNetConfig, resnet18, resnet50};
+use tiny_torch::optim::{Sgd, SgdOptions};
+use tiny_torch::prelude::*;
+
+fn median(mut times: Vec<Duration>) -> f64 {
+    times.sort();
+    times[times.len() / 2].as_secs_f64() * 1e3
+}
+
+fn phases<B: Backend>(backend: &B, steps: usize) -> Result<()> {
+    for (name, deep) in [("resnet18_8x224", false), ("resnet50_8x224", true)] {
+        manual_seed(0);
+        let config = ResNetConfig {
+            num_classes: 1000,
+            ..ResNetConfig::default()
+        };
+        let model = if deep {
+            resnet50(config, backend)?
+        } else {
+            resnet18(config, backend)?
+        };
+        model.train();
+        let options = SgdOptions {
+            lr: 1e-3,
+            momentum: 0.9,
+            ..SgdOptions::default()
+        };
+        let mut opt = Sgd::new(model.parameters(), options)?;
+        let x = Tensor::randn(&[8, 3, 224, 224], DType::F32, backend)?;
+        let y = Tensor::randint(0, 1000, &[8], backend)?;
+        let (mut forward, mut backward, mut update) = (vec![], vec![], vec![]);
+        for step in 0..steps + 5 {
+            opt.zero_grad();
+            let t0 = Instant::now();
+            let loss = F::cross_entropy(&model.forward(&x)?, &y)?;
+            backend.synchronize()?;
+            let t1 = Instant::now();
+            loss.backward()?;
+            backend.synchronize()?;
+            let t2 = Instant::now();
+            opt.step()?;
+            backend.synchronize()?;
+            let t3 = Instant::now();
+            if step >= 5 {
+                forward.push(t1 - t0);
+                backward.push(t2 - t1);
+                update.push(t3 - t2);
+            }
+        }
+        let (f, b, u) = (median(forward), median(backward), median(update));
+        println!(
+            "{} {name}: forward {f:.2} ms, backward {b:.2} ms, optimizer {u:.2} ms, sum {:.2} ms",
+            backend.name(),
+            f + b + u
+        );
+    }
+    Ok(())
+}
+
+fn main() -> Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let steps = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(20);
+    let device = args.first().map(String::as_str).unwrap_or("cuda");
+    match device {
+        "cpu" => phases(&Cpu, steps),
+        #[cfg(feature = "cuda")]
+        "cuda" => phases(&tiny_torch::Cuda::new(0)?, steps),
+        other => {
+            eprintln!("unknown device {other:?}: expected cpu or cuda");
+            std::process::exit(2)
+        }
+    }
+}
