@@ -6,6 +6,7 @@
 //   (binary_kernel).
 // - `compare_<dtype>` (every dtype): comparisons and logical and/or/xor (COMPARE_*), output bool.
 // - `where_<dtype>` (every dtype): dst = cond ? on_true : on_false.
+// - `scaled_add_<dtype>` (float dtypes): dst = alpha * dst + beta * src, in place.
 //
 // Semantics are the CPU backend's (backends/cpu/src/binary.rs): f16/bf16 compute in f32, integer
 // arithmetic wraps, integer division truncates toward zero (a zero divisor raises
@@ -357,6 +358,29 @@ __device__ __forceinline__ void compare_kernel(const T* lhs, const Layout& lhs_l
         binary_kernel<T>(lhs, lhs_layout, rhs, rhs_layout, dst, dst_layout, n, path, op, error_flags); \
     }
 FOR_ALL_DTYPES(BINARY)
+
+// dst = alpha * dst + beta * src (Backend::scaled_add, an optimizer's update) in the Acc type,
+// rounded once; float dtypes only. lhs and dst are the same buffer.
+template <typename T> struct ScaledAddFn {
+    typedef typename Acc<T>::type C;
+    C alpha, beta;
+    __device__ __forceinline__ T operator()(T d, T s) const {
+        return store_acc<T>(alpha * load_acc(d) + beta * load_acc(s));
+    }
+};
+
+#define SCALED_ADD(name, T) \
+    extern "C" __global__ void scaled_add_##name(const T* lhs, Layout lhs_layout, const T* src, \
+                                                 Layout src_layout, T* dst, Layout dst_layout, i64 n, \
+                                                 i32 path, double alpha, double beta) { \
+        const ScaledAddFn<T> f{(typename Acc<T>::type)alpha, (typename Acc<T>::type)beta}; \
+        if (path == PATH_VECTORIZED) { \
+            map_binary_vectorized<PackLen<T>::value>(lhs, lhs_layout, src, src_layout, dst, dst_layout, f); \
+        } else { \
+            map_binary_strided(lhs, lhs_layout, src, src_layout, dst, dst_layout, n, f); \
+        } \
+    }
+FOR_FLOAT_DTYPES(SCALED_ADD)
 
 #define COMPARE(name, T) \
     extern "C" __global__ void compare_##name(const T* lhs, Layout lhs_layout, const T* rhs, Layout rhs_layout, \

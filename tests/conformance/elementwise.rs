@@ -17,6 +17,7 @@ pub fn check_elementwise<B: Backend>(b: &B) {
             ("comparisons_and_logical", comparisons_and_logical::<B>),
             ("type_promotion", type_promotion::<B>),
             ("inplace_and_out", inplace_and_out::<B>),
+            ("scaled_add", scaled_add::<B>),
             ("strided_inputs", strided_inputs::<B>),
             ("half_binary", half_binary::<B>),
         ],
@@ -641,6 +642,78 @@ fn inplace_and_out<B: Backend>(b: &B) {
         0.0,
         0.0,
     );
+}
+
+/// `x.scaled_add_(alpha, y, beta)` = `alpha * x + beta * y` in place (the optimizers' update;
+/// one kernel on CUDA), against float64: broadcast, a transposed destination, a size past the
+/// vectorized tail, half precision, and the paths that go through `mul_` + `add_` (mixed
+/// dtypes, an update autograd records).
+fn scaled_add<B: Backend>(b: &B) {
+    let (alpha, beta) = (0.9, -0.013);
+    let x = data_f32(6, 21, -2.0, 2.0);
+    let y = data_f32(3, 22, -2.0, 2.0);
+    let (want, _) = ref_binary(&x, &[2, 3], &y, &[3], |d, s| alpha * d + beta * s);
+    let t = f32_tensor(&x, &[2, 3], b);
+    t.scaled_add_(alpha, &f32_tensor(&y, &[3], b), beta).unwrap();
+    assert_close("f32, broadcast y", &t, &want, &[2, 3], DType::F32, 1e-6, 1e-7);
+
+    // f64, 1003 elements (the vectorized path and its tail), and through a transposed view
+    // (the strided path).
+    let x = data(1003, 23, -3.0, 3.0);
+    let y = data(1003, 24, -3.0, 3.0);
+    let t = tensor(&x, &[1003], DType::F64, b);
+    t.scaled_add_(alpha, &tensor(&y, &[1003], DType::F64, b), beta)
+        .unwrap();
+    let want: Vec<f64> = x.iter().zip(&y).map(|(d, s)| alpha * d + beta * s).collect();
+    assert_close("f64, 1003 elements", &t, &want, &[1003], DType::F64, 1e-14, 1e-15);
+    let x = data_f32(20 * 30, 25, -2.0, 2.0);
+    let y = data_f32(30 * 20, 26, -2.0, 2.0);
+    let base = f32_tensor(&x, &[20, 30], b);
+    base.t()
+        .unwrap()
+        .scaled_add_(1.0, &f32_tensor(&y, &[30, 20], b), -0.5)
+        .unwrap();
+    // base[i][j] += -0.5 * y[j][i]
+    let want: Vec<f64> = (0..600)
+        .map(|k| x[k] - 0.5 * y[(k % 30) * 20 + k / 30])
+        .collect();
+    assert_close("into a transposed view", &base, &want, &[20, 30], DType::F32, 1e-6, 1e-7);
+
+    // Half precision: within two of the dtype's ulps of the terms' size (a fused kernel rounds
+    // once, the element-wise default each term and the sum, which may cancel).
+    for (dtype, ulp) in [(DType::F16, 1.0 / 1024.0), (DType::BF16, 1.0 / 128.0)] {
+        let x: Vec<f64> = data(257, 27, -2.0, 2.0).iter().map(|&v| round_to(dtype, v)).collect();
+        let y: Vec<f64> = data(257, 28, -2.0, 2.0).iter().map(|&v| round_to(dtype, v)).collect();
+        let t = tensor(&x, &[257], dtype, b);
+        t.scaled_add_(alpha, &tensor(&y, &[257], dtype, b), 0.25).unwrap();
+        assert_eq!(t.dtype(), dtype, "{dtype}: dtype");
+        for (i, got) in host(&t).into_iter().enumerate() {
+            let (d, s) = (alpha * x[i], 0.25 * y[i]);
+            let bound = 2.0 * ulp * (d.abs() + s.abs()) + 1e-6;
+            assert!(
+                (got - (d + s)).abs() <= bound,
+                "{dtype} element {i}: got {got}, want {} within {bound}",
+                d + s
+            );
+        }
+    }
+
+    // Mixed dtypes take mul_ + add_, with their promotion: f32 += f64 stays f32.
+    let t = f32_tensor(&[1.0, -2.0, 4.0], &[3], b);
+    t.scaled_add_(0.5, &tensor(&[2.0, 2.0, 2.0], &[3], DType::F64, b), 3.0)
+        .unwrap();
+    assert_exact("f32 dst, f64 src", &t, &[6.5, 5.0, 8.0], &[3], DType::F32);
+
+    // Recorded by autograd: d/dx of sum(alpha * (2x) + beta * z) is 2 * alpha.
+    let leaf = f32_tensor(&[1.0, 2.0, 3.0], &[3], b)
+        .requires_grad_(true)
+        .unwrap();
+    let y = leaf.mul(2.0).unwrap();
+    y.scaled_add_(alpha, &f32_tensor(&[1.0, 1.0, 1.0], &[3], b), beta)
+        .unwrap();
+    y.sum().unwrap().backward().unwrap();
+    let grad = leaf.grad().unwrap();
+    assert_close("gradient", &grad, &[2.0 * alpha; 3], &[3], DType::F32, 1e-6, 1e-7);
 }
 
 fn strided_inputs<B: Backend>(b: &B) {

@@ -120,6 +120,57 @@ pub(crate) fn binary_inplace(
     launch_binary(cuda, name, kernel_for(op, dtype)?, &operands)
 }
 
+/// `dst = alpha * dst + beta * src` in one launch (`scaled_add_<dtype>` in binary.cu, float
+/// dtypes): an optimizer's update, which the trait's default would spread over five launches.
+pub(crate) fn scaled_add(
+    cuda: &Cuda,
+    dst: ViewMut<'_, CudaStorage>,
+    src: View<'_, CudaStorage>,
+    alpha: f64,
+    beta: f64,
+) -> Result<()> {
+    let dtype = dst.storage.dtype();
+    if !dtype.is_float() {
+        return Err(Error::unsupported("scaled_add", dtype, "cuda"));
+    }
+    if src.storage.dtype() != dtype {
+        return Err(Error::invalid(
+            "scaled_add",
+            format!("dst has dtype {dtype} but src {}", src.storage.dtype()),
+        ));
+    }
+    let dst_storage: &CudaStorage = dst.storage;
+    let operands = [
+        (dst_storage, dst.layout),
+        (src.storage, src.layout),
+        (dst_storage, dst.layout),
+    ];
+    let Some(launch) = Elementwise::new(cuda, "scaled_add", &operands, dtype)? else {
+        return Ok(());
+    };
+    let device = cuda.device();
+    let name = format!("scaled_add_{}", dtype_suffix(dtype));
+    let func = device.function("binary", &name)?;
+    let (dst_ptr, src_ptr) = (dst_storage.ptr(), src.storage.ptr());
+    let n = launch.numel as i64;
+    let mut args = device.stream.launch_builder(&func);
+    args.arg(&dst_ptr)
+        .arg(&launch.layouts[0])
+        .arg(&src_ptr)
+        .arg(&launch.layouts[1])
+        .arg(&dst_ptr)
+        .arg(&launch.layouts[2])
+        .arg(&n)
+        .arg(&launch.path)
+        .arg(&alpha)
+        .arg(&beta);
+    // SAFETY: the arguments match `scaled_add_*` (const T*, Layout, const T*, Layout, T*,
+    // Layout, i64 n, i32 path, double alpha, double beta) in binary.cu; every layout was checked
+    // to lie inside its storage; reading and writing dst in one element-wise pass is safe.
+    unsafe { args.launch(launch.config) }.map_err(|e| launch_error(&name, e))?;
+    Ok(())
+}
+
 /// Launches `kernel` of the inputs' dtype on `[lhs, rhs, dst]`.
 fn launch_binary(
     cuda: &Cuda,

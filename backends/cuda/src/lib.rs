@@ -212,6 +212,16 @@ impl Backend for Cuda {
         binary::binary_inplace(self, op, dst, rhs)
     }
 
+    fn scaled_add(
+        &self,
+        dst: ViewMut<'_, CudaStorage>,
+        src: View<'_, CudaStorage>,
+        alpha: f64,
+        beta: f64,
+    ) -> Result<()> {
+        binary::scaled_add(self, dst, src, alpha, beta)
+    }
+
     fn where_cond(
         &self,
         cond: View<'_, CudaStorage>,

@@ -156,6 +156,59 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         dst: ViewMut<'_, Self::Storage>,
     ) -> Result<()>;
 
+    /// `dst = alpha * dst + beta * src` in place (PyTorch's `dst.mul_(alpha).add_(src,
+    /// alpha=beta)` in one pass): the update of every optimizer step. `src` has `dst`'s dtype
+    /// (a float dtype) and shape.
+    ///
+    /// The default is made of the element-wise ops (scalars as broadcast one-element buffers,
+    /// up to five launches, f16/bf16 rounded after each step); a backend where launches cost
+    /// overrides it with one kernel (CUDA: in the accumulation type, rounded once).
+    fn scaled_add(
+        &self,
+        dst: ViewMut<'_, Self::Storage>,
+        src: View<'_, Self::Storage>,
+        alpha: f64,
+        beta: f64,
+    ) -> Result<()> {
+        let dtype = dst.storage.dtype();
+        if !dtype.is_float() {
+            return Err(Error::unsupported("scaled_add", dtype, self.name()));
+        }
+        if src.storage.dtype() != dtype {
+            return Err(Error::invalid(
+                "scaled_add",
+                format!("dst has dtype {dtype} but src {}", src.storage.dtype()),
+            ));
+        }
+        let dims = dst.layout.dims().to_vec();
+        // `value` as a buffer of one element, seen with stride 0 at every position of `dims`.
+        let scalar = |value: f64| -> Result<(Self::Storage, Layout)> {
+            let mut one = self.alloc(dtype, 1)?;
+            let one_layout = Layout::contiguous([1usize]);
+            self.fill(ViewMut::new(&mut one, &one_layout), Scalar::Float(value))?;
+            let broadcast = Layout::new(dims.as_slice(), vec![0; dims.len()], 0)?;
+            Ok((one, broadcast))
+        };
+        if alpha != 1.0 {
+            let (a, a_layout) = scalar(alpha)?;
+            let dst = ViewMut::new(&mut *dst.storage, dst.layout);
+            self.binary_inplace(BinaryOp::Mul, dst, View::new(&a, &a_layout))?;
+        }
+        if beta == 1.0 {
+            return self.binary_inplace(BinaryOp::Add, dst, src);
+        }
+        let (b, b_layout) = scalar(beta)?;
+        let contiguous = Layout::contiguous(dims.as_slice());
+        let mut scaled = self.alloc(dtype, contiguous.numel())?;
+        self.binary(
+            BinaryOp::Mul,
+            src,
+            View::new(&b, &b_layout),
+            ViewMut::new(&mut scaled, &contiguous),
+        )?;
+        self.binary_inplace(BinaryOp::Add, dst, View::new(&scaled, &contiguous))
+    }
+
     // ---------------------------------------------------------------- reductions and friends
 
     /// Reduces `src` over `dims` (sorted, distinct, non-empty for arg-reductions: exactly one).

@@ -160,12 +160,8 @@ impl<B: Backend> Optimizer<B> for Sgd<B> {
                 if o.momentum != 0.0 {
                     let b = match buf {
                         Some(b) => {
-                            b.mul_(o.momentum)?;
-                            if o.dampening == 0.0 {
-                                b.add_(&g)?;
-                            } else {
-                                b.add_(&g.mul(1.0 - o.dampening)?)?;
-                            }
+                            // buf.mul_(momentum).add_(g, alpha=1 - dampening), in one pass.
+                            b.scaled_add_(o.momentum, &g, 1.0 - o.dampening)?;
                             b.clone()
                         }
                         None => {
@@ -180,7 +176,7 @@ impl<B: Backend> Optimizer<B> for Sgd<B> {
                         b
                     };
                 }
-                p.add_(&g.mul(-o.lr)?)?;
+                p.scaled_add_(1.0, &g, -o.lr)?;
             }
         }
         Ok(())
