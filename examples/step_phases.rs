@@ -1,7 +1,8 @@
 //! Where a ResNet training step spends its time: the median wall time of the forward pass (with
 //! the loss), the backward pass and the optimizer step, each ended by a device synchronization,
-//! for ResNet-18 and ResNet-50 at batch 8 × 224² (the cases of `benches/train.rs`). The sum is
-//! close to the bench's step time; the split says which part to look at first.
+//! for ResNet-18 and ResNet-50 at batch 8 × 224² (the cases of `benches/train.rs`), then the
+//! median of whole steps with one synchronization each (the bench's measure). The split says
+//! which part to look at first.
 //!
 //! Run: `cargo run --release --example step_phases -- [cpu|cuda] [STEPS]` (default cuda when a
 //! GPU is present, 20 timed steps after 5 warm-up steps).
@@ -37,7 +38,7 @@ fn phases<B: Backend>(backend: &B, steps: usize) -> Result<()> {
         let mut opt = Sgd::new(model.parameters(), options)?;
         let x = Tensor::randn(&[8, 3, 224, 224], DType::F32, backend)?;
         let y = Tensor::randint(0, 1000, &[8], backend)?;
-        let (mut forward, mut backward, mut update) = (vec![], vec![], vec![]);
+        let (mut forward, mut backward, mut update, mut whole) = (vec![], vec![], vec![], vec![]);
         for step in 0..steps + 5 {
             opt.zero_grad();
             let t0 = Instant::now();
@@ -56,11 +57,23 @@ fn phases<B: Backend>(backend: &B, steps: usize) -> Result<()> {
                 update.push(t3 - t2);
             }
         }
+        // Whole steps, one synchronization each, as the bench times them.
+        for _ in 0..steps {
+            let t0 = Instant::now();
+            opt.zero_grad();
+            F::cross_entropy(&model.forward(&x)?, &y)?.backward()?;
+            opt.step()?;
+            backend.synchronize()?;
+            whole.push(t0.elapsed());
+        }
         let (f, b, u) = (median(forward), median(backward), median(update));
+        let step = median(whole);
         println!(
-            "{} {name}: forward {f:.2} ms, backward {b:.2} ms, optimizer {u:.2} ms, sum {:.2} ms",
+            "{} {name}: forward {f:.2} ms, backward {b:.2} ms, optimizer {u:.2} ms (sum {:.2} ms); \
+             whole step {step:.2} ms = {:.0} img/s",
             backend.name(),
-            f + b + u
+            f + b + u,
+            8.0 / step * 1e3
         );
     }
     Ok(())

@@ -9,6 +9,8 @@
 #   3. runs the criterion benches of the CUDA backend and, when PyTorch is installed, times the
 #      same cases with PyTorch on the same GPU and prints the ratios.
 # Logs go to $OUT (or gpu-logs/). Exit status: the number of failed steps.
+# QUICK=1: a short run for a small device budget (no CLI, NCCL, MNIST, whole-step criterion
+# bench or kernel compile test; step_phases gives the step times).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bundle=gpu-bundle
@@ -74,23 +76,23 @@ step() {
 step conformance 90 "$bundle/conformance" cuda::
 step golden      40 "$bundle/golden" cuda
 step mlp_train   30 "$bundle/mlp_train" cuda
-step cli         20 "$bundle/tiny-torch" conformance --golden tests/data/golden --device cuda
+[ -z "${QUICK:-}" ] && step cli         20 "$bundle/tiny-torch" conformance --golden tests/data/golden --device cuda
 # NCCL with one GPU is a world of 1: every collective and DDP go through NCCL for real, but a
 # world of several ranks needs several GPUs (tiny-torch run --nproc-per-node N there).
 echo "nccl: one GPU here, so a world of 1 process" | tee -a "$summary"
-step nccl        60 "$bundle/nccl" --test-threads=1
-head -40 "$logs/cli.log"
+[ -z "${QUICK:-}" ] && step nccl        60 "$bundle/nccl" --test-threads=1
+[ -z "${QUICK:-}" ] && head -40 "$logs/cli.log"
 # A short MNIST training run on the GPU: one epoch of the full set when the bundle carries it,
 # else of the 10,000 images embedded in the example.
 mnist_data=(); [ -d "$bundle/mnist-data" ] && mnist_data=(--data "$bundle/mnist-data")
-step mnist       75 "$bundle/mnist" --device cuda --epochs 1 "${mnist_data[@]}" --out gpu-runs/mnist
-tail -n 4 "$logs/mnist.log"
+[ -z "${QUICK:-}" ] && step mnist       75 "$bundle/mnist" --device cuda --epochs 1 "${mnist_data[@]}" --out gpu-runs/mnist
+[ -z "${QUICK:-}" ] && tail -n 4 "$logs/mnist.log"
 
 # ---------------------------------------------------------------- speed
 # BENCH_FILTER picks cases (a regex; default: the headline ones) to keep the run short.
 step bench       60 "$bundle/ops" --bench "${BENCH_FILTER:-cuda/(matmul/(1024|4096)|matmul_bfloat16/8192|matmul_tf32/8192|elementwise|reduce|conv2d|nn)}" --warm-up-time 0.5 --measurement-time 1 --noplot
 # Whole ResNet training steps on the GPU (cuDNN convolutions, our pooling and batch norm).
-step train_bench 100 "$bundle/train" --bench "cuda/train" --warm-up-time 1 --measurement-time 3 --noplot
+[ -z "${QUICK:-}" ] && step train_bench 100 "$bundle/train" --bench "cuda/train" --warm-up-time 1 --measurement-time 3 --noplot
 # The same steps split into forward, backward and optimizer (each ended by a synchronization).
 step phases      60 "$bundle/step_phases" cuda 20
 cat "$logs/phases.log"
@@ -115,6 +117,6 @@ else
 fi
 # The NVRTC + ptxas compile test (CI runs it too), with the machine's own NVRTC.
 export PATH="/usr/local/cuda/bin:$PATH"
-step kernels    150 "$bundle/kernels" --test-threads=1
+[ -z "${QUICK:-}" ] && step kernels    150 "$bundle/kernels" --test-threads=1
 echo "== summary"; cat "$summary"
 exit $failed

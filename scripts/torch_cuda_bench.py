@@ -5,6 +5,7 @@ Rust benches end with backend.synchronize(). Used by scripts/cuda-check.sh."""
 
 import argparse
 import json
+import os
 import re
 import statistics
 import time
@@ -186,7 +187,8 @@ def main():
     torch_times = cases()
     ours = {}
     for path in args.ours:
-        ours.update(parse_criterion(path))
+        if os.path.exists(path):  # a quick run has no train_bench.log
+            ours.update(parse_criterion(path))
     print(f"{'case':36} {'PyTorch':>16} {'Tiny-Torch':>16} {'ratio':>7}")
     for name, (t, work, unit) in torch_times.items():
         mine = ours.get(name)

@@ -450,7 +450,8 @@ pub(crate) fn workspace_cap(device: &CudaDevice) -> usize {
 /// groups in this order: for f32 / f64 the GEMM-like (direct-sum) algorithms before FFT and
 /// Winograd ones; within those, deterministic algorithms (`CUDNN_DETERMINISTIC`) before
 /// non-deterministic ones (atomics: the backward passes' ALGO_0), so gradients are reproducible
-/// run to run, as the CPU's are, unless only a non-deterministic algorithm fits. Leaves
+/// run to run, as the CPU's are, unless only a non-deterministic algorithm fits. f32 with TF32
+/// allowed (the default) keeps the heuristics' order, as PyTorch does. Leaves
 /// `d.conv` in some candidate's math type: the caller sets the one it runs with.
 pub(crate) fn candidates(
     handle: cs::cudnnHandle_t,
@@ -503,14 +504,18 @@ pub(crate) fn candidates(
     let returned = (returned.max(0) as usize).min(MAX_CANDIDATES);
     // f32 / f64 first try the GEMM-like algorithms only: FFT and Winograd round differently
     // from a direct sum (errors near 1e-5 in f32), and the CPU backend is a direct sum. A
-    // stable sort keeps the heuristics' order within each group.
-    let exact_first = matches!(key.dtype, DType::F32 | DType::F64);
+    // stable sort keeps the heuristics' order within each group. f32 with TF32 allowed is
+    // PyTorch's default, fast mode: products already round to 10 bits, so the heuristics'
+    // order is taken as it is, as PyTorch takes it (nondeterministic backward algorithms
+    // included, as without `torch.backends.cudnn.deterministic`).
+    let fast_mode = key.dtype == DType::F32 && key.tf32;
+    let exact_first = matches!(key.dtype, DType::F32 | DType::F64) && !fast_mode;
     let deterministic = cs::cudnnDeterminism_t::CUDNN_DETERMINISTIC as u32;
     let mut ranked: Vec<&RawPerf> = perfs[..returned].iter().collect();
     ranked.sort_by_key(|p| {
         (
             exact_first && approximate(key.kind, p.algo),
-            p.determinism != deterministic,
+            !fast_mode && p.determinism != deterministic,
         )
     });
     let mut choices = Vec::new();
