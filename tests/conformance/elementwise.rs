@@ -654,8 +654,17 @@ fn scaled_add<B: Backend>(b: &B) {
     let y = data_f32(3, 22, -2.0, 2.0);
     let (want, _) = ref_binary(&x, &[2, 3], &y, &[3], |d, s| alpha * d + beta * s);
     let t = f32_tensor(&x, &[2, 3], b);
-    t.scaled_add_(alpha, &f32_tensor(&y, &[3], b), beta).unwrap();
-    assert_close("f32, broadcast y", &t, &want, &[2, 3], DType::F32, 1e-6, 1e-7);
+    t.scaled_add_(alpha, &f32_tensor(&y, &[3], b), beta)
+        .unwrap();
+    assert_close(
+        "f32, broadcast y",
+        &t,
+        &want,
+        &[2, 3],
+        DType::F32,
+        1e-6,
+        1e-7,
+    );
 
     // f64, 1003 elements (the vectorized path and its tail), and through a transposed view
     // (the strided path).
@@ -664,8 +673,20 @@ fn scaled_add<B: Backend>(b: &B) {
     let t = tensor(&x, &[1003], DType::F64, b);
     t.scaled_add_(alpha, &tensor(&y, &[1003], DType::F64, b), beta)
         .unwrap();
-    let want: Vec<f64> = x.iter().zip(&y).map(|(d, s)| alpha * d + beta * s).collect();
-    assert_close("f64, 1003 elements", &t, &want, &[1003], DType::F64, 1e-14, 1e-15);
+    let want: Vec<f64> = x
+        .iter()
+        .zip(&y)
+        .map(|(d, s)| alpha * d + beta * s)
+        .collect();
+    assert_close(
+        "f64, 1003 elements",
+        &t,
+        &want,
+        &[1003],
+        DType::F64,
+        1e-14,
+        1e-15,
+    );
     let x = data_f32(20 * 30, 25, -2.0, 2.0);
     let y = data_f32(30 * 20, 26, -2.0, 2.0);
     let base = f32_tensor(&x, &[20, 30], b);
@@ -677,15 +698,30 @@ fn scaled_add<B: Backend>(b: &B) {
     let want: Vec<f64> = (0..600)
         .map(|k| x[k] - 0.5 * y[(k % 30) * 20 + k / 30])
         .collect();
-    assert_close("into a transposed view", &base, &want, &[20, 30], DType::F32, 1e-6, 1e-7);
+    assert_close(
+        "into a transposed view",
+        &base,
+        &want,
+        &[20, 30],
+        DType::F32,
+        1e-6,
+        1e-7,
+    );
 
     // Half precision: within two of the dtype's ulps of the terms' size (a fused kernel rounds
     // once, the element-wise default each term and the sum, which may cancel).
     for (dtype, ulp) in [(DType::F16, 1.0 / 1024.0), (DType::BF16, 1.0 / 128.0)] {
-        let x: Vec<f64> = data(257, 27, -2.0, 2.0).iter().map(|&v| round_to(dtype, v)).collect();
-        let y: Vec<f64> = data(257, 28, -2.0, 2.0).iter().map(|&v| round_to(dtype, v)).collect();
+        let x: Vec<f64> = data(257, 27, -2.0, 2.0)
+            .iter()
+            .map(|&v| round_to(dtype, v))
+            .collect();
+        let y: Vec<f64> = data(257, 28, -2.0, 2.0)
+            .iter()
+            .map(|&v| round_to(dtype, v))
+            .collect();
         let t = tensor(&x, &[257], dtype, b);
-        t.scaled_add_(alpha, &tensor(&y, &[257], dtype, b), 0.25).unwrap();
+        t.scaled_add_(alpha, &tensor(&y, &[257], dtype, b), 0.25)
+            .unwrap();
         assert_eq!(t.dtype(), dtype, "{dtype}: dtype");
         for (i, got) in host(&t).into_iter().enumerate() {
             let (d, s) = (alpha * x[i], 0.25 * y[i]);
@@ -713,7 +749,15 @@ fn scaled_add<B: Backend>(b: &B) {
         .unwrap();
     y.sum().unwrap().backward().unwrap();
     let grad = leaf.grad().unwrap();
-    assert_close("gradient", &grad, &[2.0 * alpha; 3], &[3], DType::F32, 1e-6, 1e-7);
+    assert_close(
+        "gradient",
+        &grad,
+        &[2.0 * alpha; 3],
+        &[3],
+        DType::F32,
+        1e-6,
+        1e-7,
+    );
 }
 
 fn strided_inputs<B: Backend>(b: &B) {

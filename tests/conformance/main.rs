@@ -149,15 +149,11 @@ macro_rules! conformance_tests {
 conformance_tests!(cpu, "cpu", Ok::<_, String>(tiny_torch::Cpu));
 
 #[cfg(feature = "cuda")]
-conformance_tests!(
-    cuda,
-    "cuda",
-    {
-        // Compared with float64 references: f32 convolutions in full f32, not TF32.
-        tiny_torch::cuda::set_cudnn_allow_tf32(false);
-        tiny_torch::cuda::Cuda::new(0).map_err(|e| e.to_string())
-    }
-);
+conformance_tests!(cuda, "cuda", {
+    // Compared with float64 references: f32 convolutions in full f32, not TF32.
+    tiny_torch::cuda::set_cudnn_allow_tf32(false);
+    tiny_torch::cuda::Cuda::new(0).map_err(|e| e.to_string())
+});
 
 #[cfg(feature = "wgpu")]
 conformance_tests!(

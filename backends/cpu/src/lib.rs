@@ -44,6 +44,7 @@ mod map;
 mod math;
 mod matmul;
 mod num;
+mod philox_batch;
 mod pool;
 mod random;
 mod reduce;

@@ -307,11 +307,13 @@ pub(crate) fn select<T: Copy + Send + Sync>(
     Ok(())
 }
 
-/// `dst[i] = f(i)` with `i` the row-major logical index.
-pub(crate) fn generate<T: Copy + Send>(
+/// `dst[i] = f(i)` for generators cheaper by the batch (SIMD Philox): `fill(first, values)`
+/// computes the elements of row-major indices `first..first + values.len()`, at most `BATCH`
+/// at a time, and they are then stored along `dst`'s layout.
+pub(crate) fn generate_batched<T: Copy + Default + Send, const BATCH: usize>(
     op: &'static str,
     dst: (&mut [T], &Layout),
-    f: impl Fn(usize) -> T + Sync,
+    fill: impl Fn(usize, &mut [T]) + Sync,
 ) -> Result<()> {
     let (d, dl) = dst;
     check_extent(op, dl, d.len())?;
@@ -322,10 +324,13 @@ pub(crate) fn generate<T: Copy + Send>(
         let mut pos = start;
         walk.runs(start, end, |[od], len| {
             let p = out.get();
-            // SAFETY: as in `unary`.
-            unsafe {
-                for i in 0..len {
-                    *p.add(od + i * di) = f(pos + i);
+            let mut values = [T::default(); BATCH];
+            for done in (0..len).step_by(BATCH) {
+                let n = (len - done).min(BATCH);
+                fill(pos + done, &mut values[..n]);
+                for (k, &v) in values[..n].iter().enumerate() {
+                    // SAFETY: as in `unary`: element `done + k` of this run lies in `dst`.
+                    unsafe { *p.add(od + (done + k) * di) = v };
                 }
             }
             pos += len;
