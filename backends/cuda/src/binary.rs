@@ -15,7 +15,8 @@ use crate::storage::CudaStorage;
 use crate::unary::Elementwise;
 use cudarc::driver::PushKernelArg;
 use tiny_torch_core::{
-    BackendStorage, BinaryOp, DType, Error, Layout, Result, View, ViewMut, check_where_dtypes,
+    BackendStorage, BinaryOp, DType, Error, Layout, Result, View, ViewMut, check_scaled_add_dtypes,
+    check_where_dtypes,
 };
 
 /// Op codes of `binary_<dtype>` (`BINARY_*` in binary.cu).
@@ -130,15 +131,7 @@ pub(crate) fn scaled_add(
     beta: f64,
 ) -> Result<()> {
     let dtype = dst.storage.dtype();
-    if !dtype.is_float() {
-        return Err(Error::unsupported("scaled_add", dtype, "cuda"));
-    }
-    if src.storage.dtype() != dtype {
-        return Err(Error::invalid(
-            "scaled_add",
-            format!("dst has dtype {dtype} but src {}", src.storage.dtype()),
-        ));
-    }
+    check_scaled_add_dtypes(dtype, src.storage.dtype(), "cuda")?;
     let dst_storage: &CudaStorage = dst.storage;
     let operands = [
         (dst_storage, dst.layout),

@@ -29,7 +29,7 @@
 
 use crate::{
     BatchNormSaved, BinaryOp, Conv2dParams, DType, Device, Distribution, Error, Layout,
-    Pool2dParams, ReduceOp, Result, Scalar, ScatterReduce, UnaryOp,
+    Pool2dParams, ReduceOp, Result, Scalar, ScatterReduce, UnaryOp, check_scaled_add_dtypes,
 };
 use std::fmt::Debug;
 
@@ -171,15 +171,7 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         beta: f64,
     ) -> Result<()> {
         let dtype = dst.storage.dtype();
-        if !dtype.is_float() {
-            return Err(Error::unsupported("scaled_add", dtype, self.name()));
-        }
-        if src.storage.dtype() != dtype {
-            return Err(Error::invalid(
-                "scaled_add",
-                format!("dst has dtype {dtype} but src {}", src.storage.dtype()),
-            ));
-        }
+        check_scaled_add_dtypes(dtype, src.storage.dtype(), self.name())?;
         let dims = dst.layout.dims().to_vec();
         // `value` as a buffer of one element, seen with stride 0 at every position of `dims`.
         let scalar = |value: f64| -> Result<(Self::Storage, Layout)> {

@@ -38,7 +38,7 @@ pub use nn_op::{
 };
 pub use op::{
     BinaryOp, Distribution, ReduceOp, ScatterReduce, UnaryOp, check_output_dtype,
-    check_where_dtypes,
+    check_scaled_add_dtypes, check_where_dtypes,
 };
 pub use shape::{Shape, broadcast_shapes, normalize_dim};
 

@@ -218,6 +218,22 @@ pub fn check_where_dtypes(cond: DType, on_true: DType, on_false: DType, dst: DTy
     check_output_dtype("where", dst, on_true)
 }
 
+/// `scaled_add`'s dtypes: `dst` of a float dtype (else `Unsupported` on `backend`), `src` of
+/// the same dtype.
+pub fn check_scaled_add_dtypes(dst: DType, src: DType, backend: &'static str) -> Result<()> {
+    if !dst.is_float() {
+        return Err(Error::unsupported("scaled_add", dst, backend));
+    }
+    if src != dst {
+        return Err(Error::DType {
+            op: "scaled_add",
+            expected: format!("src of dst's dtype {dst}"),
+            got: src,
+        });
+    }
+    Ok(())
+}
+
 /// Reductions over a set of dims. The backend returns a contiguous result whose shape is the
 /// input's with each reduced dim set to 1 (keepdim); the tensor layer squeezes when asked.
 #[derive(Clone, Copy, Debug, PartialEq)]
