@@ -49,7 +49,10 @@ use half::{bf16, f16};
 use im2col::{Mat, col2im, col2im_rows, gemm_into, im2col, im2col_rows};
 use rayon::prelude::*;
 use std::any::TypeId;
-use tiny_torch_core::{BackendStorage, Conv2dParams, DType, Error, Layout, Result, View, ViewMut};
+use tiny_torch_core::{
+    Conv2dParams, Error, Layout, Result, View, ViewMut, check_conv_dims, check_same_dtype,
+    conv_dims,
+};
 
 /// Convolutions with fewer multiply-adds than this run on one thread.
 const PAR_MACS: usize = 1 << 21;
@@ -165,41 +168,6 @@ impl Geom {
     }
 }
 
-fn dims4(op: &'static str, what: &str, layout: &Layout) -> Result<[usize; 4]> {
-    layout.dims().try_into().map_err(|_| {
-        Error::shape(
-            op,
-            format!(
-                "expected a 4-D {what} [N, C, H, W], got {:?}",
-                layout.dims()
-            ),
-        )
-    })
-}
-
-fn expect_dims(op: &'static str, what: &str, layout: &Layout, want: [usize; 4]) -> Result<()> {
-    if layout.dims() != want {
-        return Err(Error::shape(
-            op,
-            format!("expected {what} of shape {want:?}, got {:?}", layout.dims()),
-        ));
-    }
-    Ok(())
-}
-
-/// The one dtype of all operands.
-fn common_dtype(op: &'static str, storages: &[&CpuStorage]) -> Result<DType> {
-    let dtype = storages[0].dtype();
-    if let Some(other) = storages.iter().find(|s| s.dtype() != dtype) {
-        return Err(Error::DType {
-            op,
-            expected: format!("every operand of dtype {dtype}"),
-            got: other.dtype(),
-        });
-    }
-    Ok(dtype)
-}
-
 /// `conv2d(input, weight, bias)` into a new contiguous `[N, O, Ho, Wo]`.
 pub(crate) fn conv2d(
     input: View<'_, CpuStorage>,
@@ -210,10 +178,10 @@ pub(crate) fn conv2d(
     let op = "conv2d";
     let mut storages = vec![input.storage, weight.storage];
     storages.extend(bias.map(|b| b.storage));
-    let dtype = common_dtype(op, &storages)?;
+    let dtype = check_same_dtype(op, &storages)?;
     let g = Geom::new(
         op,
-        dims4(op, "input", input.layout)?,
+        conv_dims(op, "input", input.layout)?,
         weight.layout.dims(),
         p,
     )?;
@@ -247,9 +215,9 @@ pub(crate) fn conv2d_backward_input(
     p: &Conv2dParams,
 ) -> Result<CpuStorage> {
     let op = "conv2d_backward_input";
-    let dtype = common_dtype(op, &[grad_output.storage, weight.storage])?;
+    let dtype = check_same_dtype(op, &[grad_output.storage, weight.storage])?;
     let g = Geom::new(op, input_dims, weight.layout.dims(), p)?;
-    expect_dims(op, "grad_output", grad_output.layout, g.output_dims())?;
+    check_conv_dims(op, "grad_output", grad_output.layout, g.output_dims())?;
     float_dispatch!(dtype, op, T => {
         let go = Packed::<T>::new(op, grad_output)?;
         let w = Packed::<T>::new(op, weight)?;
@@ -266,9 +234,9 @@ pub(crate) fn conv2d_backward_weight(
     p: &Conv2dParams,
 ) -> Result<CpuStorage> {
     let op = "conv2d_backward_weight";
-    let dtype = common_dtype(op, &[grad_output.storage, input.storage])?;
-    let g = Geom::new(op, dims4(op, "input", input.layout)?, &weight_dims, p)?;
-    expect_dims(op, "grad_output", grad_output.layout, g.output_dims())?;
+    let dtype = check_same_dtype(op, &[grad_output.storage, input.storage])?;
+    let g = Geom::new(op, conv_dims(op, "input", input.layout)?, &weight_dims, p)?;
+    check_conv_dims(op, "grad_output", grad_output.layout, g.output_dims())?;
     float_dispatch!(dtype, op, T => {
         let go = Packed::<T>::new(op, grad_output)?;
         let x = Packed::<T>::new(op, input)?;

@@ -29,7 +29,8 @@ use cudarc::cudnn::result as cr;
 use cudarc::cudnn::sys as cs;
 use std::ffi::c_void;
 use tiny_torch_core::{
-    BackendStorage, Conv2dParams, DType, Error, Layout, Result, Scalar, View, ViewMut, check_extent,
+    BackendStorage, Conv2dParams, DType, Error, Layout, Result, Scalar, View, ViewMut,
+    check_conv_dims, check_extent, check_same_dtype, conv_dims,
 };
 
 /// The sizes of one convolution, checked against each other (as the CPU backend's `Geom`).
@@ -83,41 +84,6 @@ impl Geom {
             )?,
         })
     }
-}
-
-fn dims4(op: &'static str, what: &str, layout: &Layout) -> Result<[usize; 4]> {
-    layout.dims().try_into().map_err(|_| {
-        Error::shape(
-            op,
-            format!(
-                "expected a 4-D {what} [N, C, H, W], got {:?}",
-                layout.dims()
-            ),
-        )
-    })
-}
-
-fn expect_dims(op: &'static str, what: &str, layout: &Layout, want: [usize; 4]) -> Result<()> {
-    if layout.dims() != want {
-        return Err(Error::shape(
-            op,
-            format!("expected {what} of shape {want:?}, got {:?}", layout.dims()),
-        ));
-    }
-    Ok(())
-}
-
-/// The one dtype of all operands.
-fn common_dtype(op: &'static str, storages: &[&CudaStorage]) -> Result<DType> {
-    let dtype = storages[0].dtype();
-    if let Some(other) = storages.iter().find(|s| s.dtype() != dtype) {
-        return Err(Error::DType {
-            op,
-            expected: format!("every operand of dtype {dtype}"),
-            got: other.dtype(),
-        });
-    }
-    Ok(dtype)
 }
 
 /// An operand as cuDNN reads it: packed row-major at a 16-byte aligned address, in place or
@@ -296,10 +262,10 @@ pub(crate) fn conv2d(
     let op = "conv2d";
     let mut storages = vec![input.storage, weight.storage];
     storages.extend(bias.map(|b| b.storage));
-    let dtype = common_dtype(op, &storages)?;
+    let dtype = check_same_dtype(op, &storages)?;
     let g = Geom::new(
         op,
-        dims4(op, "input", input.layout)?,
+        conv_dims(op, "input", input.layout)?,
         weight.layout.dims(),
         p,
     )?;
@@ -399,9 +365,9 @@ pub(crate) fn conv2d_backward_input(
     p: &Conv2dParams,
 ) -> Result<CudaStorage> {
     let op = "conv2d_backward_input";
-    let dtype = common_dtype(op, &[grad_output.storage, weight.storage])?;
+    let dtype = check_same_dtype(op, &[grad_output.storage, weight.storage])?;
     let g = Geom::new(op, input_dims, weight.layout.dims(), p)?;
-    expect_dims(op, "grad_output", grad_output.layout, g.output)?;
+    check_conv_dims(op, "grad_output", grad_output.layout, g.output)?;
     data_types(op, dtype)?;
     let device = cuda.device();
     if input_dims.iter().product::<usize>() == 0 {
@@ -474,9 +440,9 @@ pub(crate) fn conv2d_backward_weight(
     p: &Conv2dParams,
 ) -> Result<CudaStorage> {
     let op = "conv2d_backward_weight";
-    let dtype = common_dtype(op, &[grad_output.storage, input.storage])?;
-    let g = Geom::new(op, dims4(op, "input", input.layout)?, &weight_dims, p)?;
-    expect_dims(op, "grad_output", grad_output.layout, g.output)?;
+    let dtype = check_same_dtype(op, &[grad_output.storage, input.storage])?;
+    let g = Geom::new(op, conv_dims(op, "input", input.layout)?, &weight_dims, p)?;
+    check_conv_dims(op, "grad_output", grad_output.layout, g.output)?;
     data_types(op, dtype)?;
     let device = cuda.device();
     if weight_dims.iter().product::<usize>() == 0 {

@@ -7,7 +7,9 @@ use crate::Wgpu;
 use crate::device::{read, write};
 use crate::shader::{Kind, ShaderSpec, compute_type, kind};
 use crate::storage::{self, WgpuStorage};
-use tiny_torch_core::{BackendStorage, Conv2dParams, DType, Error, Layout, Result, View};
+use tiny_torch_core::{
+    BackendStorage, Conv2dParams, DType, Error, Layout, Result, View, conv_dims,
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Pass {
@@ -44,15 +46,6 @@ struct Geom {
     kw: usize,
     ho: usize,
     wo: usize,
-}
-
-fn dims4(op: &'static str, what: &str, l: &Layout) -> Result<[usize; 4]> {
-    <[usize; 4]>::try_from(l.dims()).map_err(|_| {
-        Error::shape(
-            op,
-            format!("expected a 4-D {what}, got shape {}", l.shape()),
-        )
-    })
 }
 
 fn geom(op: &'static str, input: [usize; 4], weight: [usize; 4], p: &Conv2dParams) -> Result<Geom> {
@@ -190,8 +183,8 @@ pub(crate) fn conv2d(
     let dtype = float_only(wgpu, OP, &dtypes)?;
     let geom = geom(
         OP,
-        dims4(OP, "input", input.layout)?,
-        dims4(OP, "weight", weight.layout)?,
+        conv_dims(OP, "input", input.layout)?,
+        conv_dims(OP, "weight", weight.layout)?,
         p,
     )?;
     let len = geom.n * geom.o * geom.ho * geom.wo;
@@ -220,8 +213,8 @@ pub(crate) fn conv2d_backward_input(
         OP,
         &[grad_output.storage.dtype(), weight.storage.dtype()],
     )?;
-    let geom = geom(OP, input_dims, dims4(OP, "weight", weight.layout)?, p)?;
-    let god = dims4(OP, "grad_output", grad_output.layout)?;
+    let geom = geom(OP, input_dims, conv_dims(OP, "weight", weight.layout)?, p)?;
+    let god = conv_dims(OP, "grad_output", grad_output.layout)?;
     if god != [geom.n, geom.o, geom.ho, geom.wo] {
         return Err(Error::shape(
             OP,
@@ -257,8 +250,8 @@ pub(crate) fn conv2d_backward_weight(
         OP,
         &[grad_output.storage.dtype(), input.storage.dtype()],
     )?;
-    let geom = geom(OP, dims4(OP, "input", input.layout)?, weight_dims, p)?;
-    let god = dims4(OP, "grad_output", grad_output.layout)?;
+    let geom = geom(OP, conv_dims(OP, "input", input.layout)?, weight_dims, p)?;
+    let god = conv_dims(OP, "grad_output", grad_output.layout)?;
     if god != [geom.n, geom.o, geom.ho, geom.wo] {
         return Err(Error::shape(
             OP,

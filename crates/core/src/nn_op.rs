@@ -204,6 +204,49 @@ impl Pool2dParams {
 }
 
 /// The dims of a pooling operand: a 4-D `[N, C, H, W]` view inside a storage of `len` elements.
+/// A 4-D operand's dims: `[N, C, H, W]` for data, `[O, C / groups, kh, kw]` for weights;
+/// an error naming `op` and `what` for any other rank.
+pub fn conv_dims(op: &'static str, what: &str, layout: &Layout) -> Result<[usize; 4]> {
+    layout.dims().try_into().map_err(|_| {
+        Error::shape(
+            op,
+            format!(
+                "expected a 4-D {what} [N, C, H, W], got {:?}",
+                layout.dims()
+            ),
+        )
+    })
+}
+
+/// That `layout` has exactly the dims `want` (a gradient of the output's shape, say).
+pub fn check_conv_dims(
+    op: &'static str,
+    what: &str,
+    layout: &Layout,
+    want: [usize; 4],
+) -> Result<()> {
+    if layout.dims() != want {
+        return Err(Error::shape(
+            op,
+            format!("expected {what} of shape {want:?}, got {:?}", layout.dims()),
+        ));
+    }
+    Ok(())
+}
+
+/// The one dtype of all of an op's operands.
+pub fn check_same_dtype<S: BackendStorage>(op: &'static str, storages: &[&S]) -> Result<DType> {
+    let dtype = storages[0].dtype();
+    if let Some(other) = storages.iter().find(|s| s.dtype() != dtype) {
+        return Err(Error::DType {
+            op,
+            expected: format!("every operand of dtype {dtype}"),
+            got: other.dtype(),
+        });
+    }
+    Ok(dtype)
+}
+
 fn check_pool_view(op: &'static str, layout: &Layout, len: usize) -> Result<[usize; 4]> {
     let Ok(dims) = <[usize; 4]>::try_from(layout.dims()) else {
         return Err(Error::shape(
