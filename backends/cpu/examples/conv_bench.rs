@@ -58,9 +58,9 @@ fn main() -> Result<()> {
         .and_then(|r| r.parse().ok())
         .unwrap_or(10);
     let cpu = Cpu;
-    // ResNet-50's three benchmark shapes at batch 8, and ResNet-18 layers on 32x32 images at
-    // batch 32.
-    let cases: [Case; 7] = [
+    // ResNet-50's three benchmark shapes at batch 8, ResNet-18's deeper 3x3 layers at batch 8
+    // on 224x224 images, and ResNet-18 layers on 32x32 images at batch 32.
+    let cases: [Case; 10] = [
         ("stem_7x7s2_8x224", [8, 3, 224, 224], [64, 3, 7, 7], 2, 3),
         ("3x3_64_8x56", [8, 64, 56, 56], [64, 64, 3, 3], 1, 1),
         (
@@ -70,6 +70,9 @@ fn main() -> Result<()> {
             2,
             0,
         ),
+        ("r18_3x3_128_8x28", [8, 128, 28, 28], [128, 128, 3, 3], 1, 1),
+        ("r18_3x3_256_8x14", [8, 256, 14, 14], [256, 256, 3, 3], 1, 1),
+        ("r18_3x3_512_8x7", [8, 512, 7, 7], [512, 512, 3, 3], 1, 1),
         ("r18_3x3_64_32x32", [32, 64, 32, 32], [64, 64, 3, 3], 1, 1),
         (
             "r18_3x3_128_32x16",
