@@ -72,27 +72,34 @@ step() {
   return 0
 }
 
+# A step the QUICK mode leaves out.
+full_step() {
+  [ -n "${QUICK:-}" ] || step "$@"
+}
+
 # ---------------------------------------------------------------- correctness
 step conformance 90 "$bundle/conformance" cuda::
 step golden      40 "$bundle/golden" cuda
 step mlp_train   30 "$bundle/mlp_train" cuda
-[ -z "${QUICK:-}" ] && step cli         20 "$bundle/tiny-torch" conformance --golden tests/data/golden --device cuda
+full_step cli    20 "$bundle/tiny-torch" conformance --golden tests/data/golden --device cuda
 # NCCL with one GPU is a world of 1: every collective and DDP go through NCCL for real, but a
 # world of several ranks needs several GPUs (tiny-torch run --nproc-per-node N there).
-echo "nccl: one GPU here, so a world of 1 process" | tee -a "$summary"
-[ -z "${QUICK:-}" ] && step nccl        60 "$bundle/nccl" --test-threads=1
-[ -z "${QUICK:-}" ] && head -40 "$logs/cli.log"
+if [ -z "${QUICK:-}" ]; then
+  echo "nccl: one GPU here, so a world of 1 process" | tee -a "$summary"
+  step nccl      60 "$bundle/nccl" --test-threads=1
+  head -40 "$logs/cli.log"
+fi
 # A short MNIST training run on the GPU: one epoch of the full set when the bundle carries it,
 # else of the 10,000 images embedded in the example.
 mnist_data=(); [ -d "$bundle/mnist-data" ] && mnist_data=(--data "$bundle/mnist-data")
-[ -z "${QUICK:-}" ] && step mnist       75 "$bundle/mnist" --device cuda --epochs 1 "${mnist_data[@]}" --out gpu-runs/mnist
-[ -z "${QUICK:-}" ] && tail -n 4 "$logs/mnist.log"
+full_step mnist  75 "$bundle/mnist" --device cuda --epochs 1 "${mnist_data[@]}" --out gpu-runs/mnist
+[ -f "$logs/mnist.log" ] && tail -n 4 "$logs/mnist.log"
 
 # ---------------------------------------------------------------- speed
 # BENCH_FILTER picks cases (a regex; default: the headline ones) to keep the run short.
 step bench       60 "$bundle/ops" --bench "${BENCH_FILTER:-cuda/(matmul/(1024|4096)|matmul_bfloat16/8192|matmul_tf32/8192|elementwise|reduce|conv2d|nn)}" --warm-up-time 0.5 --measurement-time 1 --noplot
 # Whole ResNet training steps on the GPU (cuDNN convolutions, our pooling and batch norm).
-[ -z "${QUICK:-}" ] && step train_bench 100 "$bundle/train" --bench "cuda/train" --warm-up-time 1 --measurement-time 3 --noplot
+full_step train_bench 100 "$bundle/train" --bench "cuda/train" --warm-up-time 1 --measurement-time 3 --noplot
 # The same steps split into forward, backward and optimizer (each ended by a synchronization).
 step phases      60 "$bundle/step_phases" cuda 20
 cat "$logs/phases.log"
@@ -117,6 +124,6 @@ else
 fi
 # The NVRTC + ptxas compile test (CI runs it too), with the machine's own NVRTC.
 export PATH="/usr/local/cuda/bin:$PATH"
-[ -z "${QUICK:-}" ] && step kernels    150 "$bundle/kernels" --test-threads=1
+full_step kernels 150 "$bundle/kernels" --test-threads=1
 echo "== summary"; cat "$summary"
 exit $failed

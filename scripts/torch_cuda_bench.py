@@ -121,8 +121,8 @@ def pooling_and_batch_norm(dev):
 
 def training_steps(dev):
     """benches/train.rs's cases: zero_grad, train-mode forward, cross-entropy, backward and
-    SGD(lr=1e-3, momentum=0.9).step() on fixed random inputs; PyTorch eager defaults (no
-    torch.compile, cudnn.benchmark off, f32 without TF32 convolutions... as shipped)."""
+    SGD(lr=1e-3, momentum=0.9).step() on fixed random inputs, with PyTorch's eager defaults
+    (no torch.compile, cudnn.benchmark off, TF32 in convolutions but not in matmuls)."""
     try:
         import torchvision
     except ImportError:

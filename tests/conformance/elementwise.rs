@@ -709,7 +709,7 @@ fn scaled_add<B: Backend>(b: &B) {
     );
 
     // Half precision: within two of the dtype's ulps of the terms' size (a fused kernel rounds
-    // once, the element-wise default each term and the sum, which may cancel).
+    // once, the element-wise ops each term and the sum, which may cancel).
     for (dtype, ulp) in [(DType::F16, 1.0 / 1024.0), (DType::BF16, 1.0 / 128.0)] {
         let x: Vec<f64> = data(257, 27, -2.0, 2.0)
             .iter()

@@ -52,6 +52,8 @@ mod simd_f32;
 mod softmax;
 mod storage;
 mod strided;
+#[cfg(test)]
+mod test_values;
 mod unary;
 
 pub use storage::{CpuStorage, POOL_LIMIT_BYTES, cached_bytes, empty_cache};

@@ -322,11 +322,20 @@ pub(crate) fn generate_batched<T: Copy + Default + Send, const BATCH: usize>(
     let out = SendPtr::new(d);
     par_ranges(walk.numel(), !non_overlapping(dl), |start, end| {
         let mut pos = start;
+        // Strided runs are generated here first, then stored element by element.
+        let mut values = [T::default(); BATCH];
         walk.runs(start, end, |[od], len| {
             let p = out.get();
-            let mut values = [T::default(); BATCH];
             for done in (0..len).step_by(BATCH) {
                 let n = (len - done).min(BATCH);
+                if di == 1 {
+                    // SAFETY: as in `unary`: this run's elements lie in `dst`, and no other
+                    // chunk writes them.
+                    fill(pos + done, unsafe {
+                        std::slice::from_raw_parts_mut(p.add(od + done), n)
+                    });
+                    continue;
+                }
                 fill(pos + done, &mut values[..n]);
                 for (k, &v) in values[..n].iter().enumerate() {
                     // SAFETY: as in `unary`: element `done + k` of this run lies in `dst`.

@@ -200,3 +200,39 @@ macro_rules! no_fill {
     )*};
 }
 no_fill!(u8, i32, i64, bool);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::storage::from_vec;
+    use tiny_torch_core::philox::block;
+
+    /// A fill through a strided view (a transpose, so runs of stride 5) and through a contiguous
+    /// one of 300 elements (runs longer than a batch) gives element `i` of the row-major order
+    /// the word of `block(seed, offset, i)`, and leaves no element unwritten.
+    #[test]
+    fn strided_and_contiguous_fills_follow_the_row_major_stream() {
+        let (seed, offset) = (0x5eed, 1234);
+        let transposed = Layout::new([5usize, 4], vec![1, 5], 0).unwrap();
+        let contiguous = Layout::contiguous([300usize]);
+        for (layout, len) in [(transposed, 20), (contiguous, 300)] {
+            let mut storage = from_vec(vec![-1.0f32; len]);
+            let dst = ViewMut::new(&mut storage, &layout);
+            let uniform = Distribution::Uniform {
+                low: 0.0,
+                high: 1.0,
+            };
+            random(dst, uniform, seed, offset).unwrap();
+            let got = storage.data::<f32>("t").unwrap().to_vec();
+            for (i, storage_index) in layout.offsets().enumerate() {
+                let want = uniform_from_word(block(seed, offset, i as u64)[0]);
+                assert_eq!(
+                    got[storage_index],
+                    want,
+                    "element {i} of {:?}",
+                    layout.dims()
+                );
+            }
+        }
+    }
+}

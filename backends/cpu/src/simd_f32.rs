@@ -460,18 +460,11 @@ mod tests {
     use super::*;
     use crate::math::exp_f32;
 
-    /// Deterministic values in about `[-scale, scale]` (an LCG; no dependency needed).
+    /// Deterministic values in `[-scale, scale)`.
     fn values(n: usize, seed: u64, scale: f32) -> Vec<f32> {
-        let mut s = seed
-            .wrapping_mul(6364136223846793005)
-            .wrapping_add(1442695040888963407);
-        (0..n)
-            .map(|_| {
-                s = s
-                    .wrapping_mul(6364136223846793005)
-                    .wrapping_add(1442695040888963407);
-                ((s >> 40) as f32 / (1u64 << 24) as f32 * 2.0 - 1.0) * scale
-            })
+        crate::test_values::values(n, seed)
+            .into_iter()
+            .map(|v| v as f32 * scale)
             .collect()
     }
 

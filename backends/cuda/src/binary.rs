@@ -44,13 +44,15 @@ mod compare {
     pub const XOR: i32 = 8;
 }
 
-/// The kernel (and op code) that computes a binary op.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// The kernel (and op code or scalars) that computes a binary op on `[lhs, rhs, dst]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
 enum Kernel {
     /// `binary_<dtype>`: output of the inputs' dtype.
     Arithmetic(i32),
     /// `compare_<dtype>`: comparisons and logical ops, output bool.
     Compare(i32),
+    /// `scaled_add_<dtype>`: `dst = alpha * lhs + beta * rhs` (lhs is dst), float dtypes.
+    ScaledAdd { alpha: f64, beta: f64 },
 }
 
 /// The kernel for `op` on inputs of `dtype`, or the CPU backend's error for that combination.
@@ -130,38 +132,19 @@ pub(crate) fn scaled_add(
     alpha: f64,
     beta: f64,
 ) -> Result<()> {
-    let dtype = dst.storage.dtype();
-    check_scaled_add_dtypes(dtype, src.storage.dtype(), "cuda")?;
+    check_scaled_add_dtypes(dst.storage.dtype(), src.storage.dtype(), "cuda")?;
     let dst_storage: &CudaStorage = dst.storage;
     let operands = [
         (dst_storage, dst.layout),
         (src.storage, src.layout),
         (dst_storage, dst.layout),
     ];
-    let Some(launch) = Elementwise::new(cuda, "scaled_add", &operands, dtype)? else {
-        return Ok(());
-    };
-    let device = cuda.device();
-    let name = format!("scaled_add_{}", dtype_suffix(dtype));
-    let func = device.function("binary", &name)?;
-    let (dst_ptr, src_ptr) = (dst_storage.ptr(), src.storage.ptr());
-    let n = launch.numel as i64;
-    let mut args = device.stream.launch_builder(&func);
-    args.arg(&dst_ptr)
-        .arg(&launch.layouts[0])
-        .arg(&src_ptr)
-        .arg(&launch.layouts[1])
-        .arg(&dst_ptr)
-        .arg(&launch.layouts[2])
-        .arg(&n)
-        .arg(&launch.path)
-        .arg(&alpha)
-        .arg(&beta);
-    // SAFETY: the arguments match `scaled_add_*` (const T*, Layout, const T*, Layout, T*,
-    // Layout, i64 n, i32 path, double alpha, double beta) in binary.cu; every layout was checked
-    // to lie inside its storage; reading and writing dst in one element-wise pass is safe.
-    unsafe { args.launch(launch.config) }.map_err(|e| launch_error(&name, e))?;
-    Ok(())
+    launch_binary(
+        cuda,
+        "scaled_add",
+        Kernel::ScaledAdd { alpha, beta },
+        &operands,
+    )
 }
 
 /// Launches `kernel` of the inputs' dtype on `[lhs, rhs, dst]`.
@@ -177,14 +160,17 @@ fn launch_binary(
         return Ok(());
     };
     let device = cuda.device();
-    let (family, code) = match kernel {
-        Kernel::Arithmetic(code) => ("binary", code),
-        Kernel::Compare(code) => ("compare", code),
+    let family = match kernel {
+        Kernel::Arithmetic(_) => "binary",
+        Kernel::Compare(_) => "compare",
+        Kernel::ScaledAdd { .. } => "scaled_add",
     };
     let name = format!("{family}_{}", dtype_suffix(dtype));
     let func = device.function("binary", &name)?;
     let (lhs_ptr, rhs_ptr, dst_ptr) = (lhs.0.ptr(), rhs.0.ptr(), dst.0.ptr());
-    let (n, error_flags) = (launch.numel as i64, device.error_flags());
+    let n = launch.numel as i64;
+    // Where integer division by zero is flagged (only `binary_*` takes it).
+    let error_flags = device.error_flags();
     let mut args = device.stream.launch_builder(&func);
     args.arg(&lhs_ptr)
         .arg(&launch.layouts[0])
@@ -193,15 +179,17 @@ fn launch_binary(
         .arg(&dst_ptr)
         .arg(&launch.layouts[2])
         .arg(&n)
-        .arg(&launch.path)
-        .arg(&code);
-    if let Kernel::Arithmetic(_) = kernel {
-        // Where integer division by zero is flagged.
-        args.arg(&error_flags);
-    }
+        .arg(&launch.path);
+    match &kernel {
+        Kernel::Arithmetic(code) => args.arg(code).arg(&error_flags),
+        Kernel::Compare(code) => args.arg(code),
+        Kernel::ScaledAdd { alpha, beta } => args.arg(alpha).arg(beta),
+    };
     // SAFETY: the arguments match `binary_*` (const T*, Layout, const T*, Layout, T*, Layout,
-    // i64 n, i32 path, i32 op, u32* error_flags) and `compare_*` (the same with a bool* output
-    // and no error flags) in binary.cu; every layout was checked to lie inside its storage.
+    // i64 n, i32 path, i32 op, u32* error_flags), `compare_*` (the same with a bool* output and
+    // no error flags) and `scaled_add_*` (the same as `binary_*` up to `path`, then double
+    // alpha, double beta) in binary.cu; every layout was checked to lie inside its storage,
+    // and element-wise kernels may read and write the same elements (in place).
     unsafe { args.launch(launch.config) }.map_err(|e| launch_error(&name, e))?;
     Ok(())
 }

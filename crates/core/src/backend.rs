@@ -29,7 +29,7 @@
 
 use crate::{
     BatchNormSaved, BinaryOp, Conv2dParams, DType, Device, Distribution, Error, Layout,
-    Pool2dParams, ReduceOp, Result, Scalar, ScatterReduce, UnaryOp, check_scaled_add_dtypes,
+    Pool2dParams, ReduceOp, Result, Scalar, ScatterReduce, UnaryOp,
 };
 use std::fmt::Debug;
 
@@ -158,11 +158,12 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
 
     /// `dst = alpha * dst + beta * src` in place (PyTorch's `dst.mul_(alpha).add_(src,
     /// alpha=beta)` in one pass): the update of every optimizer step. `src` has `dst`'s dtype
-    /// (a float dtype) and shape.
+    /// (a float dtype, checked by [`check_scaled_add_dtypes`](crate::check_scaled_add_dtypes))
+    /// and shape.
     ///
-    /// The default is made of the element-wise ops (scalars as broadcast one-element buffers,
-    /// up to five launches, f16/bf16 rounded after each step); a backend where launches cost
-    /// overrides it with one kernel (CUDA: in the accumulation type, rounded once).
+    /// Only a fused kernel belongs here (CUDA: one launch, in the accumulation type, rounded
+    /// once). The default returns `Unsupported`, and `Tensor::scaled_add_` then runs the same
+    /// update as `mul_` and `add_`, which is as fast where launches cost nothing.
     fn scaled_add(
         &self,
         dst: ViewMut<'_, Self::Storage>,
@@ -170,35 +171,12 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
         alpha: f64,
         beta: f64,
     ) -> Result<()> {
-        let dtype = dst.storage.dtype();
-        check_scaled_add_dtypes(dtype, src.storage.dtype(), self.name())?;
-        let dims = dst.layout.dims().to_vec();
-        // `value` as a buffer of one element, seen with stride 0 at every position of `dims`.
-        let scalar = |value: f64| -> Result<(Self::Storage, Layout)> {
-            let mut one = self.alloc(dtype, 1)?;
-            let one_layout = Layout::contiguous([1usize]);
-            self.fill(ViewMut::new(&mut one, &one_layout), Scalar::Float(value))?;
-            let broadcast = Layout::new(dims.as_slice(), vec![0; dims.len()], 0)?;
-            Ok((one, broadcast))
-        };
-        if alpha != 1.0 {
-            let (a, a_layout) = scalar(alpha)?;
-            let dst = ViewMut::new(&mut *dst.storage, dst.layout);
-            self.binary_inplace(BinaryOp::Mul, dst, View::new(&a, &a_layout))?;
-        }
-        if beta == 1.0 {
-            return self.binary_inplace(BinaryOp::Add, dst, src);
-        }
-        let (b, b_layout) = scalar(beta)?;
-        let contiguous = Layout::contiguous(dims.as_slice());
-        let mut scaled = self.alloc(dtype, contiguous.numel())?;
-        self.binary(
-            BinaryOp::Mul,
-            src,
-            View::new(&b, &b_layout),
-            ViewMut::new(&mut scaled, &contiguous),
-        )?;
-        self.binary_inplace(BinaryOp::Add, dst, View::new(&scaled, &contiguous))
+        let _ = (src, alpha, beta);
+        Err(Error::unsupported(
+            "scaled_add",
+            dst.storage.dtype(),
+            self.name(),
+        ))
     }
 
     // ---------------------------------------------------------------- reductions and friends

@@ -4,19 +4,7 @@
 
 use super::*;
 use crate::storage::from_vec;
-
-/// Deterministic values in [-1, 1).
-fn values(n: usize, seed: u64) -> Vec<f64> {
-    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            (s >> 11) as f64 / (1u64 << 52) as f64 - 1.0
-        })
-        .collect()
-}
+use crate::test_values::values;
 
 /// Calls `f(n, o, oy, ox, c, i, j, x_index)` for every multiply of the direct convolution
 /// that reads the input (not the padding); `x_index` is into the contiguous input.

@@ -350,44 +350,49 @@ impl<B: Backend> Tensor<B> {
     /// `self = alpha * self + beta * other` in place: PyTorch's `self.mul_(alpha).add_(other,
     /// alpha=beta)`, the update optimizers apply to parameters and their state. `other`
     /// broadcasts to this shape. Float tensors of one dtype outside autograd go to the
-    /// backend's `scaled_add` (one kernel on CUDA, rounded once); anything else (integers,
-    /// mixed dtypes, an update autograd records) runs as `mul_` then `add_`, with their type
-    /// promotion and errors.
+    /// backend's fused `scaled_add` where it has one (CUDA: one kernel, rounded once);
+    /// everything else (other backends, integers, mixed dtypes, an update autograd records)
+    /// runs as `mul_` then `add_`, with their type promotion and errors.
     pub fn scaled_add_(&self, alpha: f64, other: &Tensor<B>, beta: f64) -> Result<()> {
         const NAME: &str = "scaled_add_";
         self.check_same_device(NAME, other)?;
         self.check_writable(NAME)?;
         let record = self.check_inplace(NAME, &[other])?;
-        if record || !self.dtype().is_float() || other.dtype() != self.dtype() {
-            if alpha != 1.0 {
-                self.mul_(alpha)?;
+        if !record && self.dtype().is_float() && other.dtype() == self.dtype() {
+            let source = other.snapshot_if_shared(self)?;
+            let source_layout = source.layout().expand(self.dims()).map_err(|_| {
+                Error::shape(
+                    NAME,
+                    format!(
+                        "output with shape {} doesn't match the broadcast shape of {} and {}",
+                        self.shape(),
+                        self.shape(),
+                        other.shape()
+                    ),
+                )
+            })?;
+            let fused = Tensor::read([&source], |[s]| {
+                self.backend().scaled_add(
+                    ViewMut::new(&mut self.storage_mut(), self.layout()),
+                    View::new(s, &source_layout),
+                    alpha,
+                    beta,
+                )
+            });
+            match fused {
+                // No fused kernel on this backend: the element-wise ops below.
+                Err(Error::Unsupported { .. }) => {}
+                done => return done,
             }
-            return if beta == 1.0 {
-                self.add_(other)
-            } else {
-                self.add_(&other.mul(beta)?)
-            };
         }
-        let other = other.snapshot_if_shared(self)?;
-        let other_layout = other.layout().expand(self.dims()).map_err(|_| {
-            Error::shape(
-                NAME,
-                format!(
-                    "output with shape {} doesn't match the broadcast shape of {} and {}",
-                    self.shape(),
-                    self.shape(),
-                    other.shape()
-                ),
-            )
-        })?;
-        Tensor::read([&other], |[o]| {
-            self.backend().scaled_add(
-                ViewMut::new(&mut self.storage_mut(), self.layout()),
-                View::new(o, &other_layout),
-                alpha,
-                beta,
-            )
-        })
+        if alpha != 1.0 {
+            self.mul_(alpha)?;
+        }
+        if beta == 1.0 {
+            self.add_(other)
+        } else {
+            self.add_(&other.mul(beta)?)
+        }
     }
 
     /// `op(self)` into a new tensor. Ops defined on floats take integer inputs as float32.
