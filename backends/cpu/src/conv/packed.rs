@@ -7,7 +7,7 @@
 //! so they are produced in L1/L2 and never travel through main memory:
 //!
 //! ```text
-//! for each (item, group, block of NC output positions):      // parallel tasks
+//! for each (group, block of about NC output positions):      // parallel tasks
 //!     for each block of KC taps:
 //!         pack the [KC, NC] columns as strips of NR positions  // im2col, ~KC * NC * 4 bytes
 //!         for each block of MC output channels:                // weights, packed once; L2
@@ -15,6 +15,10 @@
 //!                 for each strip of MR output channels in the block:
 //!                     out[MR, NR] (+)= weights[MR, KC] @ columns[KC, NR]
 //! ```
+//!
+//! The output positions of all batch items are numbered one after the other, and strips of
+//! `NR` run across items where a plane ends mid-strip ([`StripTable`]): a 7x7 plane (49
+//! positions) alone would leave a quarter of the lanes of its last strip idle.
 //!
 //! The micro-kernel keeps an `MR x NR = 6 x 16` output tile in twelve 8-lane registers: per tap
 //! it loads two vectors of columns and broadcasts six weights (12 fused multiply-adds). The
@@ -48,11 +52,12 @@ const MC: usize = 96;
 /// A padding tap in a strip's offset table.
 const PADDING: i32 = -1;
 
-/// Whether this path can run: the CPU has AVX2 and FMA, and input offsets fit an `i32`.
+/// Whether this path can run: the CPU has AVX2 and FMA, and the input offsets of one batch item
+/// fit an `i32` (the gather instructions' index type).
 pub(super) fn available(g: &Geom) -> bool {
     #[cfg(target_arch = "x86_64")]
     {
-        crate::math::has_avx2_fma() && g.plane() < i32::MAX as usize
+        crate::math::has_avx2_fma() && item_len(g) < i32::MAX as usize
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -61,19 +66,22 @@ pub(super) fn available(g: &Geom) -> bool {
     }
 }
 
-/// Whether an item's output positions fill the micro-tiles' `NR` lanes well (at least three
-/// quarters of them): any plane of 256 positions or more, and smaller ones such as 8x8 or 7x7,
-/// but not 2x2 or 1x1 (those fold several items into one product instead).
-pub(super) fn fills_tiles(g: &Geom) -> bool {
-    let l = g.positions();
-    4 * l >= 3 * l.next_multiple_of(NR)
+/// Elements of one batch item of the input (`C * H * W`).
+fn item_len(g: &Geom) -> usize {
+    g.c * g.plane()
 }
 
-/// Whether [`forward`] suits the convolution: the positions fill the tiles, and there are
-/// tasks (item, group, block of positions) enough for every thread. With fewer (one image
-/// through a deep layer), the im2col + GEMM path spreads one product over the threads instead.
+/// How many consecutive batch items one run of positions may span: their input offsets must
+/// fit an `i32` ([`available`] checked that one item's do).
+fn items_per_offset_range(g: &Geom) -> usize {
+    (i32::MAX as usize / item_len(g).max(1)).max(1)
+}
+
+/// Whether [`forward`] suits the convolution: there are strips of positions enough for every
+/// thread. With fewer (one small image through a deep layer), the im2col + GEMM path spreads
+/// one product over the threads instead.
 pub(super) fn suits_forward(g: &Geom) -> bool {
-    fills_tiles(g) && g.n * g.groups() * g.positions().div_ceil(NC) >= rayon::current_num_threads()
+    g.n * g.positions() >= NR * rayon::current_num_threads()
 }
 
 /// The weights `[O, K]` as strips of `MR` output channels per group: strip `s` of group `gi`
@@ -102,17 +110,25 @@ enum Reads {
     Consecutive,
     /// Every other pixel from the first offset (stride 2, no padding, one output row).
     EveryOther,
-    /// Anything else: padding, a strip across two output rows, other strides.
+    /// Anything else: padding, a strip across two output rows or two items, other strides.
     Gather,
 }
 
-/// For the `NR` positions `first..` of one strip (those past the last are padding) and each
-/// kernel tap `(i, j)`: the offset in an input plane each position reads, or [`PADDING`], and
-/// how they lie.
+/// One strip of `NR` output positions of a run of consecutive batch items. The positions of a
+/// run are numbered item after item (`item * L + position in the plane`), so a strip may end in
+/// one item and go on in the next: planes of 7x7 or 14x14 positions, which are not multiples
+/// of 16, still fill every vector lane.
 #[derive(Clone)]
 struct StripTable {
+    /// Per kernel tap `(i, j)`: the input offset each position reads, counted from the start of
+    /// its channel's plane in the run's first item (`item * C * H * W + pixel`), or [`PADDING`].
     offsets: Vec<[i32; NR]>,
     reads: Vec<Reads>,
+    /// Per position of the strip: its item within the run, and its position in that plane.
+    item: [usize; NR],
+    local: [usize; NR],
+    /// How many of the `NR` positions exist (the run's last strip may be short).
+    cols: usize,
 }
 
 impl StripTable {
@@ -121,31 +137,48 @@ impl StripTable {
         StripTable {
             offsets: vec![[PADDING; NR]; taps],
             reads: vec![Reads::Gather; taps],
+            item: [0; NR],
+            local: [0; NR],
+            cols: 0,
         }
     }
 
-    fn fill(&mut self, g: &Geom, first: usize) {
+    /// Whether all `NR` positions exist and lie in one item (so they are consecutive in its
+    /// plane, and in the output).
+    fn within_one_item(&self) -> bool {
+        self.cols == NR && self.item[0] == self.item[NR - 1]
+    }
+
+    /// Describes positions `first..first + NR` of a run of `total` positions (those past the
+    /// end are padding).
+    fn fill(&mut self, g: &Geom, first: usize, total: usize) {
         let [sh, sw] = g.p.stride;
         let [ph, pw] = g.p.padding;
         let [dh, dw] = g.p.dilation;
-        let (h, w) = (g.h as i64, g.w as i64);
-        // The input pixel tap (0, 0) reads for each position; past the end: far outside.
+        let (h, w, l) = (g.h as i64, g.w as i64, g.positions());
+        self.cols = NR.min(total.saturating_sub(first));
+        // Per position: its item's offset, and the input pixel tap (0, 0) reads (far outside
+        // the plane past the run's end).
+        let mut base = [0i64; NR];
         let mut y0 = [i64::MIN / 4; NR];
         let mut x0 = [i64::MIN / 4; NR];
-        for q in 0..NR.min(g.positions().saturating_sub(first)) {
-            let p = first + q;
-            y0[q] = ((p / g.ow) * sh) as i64 - ph as i64;
-            x0[q] = ((p % g.ow) * sw) as i64 - pw as i64;
+        for q in 0..self.cols {
+            let (item, local) = ((first + q) / l, (first + q) % l);
+            (self.item[q], self.local[q]) = (item, local);
+            base[q] = (item * item_len(g)) as i64;
+            y0[q] = ((local / g.ow) * sh) as i64 - ph as i64;
+            x0[q] = ((local % g.ow) * sw) as i64 - pw as i64;
         }
+        let one_item = self.within_one_item();
         for i in 0..g.kh {
             for j in 0..g.kw {
                 let tap = i * g.kw + j;
                 let offsets = &mut self.offsets[tap];
                 for q in 0..NR {
                     let (y, x) = (y0[q] + (i * dh) as i64, x0[q] + (j * dw) as i64);
-                    // Fits an i32: `available` checked the plane's size.
+                    // Fits an i32: runs span `items_per_offset_range` items at most.
                     offsets[q] = if (0..h).contains(&y) && (0..w).contains(&x) {
-                        (y * w + x) as i32
+                        (base[q] + y * w + x) as i32
                     } else {
                         PADDING
                     };
@@ -154,9 +187,10 @@ impl StripTable {
                     offsets[0] != PADDING
                         && (0..NR).all(|q| offsets[q] == offsets[0] + step * q as i32)
                 };
+                let pixel = offsets[0] as i64 - base[0];
                 self.reads[tap] = if run(1) {
                     Reads::Consecutive
-                } else if run(2) && offsets[0] as usize + 2 * NR <= g.plane() {
+                } else if run(2) && one_item && pixel as usize + 2 * NR <= g.plane() {
                     Reads::EveryOther
                 } else {
                     Reads::Gather
@@ -167,15 +201,16 @@ impl StripTable {
 }
 
 /// Packs taps `k0..k0 + kc` of the strip described by `table` into `strip` (`[kc, NR]`),
-/// reading the group's input planes `x` (`[Cg, H, W]`).
+/// reading channels `channel0..` of the run's input `x` (`[items, C, H, W]`).
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA, and `table` must describe planes of `x`'s geometry.
+/// The CPU must support AVX2 and FMA, and `table` must describe a run of `x`'s items.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn pack_strip(
     g: &Geom,
     x: &[f32],
+    channel0: usize,
     table: &StripTable,
     k0: usize,
     kc: usize,
@@ -184,11 +219,11 @@ unsafe fn pack_strip(
     let (taps, plane) = (g.kh * g.kw, g.plane());
     for (kk, dst) in strip[..kc * NR].chunks_exact_mut(NR).enumerate() {
         let (c, tap) = ((k0 + kk) / taps, (k0 + kk) % taps);
-        let src = &x[c * plane..(c + 1) * plane];
+        let src = &x[(channel0 + c) * plane..];
         let offsets = &table.offsets[tap];
         let (d, first) = (dst.as_mut_ptr(), offsets[0] as usize);
-        // SAFETY: every offset read is inside the plane (`fill` checked the bounds, and
-        // `EveryOther` runs that 2 * NR elements fit); `dst` holds NR floats.
+        // SAFETY: every offset read lies inside the run's input (`fill` checked the bounds,
+        // and `EveryOther` runs that 2 * NR elements fit the plane); `dst` holds NR floats.
         unsafe {
             match table.reads[tap] {
                 Reads::Consecutive => dst.copy_from_slice(&src[first..first + NR]),
@@ -226,70 +261,129 @@ unsafe fn pack_strip(
 }
 
 #[cfg(not(target_arch = "x86_64"))]
-unsafe fn pack_strip(_: &Geom, _: &[f32], _: &StripTable, _: usize, _: usize, _: &mut [f32]) {
+#[allow(clippy::too_many_arguments)]
+unsafe fn pack_strip(
+    _: &Geom,
+    _: &[f32],
+    _: usize,
+    _: &StripTable,
+    _: usize,
+    _: usize,
+    _: &mut [f32],
+) {
     unreachable!("`available` is false off x86_64")
 }
 
-/// `out [N, O, L] = weight @ im2col(x) (+ bias)`, as the module documentation describes.
-/// Callers check [`available`] first.
+/// How many blocks the forward splits a run's strips into: enough that a block's columns stay
+/// in L2 (`NC / NR` strips at most), and at least four per thread when the convolution is
+/// small, so that a thread slowed by other work on the machine leaves the rest to the others.
+/// Blocks differ in size by one strip at most.
+fn forward_blocks(run_strips: usize, runs_and_groups: usize) -> usize {
+    let wanted = (4 * rayon::current_num_threads()).div_ceil(runs_and_groups.max(1));
+    run_strips
+        .div_ceil(NC / NR)
+        .max(wanted)
+        .min(run_strips)
+        .max(1)
+}
+
+/// `out [N, O, L] = weight @ im2col(x) (+ bias)`, as the module documentation describes, over
+/// the positions of all the batch items at once (see [`StripTable`]). Callers check
+/// [`available`] first.
 pub(super) fn forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>, out: &mut [f32]) {
     let (og, k, l) = (g.og(), g.taps(), g.positions());
     let (groups, strips) = (g.groups(), og.div_ceil(MR));
-    let x_group = g.cg() * g.plane();
     let weights = pack_weights(g, w);
-    let blocks = l.div_ceil(NC);
-    let tasks = g.n * groups * blocks;
+    let run_items = items_per_offset_range(g).min(g.n.max(1));
+    let runs = g.n.div_ceil(run_items);
+    let run_strips = (run_items * l).div_ceil(NR);
+    let blocks = forward_blocks(run_strips, runs * groups);
+    let block_strips = run_strips.div_ceil(blocks);
     let out_ptr = SendPtr::new(out);
     let task = |(tables, panel): &mut (Vec<StripTable>, Vec<f32>), t: usize| {
-        let (ig, block) = (t / blocks, t % blocks);
-        let (n, gi) = (ig / groups, ig % groups);
-        let xg = &x[ig * x_group..(ig + 1) * x_group];
-        let (p0, p1) = (block * NC, (block * NC + NC).min(l));
-        let block_strips = (p1 - p0).div_ceil(NR);
-        // This task's outputs: channels of group `gi`, positions p0..p1 of item `n`.
-        let out_base = (n * g.o + gi * og) * l;
+        let (rg, block) = (t / blocks, t % blocks);
+        let (run, gi) = (rg / groups, rg % groups);
+        let n0 = run * run_items;
+        let items = run_items.min(g.n - n0);
+        let total = items * l;
+        // Strips `first_strip..` of this run: block `b` of `blocks` holds strips
+        // `b * run_strips / blocks..(b + 1) * run_strips / blocks` (all of them that exist).
+        let first_strip = block * run_strips / blocks;
+        let end_strip = ((block + 1) * run_strips / blocks).min(total.div_ceil(NR));
+        let here = end_strip.saturating_sub(first_strip);
+        let x_run = &x[n0 * item_len(g)..(n0 + items) * item_len(g)];
+        // Where position `q` of a strip lands in `out`, at output channel 0.
+        let out_at = |table: &StripTable, q: usize| (n0 + table.item[q]) * g.o * l + table.local[q];
+        for (s, table) in tables.iter_mut().take(here).enumerate() {
+            table.fill(g, (first_strip + s) * NR, total);
+        }
         if let Some(bias) = bias {
-            for o in 0..og {
-                // SAFETY: tasks write disjoint (item, channel, position range) cells of `out`.
-                let row = unsafe { out_ptr.get().add(out_base + o * l + p0) };
-                for q in 0..p1 - p0 {
-                    unsafe { *row.add(q) = bias[gi * og + o] };
+            for table in tables.iter().take(here) {
+                for q in 0..table.cols {
+                    for o in gi * og..(gi + 1) * og {
+                        // SAFETY: tasks write disjoint (item, channel, position) cells of `out`.
+                        unsafe { *out_ptr.get().add(out_at(table, q) + o * l) = bias[o] };
+                    }
                 }
             }
         }
-        for (s, table) in tables.iter_mut().take(block_strips).enumerate() {
-            table.fill(g, p0 + s * NR);
-        }
         for k0 in (0..k).step_by(KC) {
             let kc = KC.min(k - k0);
-            for (s, table) in tables.iter().take(block_strips).enumerate() {
-                // SAFETY: AVX2 + FMA are present (`available`); the table is this geometry's.
-                unsafe { pack_strip(g, xg, table, k0, kc, &mut panel[s * KC * NR..]) };
+            for (s, table) in tables.iter().take(here).enumerate() {
+                // SAFETY: AVX2 + FMA are present (`available`); the table describes this run.
+                unsafe {
+                    pack_strip(
+                        g,
+                        x_run,
+                        gi * g.cg(),
+                        table,
+                        k0,
+                        kc,
+                        &mut panel[s * KC * NR..],
+                    )
+                };
             }
             let accumulate = k0 > 0 || bias.is_some();
             for m0 in (0..strips).step_by(MC / MR) {
-                for s in 0..block_strips {
-                    let cols = NR.min(p1 - p0 - s * NR);
+                for (s, table) in tables.iter().take(here).enumerate() {
                     let b = &panel[s * KC * NR..][..kc * NR];
                     for ms in m0..strips.min(m0 + MC / MR) {
                         let rows = MR.min(og - ms * MR);
                         let a = &weights[((gi * strips + ms) * k + k0) * MR..][..kc * MR];
-                        let c = out_base + ms * MR * l + p0 + s * NR;
-                        // SAFETY: AVX2 + FMA are present (`available`); the tile's `rows x cols`
-                        // cells lie inside this task's part of `out`, rows `l` apart.
-                        unsafe {
-                            tile(kc, a, b, out_ptr.get().add(c), l, rows, cols, accumulate);
+                        let row0 = (gi * og + ms * MR) * l;
+                        if table.within_one_item() {
+                            // SAFETY: AVX2 + FMA are present; the tile's `rows x NR` cells lie
+                            // inside this task's part of `out`, rows `l` apart.
+                            unsafe {
+                                let c = out_ptr.get().add(out_at(table, 0) + row0);
+                                tile(kc, a, b, c, l, rows, NR, accumulate);
+                            }
+                            continue;
+                        }
+                        // A strip across two items, or the run's short last one: compute the
+                        // tile aside and store the cells that exist one by one.
+                        let mut spill = [[0.0f32; NR]; MR];
+                        // SAFETY: AVX2 + FMA are present; `spill` is a full MR x NR tile.
+                        unsafe { tile(kc, a, b, spill.as_mut_ptr().cast(), NR, MR, NR, false) };
+                        for (r, row) in spill.iter().enumerate().take(rows) {
+                            for (q, &v) in row.iter().enumerate().take(table.cols) {
+                                // SAFETY: a cell of this task's part of `out`, as above.
+                                unsafe {
+                                    let d = out_ptr.get().add(out_at(table, q) + row0 + r * l);
+                                    *d = if accumulate { *d + v } else { v };
+                                }
+                            }
                         }
                     }
                 }
             }
         }
     };
+    let tasks = runs * groups * blocks;
     let init = || {
-        let strips = NC.div_ceil(NR);
         (
-            vec![StripTable::new(g); strips],
-            vec![0.0f32; strips * KC * NR],
+            vec![StripTable::new(g); block_strips],
+            vec![0.0f32; block_strips * KC * NR],
         )
     };
     if g.macs() >= super::PAR_MACS && rayon::current_num_threads() > 1 {
@@ -319,53 +413,80 @@ fn pack_weights_transposed(g: &Geom, w: &[f32]) -> Vec<f32> {
     packed
 }
 
-/// Whether [`backward_input`] suits the convolution: the positions fill the tiles, there are
-/// (item, group) pairs enough to keep every thread busy (each pair is one task), and either
-/// each tile sums over 256 output channels or more, or the planes are small (where im2col +
-/// GEMM would fold items together). With fewer channels, the tile's scattered additions onto
-/// the input cost more than the column matrix they save: A/B runs of `conv_bench` had the
-/// GEMM + col2im path 5-10 % faster for 64 and 128 channels, this one 30-45 % faster for 256
-/// channels on 8x8 and 512 on 4x4.
+/// Batch items per [`backward_input`] task: enough for `NC` positions when planes are small
+/// (7x7: four items make 196 positions and fill 98 % of the lanes), but no fewer tasks than
+/// threads; one item per task with groups (a task then owns one group of one item).
+fn items_per_input_task(g: &Geom) -> usize {
+    if g.groups() > 1 {
+        return 1;
+    }
+    let by_threads = g.n.div_ceil(rayon::current_num_threads());
+    let by_positions = NC.div_ceil(g.positions().max(1));
+    by_threads
+        .min(by_positions)
+        .min(items_per_offset_range(g))
+        .max(1)
+}
+
+/// Whether [`backward_input`] suits the convolution: there are tasks enough to keep every
+/// thread busy, and either each tile sums over 256 output channels or more, or the planes are
+/// small (where im2col + GEMM would fold items together). With fewer channels, the tile's
+/// scattered additions onto the input cost more than the column matrix they save: A/B runs of
+/// `conv_bench` had the GEMM + col2im path 5-10 % faster for 64 and 128 channels, this one
+/// 30-45 % faster for 256 channels on 8x8 and 512 on 4x4.
 pub(super) fn suits_backward_input(g: &Geom) -> bool {
-    fills_tiles(g)
-        && g.n * g.groups() >= rayon::current_num_threads()
+    g.n.div_ceil(items_per_input_task(g)) * g.groups() >= rayon::current_num_threads()
         && (g.og() >= 256 || g.positions() < super::FOLD_POSITIONS)
 }
 
 /// `dx [N, C, H, W] = col2im(weightᵀ @ dy)`, with col2im fused into the micro-kernel's
 /// epilogue: each `MR x NR` tile of the column gradient (taps x positions) is added straight
 /// onto the input pixels its taps read, through the same strip tables as the forward. One task
-/// per (item, group) owns its part of `dx`, so the additions need no synchronisation and run in
-/// a fixed order. The sum over output channels is not split into blocks: it completes in the
-/// registers before the tile is added. Callers check [`available`] first.
+/// per run of items (or per group of one item) owns its part of `dx`, so the additions need no
+/// synchronisation and run in a fixed order. The sum over output channels is not split into
+/// blocks: it completes in the registers before the tile is added. Callers check [`available`]
+/// first.
 pub(super) fn backward_input(g: &Geom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
     let (og, k, l) = (g.og(), g.taps(), g.positions());
     let (groups, tap_strips) = (g.groups(), k.div_ceil(MR));
     let (taps, plane, x_group) = (g.kh * g.kw, g.plane(), g.cg() * g.plane());
     let weights = pack_weights_transposed(g, w);
+    let per = items_per_input_task(g);
     // Strips of dy per block: the block (`og x NR` each) within about 256 KiB.
     let block_strips = ((256 << 10) / (og * NR * 4)).clamp(1, NC / NR);
     // Taps per block: their weights (`og x MR` per strip) within about 128 KiB.
     let mc_strips = ((128 << 10) / (og * MR * 4)).max(1);
-    let task = |(tables, panel): &mut (Vec<StripTable>, Vec<f32>), ig: usize, dxg: &mut [f32]| {
-        let (n, gi) = (ig / groups, ig % groups);
+    // Task `t` owns `dxg`: items `n0..` whole (`per` > 1, groups of 1), or group `gi` of item
+    // `n0` (`per` = 1).
+    let task = |(tables, panel): &mut (Vec<StripTable>, Vec<f32>), t: usize, dxg: &mut [f32]| {
+        let (n0, gi) = (t * per / groups, t * per % groups);
+        let total = dxg.len() / x_group * l;
         dxg.fill(0.0);
-        let dy_group = &dy[(n * g.o + gi * og) * l..][..og * l];
-        for p0 in (0..l).step_by(block_strips * NR) {
-            let strips = (l - p0).div_ceil(NR).min(block_strips);
+        // Where position `q` of a strip is in `dy`, at output channel 0 of the group.
+        let dy_at = |table: &StripTable, q: usize| {
+            ((n0 + table.item[q]) * g.o + gi * og) * l + table.local[q]
+        };
+        for p0 in (0..total).step_by(block_strips * NR) {
+            let strips = (total - p0).div_ceil(NR).min(block_strips);
             for (s, table) in tables.iter_mut().take(strips).enumerate() {
-                table.fill(g, p0 + s * NR);
-                let first = p0 + s * NR;
-                let cols = NR.min(l - first);
+                table.fill(g, p0 + s * NR, total);
                 let strip = &mut panel[s * og * NR..][..og * NR];
                 for (o, dst) in strip.chunks_exact_mut(NR).enumerate() {
-                    dst[..cols].copy_from_slice(&dy_group[o * l + first..][..cols]);
-                    dst[cols..].fill(0.0);
+                    if table.within_one_item() {
+                        dst.copy_from_slice(&dy[dy_at(table, 0) + o * l..][..NR]);
+                    } else {
+                        for (q, d) in dst.iter_mut().enumerate() {
+                            *d = if q < table.cols {
+                                dy[dy_at(table, q) + o * l]
+                            } else {
+                                0.0
+                            };
+                        }
+                    }
                 }
             }
             for m0 in (0..tap_strips).step_by(mc_strips) {
                 for (s, table) in tables.iter().take(strips).enumerate() {
-                    let cols = NR.min(l - p0 - s * NR);
                     let b = &panel[s * og * NR..][..og * NR];
                     for ts in m0..tap_strips.min(m0 + mc_strips) {
                         let a = &weights[(gi * tap_strips + ts) * og * MR..][..og * MR];
@@ -377,15 +498,15 @@ pub(super) fn backward_input(g: &Geom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
                         }
                         for (r, row) in spill.iter().enumerate().take(k - ts * MR) {
                             let (c, tap) = ((ts * MR + r) / taps, (ts * MR + r) % taps);
-                            let dst = &mut dxg[c * plane..(c + 1) * plane];
+                            let dst = &mut dxg[c * plane..];
                             let offsets = &table.offsets[tap];
-                            if table.reads[tap] == Reads::Consecutive && cols == NR {
+                            if table.reads[tap] == Reads::Consecutive && table.cols == NR {
                                 let o = offsets[0] as usize;
                                 for (d, &v) in dst[o..o + NR].iter_mut().zip(row) {
                                     *d += v;
                                 }
                             } else {
-                                for (&o, &v) in offsets.iter().zip(row).take(cols) {
+                                for (&o, &v) in offsets.iter().zip(row).take(table.cols) {
                                     if o != PADDING {
                                         dst[o as usize] += v;
                                     }
@@ -398,20 +519,20 @@ pub(super) fn backward_input(g: &Geom, dy: &[f32], w: &[f32], dx: &mut [f32]) {
         }
     };
     let init = || {
-        let strips = block_strips;
         (
-            vec![StripTable::new(g); strips],
-            vec![0.0f32; strips * og * NR],
+            vec![StripTable::new(g); block_strips],
+            vec![0.0f32; block_strips * og * NR],
         )
     };
+    let chunk = per * x_group;
     if g.macs() >= super::PAR_MACS && rayon::current_num_threads() > 1 {
-        dx.par_chunks_mut(x_group)
+        dx.par_chunks_mut(chunk)
             .enumerate()
-            .for_each_init(init, |scratch, (ig, dxg)| task(scratch, ig, dxg));
+            .for_each_init(init, |scratch, (t, dxg)| task(scratch, t, dxg));
     } else {
         let mut scratch = init();
-        for (ig, dxg) in dx.chunks_mut(x_group).enumerate() {
-            task(&mut scratch, ig, dxg);
+        for (t, dxg) in dx.chunks_mut(chunk).enumerate() {
+            task(&mut scratch, t, dxg);
         }
     }
 }

@@ -288,6 +288,9 @@ fn f32_forward_matches_the_direct_convolution() {
         ([2, 16, 20, 20], [32, 16, 3, 3], params(1, 1, 1, 1)), // > 256 positions, parallel
         ([1, 4, 10, 34], [6, 4, 3, 3], params(1, 0, 1, 1)),    // rows of 32: plain copies
         ([1, 3, 20, 66], [5, 3, 3, 3], params(2, 0, 1, 1)),    // rows of 32, stride 2
+        // Strips across items: 25 positions per item, two tap blocks; rows of 19, stride 2.
+        ([5, 30, 5, 5], [9, 30, 3, 3], params(1, 1, 1, 1)),
+        ([4, 3, 9, 40], [5, 3, 3, 3], params(2, 0, 1, 1)),
     ];
     for (input, weight, p) in cases {
         let g = Geom::new("test", input, &weight, &p).unwrap();
@@ -365,6 +368,9 @@ fn f32_input_gradient_matches_the_direct_convolution() {
         ([2, 4, 10, 34], [6, 4, 3, 3], params(1, 0, 1, 1)),
         ([2, 3, 20, 66], [5, 3, 3, 3], params(2, 0, 1, 1)),
         ([2, 8, 12, 12], [300, 8, 3, 3], params(1, 1, 1, 1)), // many output channels
+        // Several items per task (small planes), strips across items.
+        ([8, 6, 5, 5], [7, 6, 3, 3], params(1, 1, 1, 1)),
+        ([6, 4, 7, 7], [260, 4, 3, 3], params(1, 1, 1, 1)),
     ];
     for (input, weight, p) in cases {
         let g = Geom::new("test", input, &weight, &p).unwrap();
