@@ -320,9 +320,10 @@ pub(super) fn forward(g: &Geom, x: &[f32], w: &[f32], bias: Option<&[f32]>, out:
         if let Some(bias) = bias {
             for table in tables.iter().take(here) {
                 for q in 0..table.cols {
-                    for o in gi * og..(gi + 1) * og {
+                    let channels = gi * og..(gi + 1) * og;
+                    for (o, &b) in channels.clone().zip(&bias[channels]) {
                         // SAFETY: tasks write disjoint (item, channel, position) cells of `out`.
-                        unsafe { *out_ptr.get().add(out_at(table, q) + o * l) = bias[o] };
+                        unsafe { *out_ptr.get().add(out_at(table, q) + o * l) = b };
                     }
                 }
             }
