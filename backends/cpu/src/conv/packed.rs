@@ -77,11 +77,21 @@ fn items_per_offset_range(g: &Geom) -> usize {
     (i32::MAX as usize / item_len(g).max(1)).max(1)
 }
 
-/// Whether [`forward`] suits the convolution: there are strips of positions enough for every
-/// thread. With fewer (one small image through a deep layer), the im2col + GEMM path spreads
-/// one product over the threads instead.
+/// Whether an item's output positions fill the micro-tiles' `NR` lanes well on their own (at
+/// least three quarters of them): any plane of 256 positions or more, and smaller ones such as
+/// 8x8, 7x7 or 4x4, but not 3x3, 2x2 or 1x1. On those, im2col + GEMM with the items folded into
+/// one product stays faster: letting this path take them (strips across many items) made a
+/// ResNet-18 step at 32x32 (planes down to 1x1) 20-25 % slower.
+pub(super) fn fills_tiles(g: &Geom) -> bool {
+    let l = g.positions();
+    4 * l >= 3 * l.next_multiple_of(NR)
+}
+
+/// Whether [`forward`] suits the convolution: the positions fill the tiles, and there are
+/// strips of positions enough for every thread. With fewer (one small image through a deep
+/// layer), the im2col + GEMM path spreads one product over the threads instead.
 pub(super) fn suits_forward(g: &Geom) -> bool {
-    g.n * g.positions() >= NR * rayon::current_num_threads()
+    fills_tiles(g) && g.n * g.positions() >= NR * rayon::current_num_threads()
 }
 
 /// The weights `[O, K]` as strips of `MR` output channels per group: strip `s` of group `gi`
@@ -429,14 +439,15 @@ fn items_per_input_task(g: &Geom) -> usize {
         .max(1)
 }
 
-/// Whether [`backward_input`] suits the convolution: there are tasks enough to keep every
-/// thread busy, and either each tile sums over 256 output channels or more, or the planes are
+/// Whether [`backward_input`] suits the convolution: the positions fill the tiles, there are
+/// tasks enough to keep every thread busy, and either each tile sums over 256 output channels or more, or the planes are
 /// small (where im2col + GEMM would fold items together). With fewer channels, the tile's
 /// scattered additions onto the input cost more than the column matrix they save: A/B runs of
 /// `conv_bench` had the GEMM + col2im path 5-10 % faster for 64 and 128 channels, this one
 /// 30-45 % faster for 256 channels on 8x8 and 512 on 4x4.
 pub(super) fn suits_backward_input(g: &Geom) -> bool {
-    g.n.div_ceil(items_per_input_task(g)) * g.groups() >= rayon::current_num_threads()
+    fills_tiles(g)
+        && g.n.div_ceil(items_per_input_task(g)) * g.groups() >= rayon::current_num_threads()
         && (g.og() >= 256 || g.positions() < super::FOLD_POSITIONS)
 }
 
