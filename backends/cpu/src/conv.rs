@@ -501,8 +501,7 @@ fn forward<C: Real + Native>(
         && packed::available(g)
         && packed::suits_forward(g)
     {
-        packed::forward(g, x, w, bias.and_then(as_f32), out);
-        return Ok(());
+        return packed::forward(g, x, w, bias.and_then(as_f32), out);
     }
     let fold = fold(g);
     if fold > 1 {
@@ -535,8 +534,7 @@ fn backward_input<C: Real + Native>(g: &Geom, dy: &[C], w: &[C], dx: &mut [C]) -
         && packed::available(g)
         && packed::suits_backward_input(g)
     {
-        packed::backward_input(g, dy, w, dx);
-        return Ok(());
+        return packed::backward_input(g, dy, w, dx);
     }
     let fold = fold(g);
     if fold > 1 {

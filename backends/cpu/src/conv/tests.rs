@@ -330,7 +330,7 @@ fn f32_forward_matches_the_direct_convolution() {
                     b.data::<f32>("t").unwrap(),
                 );
                 let mut out = vec![f32::NAN; want.len()];
-                packed::forward(&g, x, w, with_bias.then_some(b), &mut out);
+                packed::forward(&g, x, w, with_bias.then_some(b), &mut out).unwrap();
                 results.push(out);
             }
             for got in &results {
@@ -400,7 +400,7 @@ fn f32_input_gradient_matches_the_direct_convolution() {
         if packed::available(&g) {
             let (dy, w) = (dy.data::<f32>("t").unwrap(), w.data::<f32>("t").unwrap());
             let mut dx = vec![f32::NAN; want.len()];
-            packed::backward_input(&g, dy, w, &mut dx);
+            packed::backward_input(&g, dy, w, &mut dx).unwrap();
             results.push(dx);
         }
         for got in &results {
