@@ -266,7 +266,12 @@ unsafe fn pack_strip(
         // and `EveryOther` runs that 2 * NR elements fit the plane); `dst` holds NR floats.
         unsafe {
             match table.reads[tap] {
-                Reads::Consecutive => dst.copy_from_slice(&src[first..first + NR]),
+                Reads::Consecutive => {
+                    // Two vector copies (a slice copy of runtime length calls memmove).
+                    let s = src[first..first + NR].as_ptr();
+                    _mm256_storeu_ps(d, _mm256_loadu_ps(s));
+                    _mm256_storeu_ps(d.add(8), _mm256_loadu_ps(s.add(8)));
+                }
                 Reads::EveryOther => {
                     let s = src.as_ptr().add(first);
                     for half in 0..2 {
