@@ -1,7 +1,7 @@
 // Element-wise ops of two inputs (BinaryOp) and `where`. Rust side: backends/cuda/src/binary.rs.
 //
 // - `binary_<dtype>` (every dtype): add, sub, mul, div, pow, maximum, minimum, atan2, the op
-//   chosen by a code (BINARY_* below). One kernel per dtype rather than per (op, dtype), which
+//   chosen by a code (BINARY_* below); relu_backward for floats. One kernel per dtype rather than per (op, dtype), which
 //   keeps the names, the launches and NVRTC's work small; its hot path still runs a loop per op
 //   (binary_kernel).
 // - `compare_<dtype>` (every dtype): comparisons and logical and/or/xor (COMPARE_*), output bool.
@@ -150,6 +150,7 @@ __device__ __forceinline__ void map_where(const bool* cond, const Layout& cond_l
 #define BINARY_MAXIMUM 5
 #define BINARY_MINIMUM 6
 #define BINARY_ATAN2 7
+#define BINARY_RELU_BACKWARD 8
 
 // Op codes of `compare_<dtype>`; `compare` in binary.rs holds the same numbers.
 #define COMPARE_EQ 0
@@ -181,6 +182,8 @@ __device__ __forceinline__ C float_binary(i32 op, C a, C b) {
     case BINARY_MAXIMUM: return (a != a || a > b) ? a : b;
     case BINARY_MINIMUM: return (a != a || a < b) ? a : b;
     case BINARY_ATAN2: return math_atan2(a, b);
+    // PyTorch's threshold_backward(grad, x, 0): a NaN `b` fails `b <= 0` and passes `a`.
+    case BINARY_RELU_BACKWARD: return b <= (C)0 ? (C)0 : a;
     }
     return a;  // not reached: the host sends only the codes above
 }
@@ -299,7 +302,7 @@ template <typename T> struct CompareFn {
 // The ops each kind of dtype has (the host sends no others).
 #define BINARY_FLOAT_OPS(CASE) \
     CASE(BINARY_ADD) CASE(BINARY_SUB) CASE(BINARY_MUL) CASE(BINARY_DIV) CASE(BINARY_POW) \
-    CASE(BINARY_MAXIMUM) CASE(BINARY_MINIMUM) CASE(BINARY_ATAN2)
+    CASE(BINARY_MAXIMUM) CASE(BINARY_MINIMUM) CASE(BINARY_ATAN2) CASE(BINARY_RELU_BACKWARD)
 #define BINARY_INT_OPS(CASE) \
     CASE(BINARY_ADD) CASE(BINARY_SUB) CASE(BINARY_MUL) CASE(BINARY_DIV) CASE(BINARY_POW) \
     CASE(BINARY_MAXIMUM) CASE(BINARY_MINIMUM)

@@ -18,6 +18,8 @@ pub fn check_elementwise<B: Backend>(b: &B) {
             ("type_promotion", type_promotion::<B>),
             ("inplace_and_out", inplace_and_out::<B>),
             ("scaled_add", scaled_add::<B>),
+            ("relu_backward", relu_backward::<B>),
+            ("relu_backward_half", relu_backward_half::<B>),
             ("strided_inputs", strided_inputs::<B>),
             ("half_binary", half_binary::<B>),
         ],
@@ -642,6 +644,59 @@ fn inplace_and_out<B: Backend>(b: &B) {
         0.0,
         0.0,
     );
+}
+
+/// relu's gradient `x <= 0 ? 0 : g` (PyTorch's `threshold_backward(g, x, 0)`), exactly:
+/// zeros of both signs and NaN (which lets the gradient through) in `x`, NaN and infinity in
+/// the gradient, a broadcast gradient, 1003 f64 elements (a vectorized path and its tail), and
+/// a transposed `x` (the strided path).
+fn relu_backward<B: Backend>(b: &B) {
+    let reference = |g: f64, x: f64| if x <= 0.0 { 0.0 } else { g };
+    let g = [1.5, -2.0, f64::NAN, f64::INFINITY, 0.25, -0.75, 3.0, 8.0];
+    let x = [0.5, 0.0, -0.0, -1.0, f64::NAN, 2.0, -3.0, f64::INFINITY];
+    let got = f32_tensor(&g, &[8], b)
+        .relu_backward(&f32_tensor(&x, &[8], b))
+        .unwrap();
+    let want: Vec<f64> = g.iter().zip(&x).map(|(&g, &x)| reference(g, x)).collect();
+    assert_exact("f32 specials", &got, &want, &[8], DType::F32);
+
+    let g = data_f32(4, 31, -2.0, 2.0);
+    let x = data_f32(12, 32, -2.0, 2.0);
+    let (want, shape) = ref_binary(&g, &[4], &x, &[3, 4], reference);
+    let got = f32_tensor(&g, &[4], b)
+        .relu_backward(&f32_tensor(&x, &[3, 4], b))
+        .unwrap();
+    assert_exact("f32, broadcast gradient", &got, &want, &shape, DType::F32);
+
+    let g = data(1003, 33, -3.0, 3.0);
+    let x = data(1003, 34, -3.0, 3.0);
+    let got = tensor(&g, &[1003], DType::F64, b)
+        .relu_backward(&tensor(&x, &[1003], DType::F64, b))
+        .unwrap();
+    let want: Vec<f64> = g.iter().zip(&x).map(|(&g, &x)| reference(g, x)).collect();
+    assert_exact("f64, 1003 elements", &got, &want, &[1003], DType::F64);
+
+    let g = data_f32(20 * 30, 35, -2.0, 2.0);
+    let x = data_f32(30 * 20, 36, -2.0, 2.0);
+    let xt = f32_tensor(&x, &[30, 20], b).t().unwrap();
+    let got = f32_tensor(&g, &[20, 30], b).relu_backward(&xt).unwrap();
+    let want: Vec<f64> = (0..600)
+        .map(|k| reference(g[k], x[(k % 30) * 20 + k / 30]))
+        .collect();
+    assert_exact("f32, transposed x", &got, &want, &[20, 30], DType::F32);
+}
+
+/// [`relu_backward`] in f16 and bf16 (a selection: no rounding happens).
+fn relu_backward_half<B: Backend>(b: &B) {
+    for dtype in [DType::F16, DType::BF16] {
+        let g = [1.5, -2.0, 0.25, -0.75, 3.0, 8.0, f64::NAN, 4.0];
+        let x = [0.5, 0.0, -1.0, 2.0, -3.0, f64::INFINITY, 1.0, f64::NAN];
+        let got = tensor(&g, &[8], dtype, b)
+            .relu_backward(&tensor(&x, &[8], dtype, b))
+            .unwrap();
+        let want = [1.5, 0.0, 0.0, -0.75, 0.0, 8.0, f64::NAN, 4.0];
+        assert_exact(&format!("{dtype}"), &got, &want, &[8], dtype);
+    }
 }
 
 /// `x.scaled_add_(alpha, y, beta)` = `alpha * x + beta * y` in place (the optimizers' update;

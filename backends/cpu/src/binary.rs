@@ -186,6 +186,8 @@ fn float_apply<T: FloatStore>(op: BinaryOp, sink: impl Sink<T>) -> Result<()> {
         #[allow(clippy::eq_op)]
         Minimum => run!(|a, b| if a != a || a < b { a } else { b }),
         Atan2 => run!(|a, b| a.atan2(b)),
+        // `!(b > 0)` would also stop NaN; PyTorch's threshold_backward lets it through.
+        ReluBackward => run!(|a, b| if b <= Real::ZERO { Real::ZERO } else { a }),
         _ => Err(unsupported(op, T::DTYPE)),
     }
 }

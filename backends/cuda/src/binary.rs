@@ -29,6 +29,7 @@ mod arithmetic {
     pub const MAXIMUM: i32 = 5;
     pub const MINIMUM: i32 = 6;
     pub const ATAN2: i32 = 7;
+    pub const RELU_BACKWARD: i32 = 8;
 }
 
 /// Op codes of `compare_<dtype>` (`COMPARE_*` in binary.cu).
@@ -78,6 +79,7 @@ fn kernel_for(op: BinaryOp, dtype: DType) -> Result<Kernel> {
         (Div, d) if d != DType::Bool => arithmetic::DIV,
         (Pow, d) if d != DType::Bool => arithmetic::POW,
         (Atan2, d) if d.is_float() => arithmetic::ATAN2,
+        (ReluBackward, d) if d.is_float() => arithmetic::RELU_BACKWARD,
         _ => return Err(Error::unsupported(op.name(), dtype, "cuda")),
     };
     Ok(Kernel::Arithmetic(code))
@@ -272,6 +274,8 @@ mod tests {
                 );
             }
             assert_eq!(arithmetic(Atan2, dtype), dtype.is_float(), "atan2 {dtype}");
+            let relu_backward = arithmetic(ReluBackward, dtype);
+            assert_eq!(relu_backward, dtype.is_float(), "relu_backward {dtype}");
             for op in [Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd, LogicalOr, LogicalXor] {
                 assert!(matches!(kernel_for(op, dtype), Ok(Kernel::Compare(_))));
             }

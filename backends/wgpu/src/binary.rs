@@ -43,6 +43,7 @@ fn op_body(op: BinaryOp, dtype: DType) -> Result<&'static str> {
         (Atan2, Kind::F32) => "return atan2_f32(a, b);",
         (Pow, Kind::F64) => "return pow_f64(a, b);",
         (Atan2, Kind::F64) => "return atan2_f64(a, b);",
+        (ReluBackward, Kind::F32 | Kind::F64) => "return select(a, SC(0), b <= SC(0));",
         (Pow, Kind::Signed) => {
             "if b < SC(0) {\n        if a == SC(1) {\n            return SC(1);\n        }\n        \
              if a == SC(-1) {\n            return select(a, SC(1), (b & SC(1)) == SC(0));\n        }\n        \
@@ -220,8 +221,24 @@ fn where_spec(dtype: DType) -> ShaderSpec {
 pub(crate) fn variants() -> Vec<ShaderSpec> {
     use BinaryOp::*;
     let ops = [
-        Add, Sub, Mul, Div, Pow, Maximum, Minimum, Atan2, Eq, Ne, Lt, Le, Gt, Ge, LogicalAnd,
-        LogicalOr, LogicalXor,
+        Add,
+        Sub,
+        Mul,
+        Div,
+        Pow,
+        Maximum,
+        Minimum,
+        Atan2,
+        ReluBackward,
+        Eq,
+        Ne,
+        Lt,
+        Le,
+        Gt,
+        Ge,
+        LogicalAnd,
+        LogicalOr,
+        LogicalXor,
     ];
     let mut out = Vec::new();
     for dtype in crate::VALIDATED_DTYPES {

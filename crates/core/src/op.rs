@@ -119,6 +119,10 @@ pub enum BinaryOp {
     Maximum,
     Minimum,
     Atan2,
+    /// The gradient of `relu`: `rhs <= 0 ? 0 : lhs`, with `lhs` the incoming gradient and `rhs`
+    /// relu's input (or output), as PyTorch's `threshold_backward(grad, x, 0)`: a NaN in `rhs`
+    /// lets the gradient through. Floats only. One pass where `grad * (x > 0)` takes three.
+    ReluBackward,
     // Comparisons and logical ops: output is `Bool`.
     Eq,
     Ne,
@@ -143,6 +147,7 @@ impl BinaryOp {
             Maximum => "maximum",
             Minimum => "minimum",
             Atan2 => "atan2",
+            ReluBackward => "relu_backward",
             Eq => "eq",
             Ne => "ne",
             Lt => "lt",

@@ -28,6 +28,13 @@ fn reference(op: BinaryOp, a: f64, b: f64) -> f64 {
             }
         }
         Atan2 => a.atan2(b),
+        ReluBackward => {
+            if b <= 0.0 {
+                0.0
+            } else {
+                a
+            }
+        }
         Eq => t(a == b),
         Ne => t(a != b),
         Lt => t(a < b),
@@ -40,7 +47,7 @@ fn reference(op: BinaryOp, a: f64, b: f64) -> f64 {
     }
 }
 
-const ALL_OPS: [BinaryOp; 17] = [
+const ALL_OPS: [BinaryOp; 18] = [
     BinaryOp::Add,
     BinaryOp::Sub,
     BinaryOp::Mul,
@@ -49,6 +56,7 @@ const ALL_OPS: [BinaryOp; 17] = [
     BinaryOp::Maximum,
     BinaryOp::Minimum,
     BinaryOp::Atan2,
+    BinaryOp::ReluBackward,
     BinaryOp::Eq,
     BinaryOp::Ne,
     BinaryOp::Lt,
@@ -270,6 +278,8 @@ fn integer_semantics() {
         assert!(matches!(e, Err(Error::InvalidArgument { .. })), "{e:?}");
         assert!(format!("{}", e.unwrap_err()).contains("division by zero"));
         assert_unsupported(run(BinaryOp::Atan2, dtype, &a, &b), "atan2", dtype);
+        let relu_backward = run(BinaryOp::ReluBackward, dtype, &a, &b);
+        assert_unsupported(relu_backward, "relu_backward", dtype);
     }
     // wrapping instead of overflow panics
     let big = [i32::MAX as f64];
@@ -308,7 +318,13 @@ fn bool_semantics() {
     assert_eq!(run(BinaryOp::Minimum).unwrap(), vec![0.0, 0.0, 0.0, 1.0]);
     assert_eq!(run(BinaryOp::Gt).unwrap(), vec![0.0, 0.0, 1.0, 0.0]);
     assert_eq!(run(BinaryOp::LogicalXor).unwrap(), vec![0.0, 1.0, 1.0, 0.0]);
-    for op in [BinaryOp::Sub, BinaryOp::Div, BinaryOp::Pow, BinaryOp::Atan2] {
+    for op in [
+        BinaryOp::Sub,
+        BinaryOp::Div,
+        BinaryOp::Pow,
+        BinaryOp::Atan2,
+        BinaryOp::ReluBackward,
+    ] {
         assert_unsupported(run(op), op.name(), DType::Bool);
     }
 }

@@ -62,7 +62,7 @@ fn compute_dtype(op: BinaryOp, promoted: DType) -> Result<DType> {
     use BinaryOp::*;
     Ok(match op {
         LogicalAnd | LogicalOr | LogicalXor => DType::Bool,
-        Div | Atan2 => promoted.to_float(),
+        Div | Atan2 | ReluBackward => promoted.to_float(),
         Sub if promoted == DType::Bool => {
             return Err(Error::DType {
                 op: "sub",
@@ -97,6 +97,7 @@ fn inplace_name(op: BinaryOp) -> &'static str {
         Maximum => "maximum_",
         Minimum => "minimum_",
         Atan2 => "atan2_",
+        ReluBackward => "relu_backward_",
         Eq => "eq_",
         Ne => "ne_",
         Lt => "lt_",
@@ -584,7 +585,7 @@ macro_rules! binary_methods {
 
 binary_methods!(
     add => Add, sub => Sub, mul => Mul, div => Div, maximum => Maximum, minimum => Minimum,
-    atan2 => Atan2, eq => Eq, ne => Ne, lt => Lt, le => Le, gt => Gt, ge => Ge,
+    atan2 => Atan2, relu_backward => ReluBackward, eq => Eq, ne => Ne, lt => Lt, le => Le, gt => Gt, ge => Ge,
     logical_and => LogicalAnd, logical_or => LogicalOr, logical_xor => LogicalXor,
 );
 

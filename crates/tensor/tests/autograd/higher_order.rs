@@ -38,6 +38,27 @@ fn backward_with_create_graph_leaves_a_differentiable_grad() {
     assert_close(&to_vec(d2[0].as_ref().unwrap()), &[18.0], 1e-12);
 }
 
+/// `f(x) = Σ relu(x) * x`: `f' = 2x` where `x > 0` (else 0) through the fused relu gradient,
+/// and `f'' = 2` there: the recorded `relu_backward` is differentiable in its gradient input.
+#[test]
+fn second_derivative_through_the_relu_gradient() {
+    let x = leaf(&[1.5, -2.0, 0.0, 3.0], &[4]);
+    let y = x.relu().unwrap().mul(&x).unwrap().sum().unwrap();
+    let d1 = grad1(&y, &x);
+    assert_close(&to_vec(&d1), &[3.0, 0.0, 0.0, 6.0], 1e-12);
+    let d2 = grad1(&d1.sum().unwrap(), &x);
+    assert_close(&to_vec(&d2), &[2.0, 0.0, 0.0, 2.0], 1e-12);
+}
+
+/// relu's gradient at NaN lets the incoming gradient through, as PyTorch's threshold_backward
+/// does (`NaN <= 0` is false).
+#[test]
+fn relu_gradient_at_nan_passes_the_gradient() {
+    let x = leaf(&[f64::NAN, -1.0, 2.0], &[3]);
+    let y = x.relu().unwrap().sum().unwrap();
+    assert_close(&to_vec(&grad1(&y, &x)), &[1.0, 0.0, 1.0], 0.0);
+}
+
 /// A two-layer MLP's loss at parameters `w1 [4, 3]`, `b1 [4]`, `w2 [1, 4]` on fixed data.
 fn mlp_loss(w1: &T, b1: &T, w2: &T) -> T {
     let x = input(&[5, 3], 11);

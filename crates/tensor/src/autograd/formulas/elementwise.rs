@@ -32,6 +32,7 @@ fn unary_derivative<B: Backend>(op: UnaryOp, x: &Tensor<B>) -> Result<Option<Ten
             let s = x.sigmoid()?;
             s.mul(&(1.0 - &s)?)?
         }
+        // (`record_unary` runs the fused `relu_backward` instead.)
         Relu => mask(x.gt(0.0)?, x)?,
         Gelu => {
             // Φ(x) + x φ(x), with Φ(x) = gelu(x) / x (0.5 at 0: there is no erf op).
@@ -99,6 +100,10 @@ pub(crate) fn record_unary<B: Backend>(
 ) -> Tensor<B> {
     record(op.name(), out, &[input], &[input], move |ctx, g| {
         let x = ctx.saved(0);
+        if op == UnaryOp::Relu {
+            // One fused pass (PyTorch's threshold_backward) rather than `g * (x > 0)`.
+            return Ok(vec![Some(g.relu_backward(x)?)]);
+        }
         let grad = match unary_derivative(op, x)? {
             None => g.neg()?,
             Some(d) => g.mul(&d)?,
@@ -180,6 +185,9 @@ fn binary_grads<B: Backend>(
                 ctx.grad_if(1, || g.mul(&mask(wins_b, g)?.add(&tie)?))?,
             )
         }
+        // `a` is relu's incoming gradient, `b` its input: linear in `a`, piecewise constant in
+        // `b` (no gradient, as PyTorch's threshold_backward).
+        ReluBackward => (ctx.grad_if(0, || g.relu_backward(b))?, None),
         Atan2 => {
             let denom = a.square()?.add(&b.square()?)?;
             (

@@ -55,6 +55,7 @@ pub const BACKWARD_OPS: &[&str] = &[
     "maximum",
     "minimum",
     "atan2",
+    "relu_backward",
     // indexing and selection
     "where",
     "masked_fill",
