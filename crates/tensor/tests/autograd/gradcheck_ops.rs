@@ -94,7 +94,9 @@ fn cases() -> Vec<Case> {
         case("atan2", vec![a(), b()], |x| x[0].atan2(&x[1])),
         // relu's gradient, differentiated in the incoming gradient (x: no gradient, the kinks
         // stay away from the samples).
-        case("relu_backward", vec![a(), b()], |x| x[0].relu_backward(&x[1])),
+        case("relu_backward", vec![a(), b()], |x| {
+            x[0].relu_backward(&x[1])
+        }),
         // indexing
         case("where", vec![a(), b()], |x| {
             Tensor::where_cond(&x[0].gt(0.0)?, &x[0], &x[1])
