@@ -210,10 +210,37 @@ impl StripTable {
             x0[q] = ((local % g.ow) * sw) as i64 - pw as i64;
         }
         let one_item = self.within_one_item();
+        // All positions in one output row of one item (the common case): each tap then reads
+        // one input row, at offsets `sw` apart unless the row or an end lies in the padding.
+        // Worked out per tap rather than per position: for the 7x7 stem (49 taps, 3 channels)
+        // the general loop below took a quarter of the forward's time.
+        let one_row = one_item && self.local[0] % g.ow + NR <= g.ow;
         for i in 0..g.kh {
             for j in 0..g.kw {
                 let tap = i * g.kw + j;
                 let offsets = &mut self.offsets[tap];
+                if one_row {
+                    let y = y0[0] + (i * dh) as i64;
+                    let x_first = x0[0] + (j * dw) as i64;
+                    let x_last = x0[NR - 1] + (j * dw) as i64;
+                    if !(0..h).contains(&y) {
+                        *offsets = [PADDING; NR];
+                        self.reads[tap] = Reads::Gather;
+                        continue;
+                    }
+                    if x_first >= 0 && x_last < w {
+                        let pixel = y * w + x_first;
+                        for (q, o) in offsets.iter_mut().enumerate() {
+                            *o = (base[0] + pixel + (q * sw) as i64) as i32;
+                        }
+                        self.reads[tap] = match sw {
+                            1 => Reads::Consecutive,
+                            2 if pixel as usize + 2 * NR <= g.plane() => Reads::EveryOther,
+                            _ => Reads::Gather,
+                        };
+                        continue;
+                    }
+                }
                 for q in 0..NR {
                     let (y, x) = (y0[q] + (i * dh) as i64, x0[q] + (j * dw) as i64);
                     // Fits an i32: runs span `items_per_offset_range` items at most.
