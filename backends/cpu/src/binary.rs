@@ -7,12 +7,14 @@
 //! dtype as `!= 0`). Bool has no `sub`, `div`, `pow` or `atan2`; integers have no `atan2`.
 
 use crate::map;
-use crate::num::{Convert, FloatStore, Int, Real, int_pow};
+use crate::num::{Convert, FloatStore, Int, Real, float_dispatch, int_pow};
 use crate::storage::{CpuStorage, Native, dispatch};
 use crate::unary::expect_dtype;
 use half::{bf16, f16};
 use std::sync::atomic::{AtomicBool, Ordering};
-use tiny_torch_core::{BackendStorage, BinaryOp, DType, Error, Layout, Result, View, ViewMut};
+use tiny_torch_core::{
+    BackendStorage, BinaryOp, DType, Error, Layout, Result, View, ViewMut, check_scaled_add_dtypes,
+};
 
 /// Where a kernel's per-element function is applied: out of place or in place.
 trait Sink<T> {
@@ -242,6 +244,30 @@ impl BinaryKernels for bool {
             _ => Err(unsupported(op, DType::Bool)),
         }
     }
+}
+
+/// `dst = alpha * dst + beta * src` in one pass (`Backend::scaled_add`, an optimizer's update),
+/// in the compute type (`f32`, or `f64` for `f64`) and rounded once, as the CUDA kernel. Memory
+/// bound: one read of each operand and one write, where `mul_` then `add_` walk `dst` twice.
+pub(crate) fn scaled_add(
+    dst: ViewMut<'_, CpuStorage>,
+    src: View<'_, CpuStorage>,
+    alpha: f64,
+    beta: f64,
+) -> Result<()> {
+    let op = "scaled_add";
+    let dtype = dst.storage.dtype();
+    check_scaled_add_dtypes(dtype, src.storage.dtype(), "cpu")?;
+    float_dispatch!(dtype, op, T => {
+        let (alpha, beta) = (<T as FloatStore>::C::of(alpha), <T as FloatStore>::C::of(beta));
+        map::binary_inplace(
+            op,
+            (dst.storage.data_mut::<T>(op)?, dst.layout),
+            (src.storage.data::<T>(op)?, src.layout),
+            #[inline(always)]
+            move |d: T, s: T| T::down(alpha * d.up() + beta * s.up()),
+        )
+    })
 }
 
 /// `dst = cond ? on_true : on_false`.

@@ -135,6 +135,16 @@ impl Backend for Cpu {
         binary::binary_inplace(op, dst, rhs)
     }
 
+    fn scaled_add(
+        &self,
+        dst: ViewMut<'_, CpuStorage>,
+        src: View<'_, CpuStorage>,
+        alpha: f64,
+        beta: f64,
+    ) -> Result<()> {
+        binary::scaled_add(dst, src, alpha, beta)
+    }
+
     fn where_cond(
         &self,
         cond: View<'_, CpuStorage>,
