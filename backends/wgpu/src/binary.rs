@@ -219,31 +219,10 @@ fn where_spec(dtype: DType) -> ShaderSpec {
 
 /// Every shader instantiation this module can ask for (for the naga validation test).
 pub(crate) fn variants() -> Vec<ShaderSpec> {
-    use BinaryOp::*;
-    let ops = [
-        Add,
-        Sub,
-        Mul,
-        Div,
-        Pow,
-        Maximum,
-        Minimum,
-        Atan2,
-        ReluBackward,
-        Eq,
-        Ne,
-        Lt,
-        Le,
-        Gt,
-        Ge,
-        LogicalAnd,
-        LogicalOr,
-        LogicalXor,
-    ];
     let mut out = Vec::new();
     for dtype in crate::VALIDATED_DTYPES {
         out.push(where_spec(dtype));
-        for op in ops {
+        for op in BinaryOp::ALL {
             for inplace in [false, true] {
                 if let Ok(s) = spec(op, dtype, inplace) {
                     out.push(s);

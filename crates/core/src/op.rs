@@ -136,6 +136,31 @@ pub enum BinaryOp {
 }
 
 impl BinaryOp {
+    /// Every op, in declaration order (for tests and shader validation that cover them all).
+    pub const ALL: [BinaryOp; 18] = {
+        use BinaryOp::*;
+        [
+            Add,
+            Sub,
+            Mul,
+            Div,
+            Pow,
+            Maximum,
+            Minimum,
+            Atan2,
+            ReluBackward,
+            Eq,
+            Ne,
+            Lt,
+            Le,
+            Gt,
+            Ge,
+            LogicalAnd,
+            LogicalOr,
+            LogicalXor,
+        ]
+    };
+
     pub fn name(&self) -> &'static str {
         use BinaryOp::*;
         match self {

@@ -47,27 +47,6 @@ fn reference(op: BinaryOp, a: f64, b: f64) -> f64 {
     }
 }
 
-const ALL_OPS: [BinaryOp; 18] = [
-    BinaryOp::Add,
-    BinaryOp::Sub,
-    BinaryOp::Mul,
-    BinaryOp::Div,
-    BinaryOp::Pow,
-    BinaryOp::Maximum,
-    BinaryOp::Minimum,
-    BinaryOp::Atan2,
-    BinaryOp::ReluBackward,
-    BinaryOp::Eq,
-    BinaryOp::Ne,
-    BinaryOp::Lt,
-    BinaryOp::Le,
-    BinaryOp::Gt,
-    BinaryOp::Ge,
-    BinaryOp::LogicalAnd,
-    BinaryOp::LogicalOr,
-    BinaryOp::LogicalXor,
-];
-
 /// Runs `op` on `[rows, cols]` layouts and checks every element against `reference`.
 fn check(dtype: DType, op: BinaryOp, a: (&[f64], &Layout), b: (&[f64], &Layout)) {
     let be = cpu();
@@ -120,7 +99,7 @@ fn float_ops_with_every_broadcast_pattern() {
         (full, contiguous(&[n, m]).transpose(0, 1).unwrap()),
     ];
     for dtype in FLOATS {
-        for op in ALL_OPS {
+        for op in BinaryOp::ALL {
             // pow of negative bases to fractional powers is NaN everywhere: use |a| for pow
             let a: Vec<f64> = if op == BinaryOp::Pow {
                 a.iter().map(|x| x.abs()).collect()
@@ -161,7 +140,7 @@ fn nan_propagation_and_comparisons_of_specials() {
     let b = [1.0, nan, nan, 1.0, 0.0];
     let l = contiguous(&[5]);
     for dtype in FLOATS {
-        for op in ALL_OPS {
+        for op in BinaryOp::ALL {
             check(dtype, op, (&a, &l), (&b, &l));
         }
     }
