@@ -1,9 +1,9 @@
 // Element-wise ops of two inputs (BinaryOp) and `where`. Rust side: backends/cuda/src/binary.rs.
 //
 // - `binary_<dtype>` (every dtype): add, sub, mul, div, pow, maximum, minimum, atan2, the op
-//   chosen by a code (BINARY_* below); relu_backward for floats. One kernel per dtype rather than per (op, dtype), which
-//   keeps the names, the launches and NVRTC's work small; its hot path still runs a loop per op
-//   (binary_kernel).
+//   chosen by a code (BINARY_* below), and relu_backward for floats. One kernel per dtype rather
+//   than per (op, dtype), which keeps the names, the launches and NVRTC's work small; its hot
+//   path still runs a loop per op (binary_kernel).
 // - `compare_<dtype>` (every dtype): comparisons and logical and/or/xor (COMPARE_*), output bool.
 // - `where_<dtype>` (every dtype): dst = cond ? on_true : on_false.
 // - `scaled_add_<dtype>` (float dtypes): dst = alpha * dst + beta * src, in place.

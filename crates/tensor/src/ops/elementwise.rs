@@ -585,7 +585,8 @@ macro_rules! binary_methods {
 
 binary_methods!(
     add => Add, sub => Sub, mul => Mul, div => Div, maximum => Maximum, minimum => Minimum,
-    atan2 => Atan2, relu_backward => ReluBackward, eq => Eq, ne => Ne, lt => Lt, le => Le, gt => Gt, ge => Ge,
+    atan2 => Atan2, relu_backward => ReluBackward, eq => Eq, ne => Ne, lt => Lt, le => Le,
+    gt => Gt, ge => Ge,
     logical_and => LogicalAnd, logical_or => LogicalOr, logical_xor => LogicalXor,
 );
 

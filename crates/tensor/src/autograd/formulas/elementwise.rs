@@ -15,11 +15,14 @@ fn sign<B: Backend>(x: &Tensor<B>) -> Result<Tensor<B>> {
     mask(x.gt(0.0)?, x)?.sub(&mask(x.lt(0.0)?, x)?)
 }
 
-/// The derivative of `op` at `x` (times nothing: the caller multiplies by the gradient).
-fn unary_derivative<B: Backend>(op: UnaryOp, x: &Tensor<B>) -> Result<Option<Tensor<B>>> {
+/// The gradient of `op` at `x` for the incoming gradient `g`: `g` times the derivative, or
+/// one fused op where there is one.
+fn unary_grad<B: Backend>(op: UnaryOp, x: &Tensor<B>, g: &Tensor<B>) -> Result<Tensor<B>> {
     use UnaryOp::*;
-    Ok(Some(match op {
-        Neg | LogicalNot => return Ok(None),
+    let derivative = match op {
+        Neg | LogicalNot => return g.neg(),
+        // One pass (PyTorch's threshold_backward) rather than `g * (x > 0)`.
+        Relu => return g.relu_backward(x),
         Abs => sign(x)?,
         Exp => x.exp()?,
         Log => x.ones_like()?.div(x)?,
@@ -32,8 +35,6 @@ fn unary_derivative<B: Backend>(op: UnaryOp, x: &Tensor<B>) -> Result<Option<Ten
             let s = x.sigmoid()?;
             s.mul(&(1.0 - &s)?)?
         }
-        // (`record_unary` runs the fused `relu_backward` instead.)
-        Relu => mask(x.gt(0.0)?, x)?,
         Gelu => {
             // Φ(x) + x φ(x), with Φ(x) = gelu(x) / x (0.5 at 0: there is no erf op).
             let zero = x.eq(0.0)?;
@@ -82,7 +83,8 @@ fn unary_derivative<B: Backend>(op: UnaryOp, x: &Tensor<B>) -> Result<Option<Ten
             }
             inside
         }
-    }))
+    };
+    g.mul(&derivative)
 }
 
 impl<B: Backend> Tensor<B> {
@@ -99,16 +101,7 @@ pub(crate) fn record_unary<B: Backend>(
     out: Tensor<B>,
 ) -> Tensor<B> {
     record(op.name(), out, &[input], &[input], move |ctx, g| {
-        let x = ctx.saved(0);
-        if op == UnaryOp::Relu {
-            // One fused pass (PyTorch's threshold_backward) rather than `g * (x > 0)`.
-            return Ok(vec![Some(g.relu_backward(x)?)]);
-        }
-        let grad = match unary_derivative(op, x)? {
-            None => g.neg()?,
-            Some(d) => g.mul(&d)?,
-        };
-        Ok(vec![Some(grad)])
+        Ok(vec![Some(unary_grad(op, ctx.saved(0), g)?)])
     })
 }
 
