@@ -1,5 +1,5 @@
 //! A quick timing of the convolution kernels through the `Backend` trait, for iterating on them:
-//! `cargo run --release -p tiny-torch-cpu --example conv_bench [filter]`. Prints, per case and
+//! `cargo run --release -p tiny-torch-cpu --example conv_bench [case filter] [pass filter]`. Prints, per case and
 //! pass, the best wall time of a few runs and the process CPU time per run (which moves less
 //! than wall time when other work shares the machine). The criterion benches in `benches/` are
 //! the reference figures.
@@ -53,6 +53,8 @@ type Case = (&'static str, [usize; 4], [usize; 4], usize, usize);
 
 fn main() -> Result<()> {
     let filter = std::env::args().nth(1).unwrap_or_default();
+    // An optional second argument keeps the passes whose name contains it ("weight").
+    let pass_filter = std::env::args().nth(2).unwrap_or_default();
     let reps: usize = std::env::var("REPS")
         .ok()
         .and_then(|r| r.parse().ok())
@@ -113,6 +115,9 @@ fn main() -> Result<()> {
             }),
         ];
         for (pass, f) in passes {
+            if !pass.contains(pass_filter.as_str()) {
+                continue;
+            }
             let (wall, cpu_time) = time(reps, f)?;
             println!(
                 "{name:<22} {pass:<12} {:8.2} ms  {:6.1} GFLOP/s  cpu {:8.2} ms/run",

@@ -150,8 +150,49 @@ enum Reads {
     Consecutive,
     /// Every other pixel from the first offset (stride 2, no padding, one output row).
     EveryOther,
-    /// Anything else: padding, a strip across two output rows or two items, other strides.
+    /// Stride 1 with padding lanes, or across two rows or two items: lane `q` reads pixel
+    /// `anchors[0] + q` below lane `split` and `anchors[1] + q` from it on, except the padding
+    /// lanes (zero). A padded 3x3 layer whose output plane is as wide as its input ("same")
+    /// reads one run even across rows, so each tap is two masked loads rather than two gathers.
+    Runs { anchors: [i32; 2], split: usize },
+    /// Every lane reads padding.
+    Padding,
+    /// Anything else: other strides, or more than two runs.
     Gather,
+}
+
+impl Reads {
+    /// How the strip reads a tap whose per-lane `offsets` are not one run of consecutive or
+    /// every-other pixels: as at most two runs with padding lanes between or around them,
+    /// else by a gather.
+    fn runs_or_gather(offsets: &[i32; NR]) -> Reads {
+        let (mut anchors, mut found, mut split) = ([0i32; 2], 0, NR);
+        for (q, &o) in offsets.iter().enumerate() {
+            if o == PADDING {
+                continue;
+            }
+            let anchor = o - q as i32;
+            if found > 0 && anchor == anchors[found - 1] {
+                continue;
+            }
+            if found == 2 {
+                return Reads::Gather;
+            }
+            if found == 1 {
+                split = q;
+            }
+            anchors[found] = anchor;
+            found += 1;
+        }
+        match found {
+            0 => Reads::Padding,
+            1 => Reads::Runs {
+                anchors: [anchors[0]; 2],
+                split: NR,
+            },
+            _ => Reads::Runs { anchors, split },
+        }
+    }
 }
 
 /// One strip of `NR` output positions of a run of consecutive batch items. The positions of a
@@ -225,7 +266,7 @@ impl StripTable {
                     let x_last = x0[NR - 1] + (j * dw) as i64;
                     if !(0..h).contains(&y) {
                         *offsets = [PADDING; NR];
-                        self.reads[tap] = Reads::Gather;
+                        self.reads[tap] = Reads::Padding;
                         continue;
                     }
                     if x_first >= 0 && x_last < w {
@@ -260,7 +301,7 @@ impl StripTable {
                 } else if run(2) && one_item && pixel as usize + 2 * NR <= g.plane() {
                     Reads::EveryOther
                 } else {
-                    Reads::Gather
+                    Reads::runs_or_gather(offsets)
                 };
             }
         }
@@ -290,7 +331,8 @@ unsafe fn pack_strip(
         let offsets = &table.offsets[tap];
         let (d, first) = (dst.as_mut_ptr(), offsets[0] as usize);
         // SAFETY: every offset read lies inside the run's input (`fill` checked the bounds,
-        // and `EveryOther` runs that 2 * NR elements fit the plane); `dst` holds NR floats.
+        // and `EveryOther` runs that 2 * NR elements fit the plane; masked loads and gathers
+        // skip the padding lanes, whose addresses are never touched); `dst` holds NR floats.
         unsafe {
             match table.reads[tap] {
                 Reads::Consecutive => {
@@ -312,6 +354,38 @@ unsafe fn pack_strip(
                             _mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(evens));
                         _mm256_storeu_ps(d.add(8 * half), _mm256_castpd_ps(ordered));
                     }
+                }
+                Reads::Runs { anchors, split } => {
+                    let lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+                    for half in 0..2 {
+                        let index = _mm256_loadu_si256(offsets.as_ptr().add(8 * half).cast());
+                        let inside = _mm256_cmpgt_epi32(index, _mm256_set1_epi32(PADDING));
+                        // Lanes below `split` read the first run, the others the second.
+                        let first = _mm256_cmpgt_epi32(
+                            _mm256_set1_epi32(split as i32 - 8 * half as i32),
+                            lane,
+                        );
+                        // Masked-off lanes are not read, wherever their addresses point.
+                        let run = |r: usize, mask: __m256i| {
+                            let at = (anchors[r] as isize) + 8 * half as isize;
+                            _mm256_maskload_ps(src.as_ptr().wrapping_offset(at), mask)
+                        };
+                        let v = if split >= 8 * (half + 1) {
+                            run(0, inside)
+                        } else if split <= 8 * half {
+                            run(1, inside)
+                        } else {
+                            _mm256_or_ps(
+                                run(0, _mm256_and_si256(inside, first)),
+                                run(1, _mm256_andnot_si256(first, inside)),
+                            )
+                        };
+                        _mm256_storeu_ps(d.add(8 * half), v);
+                    }
+                }
+                Reads::Padding => {
+                    _mm256_storeu_ps(d, _mm256_setzero_ps());
+                    _mm256_storeu_ps(d.add(8), _mm256_setzero_ps());
                 }
                 Reads::Gather => {
                     for half in 0..2 {
@@ -696,4 +770,46 @@ unsafe fn tile(
 #[allow(clippy::too_many_arguments)]
 unsafe fn tile(_: usize, _: &[f32], _: &[f32], _: *mut f32, _: usize, _: usize, _: usize, _: bool) {
     unreachable!("`available` is false off x86_64")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Offsets `anchor + q` for the lanes in `lanes`, padding elsewhere.
+    fn run(anchor: i32, lanes: std::ops::Range<usize>, offsets: &mut [i32; NR]) {
+        for q in lanes {
+            offsets[q] = anchor + q as i32;
+        }
+    }
+
+    #[test]
+    fn lanes_are_read_as_masked_runs_or_gathered() {
+        let mut one = [PADDING; NR];
+        run(-1, 1..15, &mut one); // padding at both ends of a row
+        assert!(matches!(
+            Reads::runs_or_gather(&one),
+            Reads::Runs {
+                anchors: [-1, -1],
+                split: NR
+            }
+        ));
+        let mut two = [PADDING; NR];
+        run(100, 0..5, &mut two);
+        run(37, 6..NR, &mut two); // the next item: another anchor, after a padding lane
+        assert!(matches!(
+            Reads::runs_or_gather(&two),
+            Reads::Runs {
+                anchors: [100, 37],
+                split: 6
+            }
+        ));
+        let mut three = two;
+        run(500, 12..NR, &mut three);
+        assert!(Reads::runs_or_gather(&three) == Reads::Gather);
+        assert!(Reads::runs_or_gather(&[PADDING; NR]) == Reads::Padding);
+        // Stride 2: every lane its own anchor.
+        let strided: [i32; NR] = std::array::from_fn(|q| 2 * q as i32);
+        assert!(Reads::runs_or_gather(&strided) == Reads::Gather);
+    }
 }

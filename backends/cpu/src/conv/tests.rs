@@ -291,6 +291,8 @@ fn f32_forward_matches_the_direct_convolution() {
         // Strips across items: 25 positions per item, two tap blocks; rows of 19, stride 2.
         ([5, 30, 5, 5], [9, 30, 3, 3], params(1, 1, 1, 1)),
         ([4, 3, 9, 40], [5, 3, 3, 3], params(2, 0, 1, 1)),
+        // Padded, dilated, stride 1: masked runs across rows and items (planes of 9x11).
+        ([3, 3, 9, 11], [4, 3, 3, 3], params(1, 2, 2, 1)),
     ];
     for (input, weight, p) in cases {
         let g = Geom::new("test", input, &weight, &p).unwrap();
