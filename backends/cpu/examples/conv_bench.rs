@@ -62,7 +62,7 @@ fn main() -> Result<()> {
     let cpu = Cpu;
     // ResNet-50's three benchmark shapes at batch 8, ResNet-18's deeper 3x3 layers at batch 8
     // on 224x224 images, and ResNet-18 layers on 32x32 images at batch 32.
-    let cases: [Case; 10] = [
+    let cases: [Case; 19] = [
         ("stem_7x7s2_8x224", [8, 3, 224, 224], [64, 3, 7, 7], 2, 3),
         ("3x3_64_8x56", [8, 64, 56, 56], [64, 64, 3, 3], 1, 1),
         (
@@ -85,6 +85,16 @@ fn main() -> Result<()> {
         ),
         ("r18_3x3_256_32x8", [32, 256, 8, 8], [256, 256, 3, 3], 1, 1),
         ("r18_3x3_512_32x4", [32, 512, 4, 4], [512, 512, 3, 3], 1, 1),
+        // The layers of the ResNet-18 training step on 32x32 images (batch 32).
+        ("s32_stem", [32, 3, 32, 32], [64, 3, 7, 7], 2, 3),
+        ("s32_l1", [32, 64, 8, 8], [64, 64, 3, 3], 1, 1),
+        ("s32_l2_down3x3", [32, 64, 8, 8], [128, 64, 3, 3], 2, 1),
+        ("s32_l2_down1x1", [32, 64, 8, 8], [128, 64, 1, 1], 2, 0),
+        ("s32_l2", [32, 128, 4, 4], [128, 128, 3, 3], 1, 1),
+        ("s32_l3_down3x3", [32, 128, 4, 4], [256, 128, 3, 3], 2, 1),
+        ("s32_l3", [32, 256, 2, 2], [256, 256, 3, 3], 1, 1),
+        ("s32_l4_down3x3", [32, 256, 2, 2], [512, 256, 3, 3], 2, 1),
+        ("s32_l4", [32, 512, 1, 1], [512, 512, 3, 3], 1, 1),
     ];
     for (name, input, weight, stride, padding) in cases {
         if !name.contains(filter.as_str()) {

@@ -253,7 +253,7 @@ fn too_big(dtype: DType, len: usize) -> Error {
 /// (the GEMM library's packing buffers, made and freed on every call; small buffers) then
 /// stop faulting in fresh zeroed pages. glibc's default thresholds adapt to the sizes freed so
 /// far, so the cost varies from run to run: runs of the ResNet-18 32x32 training bench took
-/// 125-340 K page faults by default and 120-130 K with these settings. Blocks under 32 MiB come from the heap instead of their own
+/// 126-337 K page faults by default and 118-129 K with these settings. Blocks under 32 MiB come from the heap instead of their own
 /// `mmap`, and the heap is trimmed once 256 MiB at its top are free. Left alone when the user
 /// has tuned `malloc` through the environment (`GLIBC_TUNABLES`, `MALLOC_*_`); glibc only.
 fn keep_freed_memory() {
