@@ -246,16 +246,15 @@ fn too_big(dtype: DType, len: usize) -> Error {
     }
 }
 
-/// `len` zero elements from `alloc_zeroed` (lazily zeroed pages for large sizes), or an error
-/// when the system is out of memory.
 /// Tells glibc's `malloc` to keep freed memory for reuse rather than hand it back to the
 /// system at once, as it does by default after each large `free`. Allocations outside the pool
 /// (the GEMM library's packing buffers, made and freed on every call; small buffers) then
 /// stop faulting in fresh zeroed pages. glibc's default thresholds adapt to the sizes freed so
 /// far, so the cost varies from run to run: runs of the ResNet-18 32x32 training bench took
-/// 126-337 K page faults by default and 118-129 K with these settings. Blocks under 32 MiB come from the heap instead of their own
-/// `mmap`, and the heap is trimmed once 256 MiB at its top are free. Left alone when the user
-/// has tuned `malloc` through the environment (`GLIBC_TUNABLES`, `MALLOC_*_`); glibc only.
+/// 126-337 K page faults by default and 118-129 K with these settings. Blocks under 32 MiB
+/// come from the heap instead of their own `mmap`, and the heap is trimmed once 256 MiB at its
+/// top are free. Left alone when the user has tuned `malloc` through the environment
+/// (`GLIBC_TUNABLES`, `MALLOC_*_`); glibc only.
 fn keep_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
@@ -300,6 +299,8 @@ fn advise_huge_pages(ptr: *const u8, bytes: usize) {
     let _ = (ptr, bytes, HUGE);
 }
 
+/// `len` zero elements from `alloc_zeroed` (lazily zeroed pages for large sizes), or an error
+/// when the system is out of memory.
 fn zeroed_vec<T: Native>(len: usize) -> Result<Vec<T>> {
     if len == 0 || std::mem::size_of::<T>() == 0 {
         return Ok(Vec::new());
