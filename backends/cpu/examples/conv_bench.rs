@@ -1,8 +1,8 @@
 //! A quick timing of the convolution kernels through the `Backend` trait, for iterating on them:
-//! `cargo run --release -p tiny-torch-cpu --example conv_bench [case filter] [pass filter]`. Prints, per case and
-//! pass, the best wall time of a few runs and the process CPU time per run (which moves less
-//! than wall time when other work shares the machine). The criterion benches in `benches/` are
-//! the reference figures.
+//! `cargo run --release -p tiny-torch-cpu --example conv_bench [case filter] [pass filter]`.
+//! Prints, per case and pass, the best wall time of a few runs and the process CPU time per run
+//! (which moves less than wall time when other work shares the machine). The criterion benches
+//! in `benches/` are the reference figures.
 
 use std::time::Instant;
 use tiny_torch_core::{Backend, Conv2dParams, DType, Distribution, Layout, Result};
@@ -61,7 +61,8 @@ fn main() -> Result<()> {
         .unwrap_or(10);
     let cpu = Cpu;
     // ResNet-50's three benchmark shapes at batch 8, ResNet-18's deeper 3x3 layers at batch 8
-    // on 224x224 images, and ResNet-18 layers on 32x32 images at batch 32.
+    // on 224x224 images, 3x3 layers at batch 32 on 32x32 to 4x4 planes, and every layer of the
+    // ResNet-18 step on 32x32 images (`s32_*`).
     let cases: [Case; 19] = [
         ("stem_7x7s2_8x224", [8, 3, 224, 224], [64, 3, 7, 7], 2, 3),
         ("3x3_64_8x56", [8, 64, 56, 56], [64, 64, 3, 3], 1, 1),

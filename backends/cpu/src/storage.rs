@@ -279,8 +279,9 @@ fn keep_freed_memory() {
 /// transparent huge pages (`MADV_HUGEPAGE`; hosts set to `madvise` mode, as this one is, give
 /// them only on request). Streaming kernels over large tensors then take one TLB entry per
 /// 2 MiB instead of per 4 KiB: relu and sum over 64 MiB ran 5-10 % faster with them here. The
-/// buffer is zeroed by `alloc_zeroed` without being touched (fresh pages from `mmap`), so the
-/// first writes fault in huge pages. Advice only: a refusal changes nothing but speed.
+/// buffer is zeroed by `alloc_zeroed` without being touched when its pages come fresh from the
+/// system (always for 32 MiB and more, see [`keep_freed_memory`]), so the first writes fault in
+/// huge pages. Advice only: a refusal changes nothing but speed.
 fn advise_huge_pages(ptr: *const u8, bytes: usize) {
     const HUGE: usize = 2 << 20;
     #[cfg(target_os = "linux")]
