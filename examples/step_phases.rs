@@ -1,11 +1,11 @@
 //! Where a ResNet training step spends its time: the median wall time of the forward pass (with
 //! the loss), the backward pass and the optimizer step, each ended by a device synchronization,
-//! for ResNet-18 and ResNet-50 at batch 8 × 224² (the cases of `benches/train.rs`), then the
-//! median of whole steps with one synchronization each (the bench's measure). The split says
-//! which part to look at first.
+//! for the cases of `benches/train.rs` (ResNet-18 and ResNet-50 at batch 8 × 224², ResNet-18 at
+//! batch 32 × 32²), then the median of whole steps with one synchronization each (the bench's
+//! measure). The split says which part to look at first.
 //!
-//! Run: `cargo run --release --example step_phases -- [cpu|cuda] [STEPS]` (default cuda when a
-//! GPU is present, 20 timed steps after 5 warm-up steps).
+//! Run: `cargo run --release --example step_phases -- [cpu|cuda] [STEPS] [CASE]` (default cuda,
+//! 20 timed steps after 5 warm-up steps, every case; CASE picks those whose name contains it).
 
 use std::time::{Duration, Instant};
 use tiny_torch::nn::models::{ResNetConfig, resnet18, resnet50};
@@ -17,11 +17,21 @@ fn median(mut times: Vec<Duration>) -> f64 {
     times[times.len() / 2].as_secs_f64() * 1e3
 }
 
-fn phases<B: Backend>(backend: &B, steps: usize) -> Result<()> {
-    for (name, deep) in [("resnet18_8x224", false), ("resnet50_8x224", true)] {
+/// (name, Bottleneck ResNet-50 rather than ResNet-18, batch, image side, classes)
+const CASES: [(&str, bool, usize, usize, usize); 3] = [
+    ("resnet18_8x224", false, 8, 224, 1000),
+    ("resnet50_8x224", true, 8, 224, 1000),
+    ("resnet18_32x32", false, 32, 32, 10),
+];
+
+fn phases<B: Backend>(backend: &B, steps: usize, only: &str) -> Result<()> {
+    for (name, deep, batch, size, classes) in CASES {
+        if !name.contains(only) {
+            continue;
+        }
         manual_seed(0);
         let config = ResNetConfig {
-            num_classes: 1000,
+            num_classes: classes,
             ..ResNetConfig::default()
         };
         let model = if deep {
@@ -36,8 +46,8 @@ fn phases<B: Backend>(backend: &B, steps: usize) -> Result<()> {
             ..SgdOptions::default()
         };
         let mut opt = Sgd::new(model.parameters(), options)?;
-        let x = Tensor::randn(&[8, 3, 224, 224], DType::F32, backend)?;
-        let y = Tensor::randint(0, 1000, &[8], backend)?;
+        let x = Tensor::randn(&[batch, 3, size, size], DType::F32, backend)?;
+        let y = Tensor::randint(0, classes as i64, &[batch], backend)?;
         let (mut forward, mut backward, mut update, mut whole) = (vec![], vec![], vec![], vec![]);
         for step in 0..steps + 5 {
             opt.zero_grad();
@@ -73,7 +83,7 @@ fn phases<B: Backend>(backend: &B, steps: usize) -> Result<()> {
              whole step {step:.2} ms = {:.0} img/s",
             backend.name(),
             f + b + u,
-            8.0 / step * 1e3
+            batch as f64 / step * 1e3
         );
     }
     Ok(())
@@ -83,10 +93,11 @@ fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let steps = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(20);
     let device = args.first().map(String::as_str).unwrap_or("cuda");
+    let only = args.get(2).map(String::as_str).unwrap_or("");
     match device {
-        "cpu" => phases(&Cpu, steps),
+        "cpu" => phases(&Cpu, steps, only),
         #[cfg(feature = "cuda")]
-        "cuda" => phases(&tiny_torch::Cuda::new(0)?, steps),
+        "cuda" => phases(&tiny_torch::Cuda::new(0)?, steps, only),
         other => {
             eprintln!("unknown device {other:?}: expected cpu or cuda");
             std::process::exit(2)

@@ -5,6 +5,7 @@
 use super::Geom;
 use crate::num::Real;
 use gemm::Parallelism;
+use rayon::prelude::*;
 
 /// The outputs `lo..hi` of one spatial dim whose input index `o * stride + shift - pad` lies
 /// inside `0..input` (the others read padding).
@@ -51,20 +52,67 @@ fn gather_table(g: &Geom) -> Vec<usize> {
     table
 }
 
+/// The [`gather_table`] of a convolution whose output is small enough to use one.
+fn small_output_table(g: &Geom) -> Option<Vec<usize>> {
+    (g.positions() <= SMALL_OUTPUT).then(|| gather_table(g))
+}
+
 /// Fills `cols` (`[Cg * kh * kw, Ho * Wo]`, row-major) from one group's input plane stack
 /// `x` (`[Cg, H, W]`, contiguous): row `(c, i, j)` holds, for every output position, the input
 /// pixel that kernel tap `(i, j)` of channel `c` multiplies there, or zero in the padding.
 pub(super) fn im2col<C: Real>(g: &Geom, x: &[C], cols: &mut [C]) {
-    im2col_rows(g, x, cols, g.positions());
+    let table = small_output_table(g);
+    im2col_planes(g, table.as_deref(), x, cols, g.positions());
 }
 
-/// [`im2col`] into rows `row_stride` elements apart (the block of one item inside the columns
-/// of several items, `[K, items * L]`).
-pub(super) fn im2col_rows<C: Real>(g: &Geom, x: &[C], cols: &mut [C], row_stride: usize) {
-    if g.positions() <= SMALL_OUTPUT {
-        let table = gather_table(g);
-        let (hw, l, taps) = (g.h * g.w, g.positions(), g.kh * g.kw);
-        for (c, plane) in x.chunks_exact(hw).take(g.cg()).enumerate() {
+/// [`im2col`] of items `first..first + items` of the batch `x` (`[N, C, H, W]`, groups of 1)
+/// side by side: `cols` is `[K, items * L]`, item `b` in columns `b * L..(b + 1) * L`. With
+/// `parallel`, the channels' row blocks are filled on all threads: this runs when the product
+/// it feeds is the only one and takes every thread, and would otherwise run on one thread while
+/// the others wait.
+pub(super) fn im2col_folded<C: Real>(
+    g: &Geom,
+    x: &[C],
+    first: usize,
+    items: usize,
+    cols: &mut [C],
+    parallel: bool,
+) {
+    let (hw, l, taps) = (g.h * g.w, g.positions(), g.kh * g.kw);
+    let width = items * l;
+    let table = small_output_table(g);
+    let channel_rows = |c: usize, rows: &mut [C]| {
+        for b in 0..items {
+            let plane = &x[((first + b) * g.c + c) * hw..][..hw];
+            im2col_planes(g, table.as_deref(), plane, &mut rows[b * l..], width);
+        }
+    };
+    let blocks = &mut cols[..g.c * taps * width];
+    if parallel {
+        blocks
+            .par_chunks_mut(taps * width)
+            .enumerate()
+            .for_each(|(c, rows)| channel_rows(c, rows));
+    } else {
+        for (c, rows) in blocks.chunks_mut(taps * width).enumerate() {
+            channel_rows(c, rows);
+        }
+    }
+}
+
+/// [`im2col`] of the planes `x` (`[channels, H, W]`) into rows `row_stride` elements apart,
+/// through `table` when the output is small.
+fn im2col_planes<C: Real>(
+    g: &Geom,
+    table: Option<&[usize]>,
+    x: &[C],
+    cols: &mut [C],
+    row_stride: usize,
+) {
+    let (h, w, ow) = (g.h, g.w, g.ow);
+    let (l, taps) = (g.positions(), g.kh * g.kw);
+    if let Some(table) = table {
+        for (c, plane) in x.chunks_exact(h * w).enumerate() {
             for (t, sources) in table.chunks_exact(l).enumerate() {
                 let row = &mut cols[(c * taps + t) * row_stride..][..l];
                 for (d, &s) in row.iter_mut().zip(sources) {
@@ -74,14 +122,13 @@ pub(super) fn im2col_rows<C: Real>(g: &Geom, x: &[C], cols: &mut [C], row_stride
         }
         return;
     }
-    let (h, w, ow) = (g.h, g.w, g.ow);
     let [sh, sw] = g.p.stride;
     let [ph, pw] = g.p.padding;
     let [dh, dw] = g.p.dilation;
-    let positions = g.positions();
-    let rows = cols.chunks_mut(row_stride).map(|row| &mut row[..positions]);
+    let channels = x.len() / (h * w);
+    let rows = cols.chunks_mut(row_stride).map(|row| &mut row[..l]);
     let taps =
-        (0..g.cg()).flat_map(|c| (0..g.kh).flat_map(move |i| (0..g.kw).map(move |j| (c, i, j))));
+        (0..channels).flat_map(|c| (0..g.kh).flat_map(move |i| (0..g.kw).map(move |j| (c, i, j))));
     for (row, (c, i, j)) in rows.zip(taps) {
         let plane = &x[c * h * w..(c + 1) * h * w];
         let (y_lo, y_hi) = inside(g.oh, sh, i * dh, ph, h);
@@ -112,16 +159,45 @@ pub(super) fn im2col_rows<C: Real>(g: &Geom, x: &[C], cols: &mut [C], row_stride
 /// (padding entries are dropped). `x` must be zeroed (or hold what the sums start from).
 /// Taps are visited in a fixed order, so the sums are deterministic.
 pub(super) fn col2im<C: Real>(g: &Geom, cols: &[C], x: &mut [C]) {
-    col2im_rows(g, cols, x, g.positions());
+    let table = small_output_table(g);
+    col2im_planes(g, table.as_deref(), cols, x, g.positions());
 }
 
-/// [`col2im`] from rows `row_stride` elements apart (see [`im2col_rows`]).
-pub(super) fn col2im_rows<C: Real>(g: &Geom, cols: &[C], x: &mut [C], row_stride: usize) {
-    if g.positions() <= SMALL_OUTPUT {
+/// The adjoint of [`im2col_folded`]: overwrites `dx` (`[items, C, H, W]`) with the col2im of
+/// each item's columns of `cols` (`[K, items * L]`), in parallel over the items when
+/// `parallel`.
+pub(super) fn col2im_folded<C: Real>(g: &Geom, cols: &[C], dx: &mut [C], parallel: bool) {
+    let (l, x_item) = (g.positions(), g.c * g.h * g.w);
+    let width = dx.len() / x_item * l;
+    let table = small_output_table(g);
+    let item = |b: usize, dx_b: &mut [C]| {
+        dx_b.fill(C::ZERO);
+        col2im_planes(g, table.as_deref(), &cols[b * l..], dx_b, width);
+    };
+    if parallel {
+        dx.par_chunks_exact_mut(x_item)
+            .enumerate()
+            .for_each(|(b, dx_b)| item(b, dx_b));
+    } else {
+        for (b, dx_b) in dx.chunks_exact_mut(x_item).enumerate() {
+            item(b, dx_b);
+        }
+    }
+}
+
+/// [`col2im`] onto the planes `x` (`[channels, H, W]`) from rows `row_stride` elements apart.
+fn col2im_planes<C: Real>(
+    g: &Geom,
+    table: Option<&[usize]>,
+    cols: &[C],
+    x: &mut [C],
+    row_stride: usize,
+) {
+    let (h, w, ow) = (g.h, g.w, g.ow);
+    let (l, taps) = (g.positions(), g.kh * g.kw);
+    if let Some(table) = table {
         // The same additions in the same order as below: taps in order, positions ascending.
-        let table = gather_table(g);
-        let (hw, l, taps) = (g.h * g.w, g.positions(), g.kh * g.kw);
-        for (c, plane) in x.chunks_exact_mut(hw).take(g.cg()).enumerate() {
+        for (c, plane) in x.chunks_exact_mut(h * w).enumerate() {
             for (t, sources) in table.chunks_exact(l).enumerate() {
                 let row = &cols[(c * taps + t) * row_stride..][..l];
                 for (&v, &s) in row.iter().zip(sources) {
@@ -133,14 +209,13 @@ pub(super) fn col2im_rows<C: Real>(g: &Geom, cols: &[C], x: &mut [C], row_stride
         }
         return;
     }
-    let (h, w, ow) = (g.h, g.w, g.ow);
     let [sh, sw] = g.p.stride;
     let [ph, pw] = g.p.padding;
     let [dh, dw] = g.p.dilation;
-    let positions = g.positions();
-    let rows = cols.chunks(row_stride).map(|row| &row[..positions]);
+    let channels = x.len() / (h * w);
+    let rows = cols.chunks(row_stride).map(|row| &row[..l]);
     let taps =
-        (0..g.cg()).flat_map(|c| (0..g.kh).flat_map(move |i| (0..g.kw).map(move |j| (c, i, j))));
+        (0..channels).flat_map(|c| (0..g.kh).flat_map(move |i| (0..g.kw).map(move |j| (c, i, j))));
     for (row, (c, i, j)) in rows.zip(taps) {
         let plane = &mut x[c * h * w..(c + 1) * h * w];
         let (y_lo, y_hi) = inside(g.oh, sh, i * dh, ph, h);

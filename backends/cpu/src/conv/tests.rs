@@ -171,6 +171,22 @@ fn large_enough_to_run_in_parallel() {
 }
 
 #[test]
+fn one_folded_product_with_its_copies_on_all_threads() {
+    // The whole batch folds into a single product, which then runs on every thread, and so do
+    // the im2col, col2im, gathers and scatters around it (`copies_in_parallel`). Three
+    // threads whatever this machine has, so that the blocks split unevenly.
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(3)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        run([8, 64, 4, 4], [64, 64, 3, 3], params(1, 1, 1, 1)); // 16 positions, 8 items
+        run([32, 64, 4, 4], [128, 64, 3, 3], params(2, 1, 1, 1)); // 4 positions, 32 items
+        run([12, 96, 3, 3], [48, 96, 3, 3], params(1, 0, 1, 1)); // 1 position, no padding
+    });
+}
+
+#[test]
 fn weight_gradient_is_reproducible() {
     let (input, weight, p) = ([6, 8, 24, 24], [16, 8, 3, 3], params(1, 1, 1, 1));
     let dy = from_vec(
