@@ -16,6 +16,8 @@
 //! ```
 //!
 //! A 1x1, stride-1, unpadded convolution needs no im2col: `cols` is the input itself.
+//! Kernel taps that read only padding at every output position (a 3x3 kernel over 1x1 planes)
+//! are cropped off first ([`crop`]): they add nothing.
 //!
 //! Deep layers have few output positions per item (ResNet on 32x32 images: 64 down to 1): a
 //! product with `L = 4` columns keeps a GEMM kernel mostly idle and pays its packing for little
@@ -35,6 +37,7 @@
 //! order. The result depends on the batch size and the number of threads only, never on
 //! scheduling, so a run is reproducible bit for bit.
 
+mod crop;
 mod im2col;
 mod packed;
 #[cfg(test)]
@@ -527,6 +530,12 @@ fn forward<C: Real + Native>(
     bias: Option<&[C]>,
     out: &mut [C],
 ) -> Result<()> {
+    if let Some((live, crop)) = g.cropped_if_faster() {
+        let mut w_live = alloc_typed::<C>(crop.weight_len(g))?;
+        let w_live = w_live.data_mut::<C>("conv2d")?;
+        crop.weight(g, w, w_live);
+        return forward(&live, x, w_live, bias, out);
+    }
     if let (Some(x), Some(w), Some(out)) = (as_f32(x), as_f32(w), as_f32_mut(out))
         && packed::available(g)
         && packed::suits_forward(g)
@@ -560,6 +569,12 @@ fn forward<C: Real + Native>(
 
 /// `dx [N, C, H, W] = col2im(weightᵀ @ dy)`, per (item, group).
 fn backward_input<C: Real + Native>(g: &Geom, dy: &[C], w: &[C], dx: &mut [C]) -> Result<()> {
+    if let Some((live, crop)) = g.cropped_if_faster() {
+        let mut w_live = alloc_typed::<C>(crop.weight_len(g))?;
+        let w_live = w_live.data_mut::<C>("conv2d_backward_input")?;
+        crop.weight(g, w, w_live);
+        return backward_input(&live, dy, w_live, dx);
+    }
     if let (Some(dy), Some(w), Some(dx)) = (as_f32(dy), as_f32(w), as_f32_mut(dx))
         && packed::available(g)
         && packed::suits_backward_input(g)
@@ -609,6 +624,13 @@ fn backward_input<C: Real + Native>(g: &Geom, dy: &[C], w: &[C], dx: &mut [C]) -
 /// `dw [O, K] = Σ_n dy[n] @ im2col(x[n])ᵀ`: per-thread partial sums over contiguous slices of
 /// the batch, added in slice order (see the module documentation).
 fn backward_weight<C: Real + Native>(g: &Geom, dy: &[C], x: &[C], dw: &mut [C]) -> Result<()> {
+    if let Some((live, crop)) = g.cropped_if_faster() {
+        let mut dw_live = alloc_typed::<C>(crop.weight_len(g))?;
+        let dw_live = dw_live.data_mut::<C>("conv2d_backward_weight")?;
+        backward_weight(&live, dy, x, dw_live)?;
+        crop.weight_grad(g, dw_live, dw);
+        return Ok(());
+    }
     let (cg, og, k, l) = (g.cg(), g.og(), g.taps(), g.positions());
     let x_item = cg * g.plane();
     let fold = fold(g);

@@ -9,7 +9,13 @@ use rayon::prelude::*;
 
 /// The outputs `lo..hi` of one spatial dim whose input index `o * stride + shift - pad` lies
 /// inside `0..input` (the others read padding).
-fn inside(outputs: usize, stride: usize, shift: usize, pad: usize, input: usize) -> (usize, usize) {
+pub(super) fn inside(
+    outputs: usize,
+    stride: usize,
+    shift: usize,
+    pad: usize,
+    input: usize,
+) -> (usize, usize) {
     // o * stride + shift >= pad  <=>  o >= ceil((pad - shift) / stride)
     let lo = pad.saturating_sub(shift).div_ceil(stride).min(outputs);
     // o * stride + shift - pad < input  <=>  o * stride < input + pad - shift

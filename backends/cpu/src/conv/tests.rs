@@ -132,7 +132,7 @@ fn run(input: [usize; 4], weight: [usize; 4], p: Conv2dParams) {
     );
 }
 
-fn params(stride: usize, padding: usize, dilation: usize, groups: usize) -> Conv2dParams {
+const fn params(stride: usize, padding: usize, dilation: usize, groups: usize) -> Conv2dParams {
     Conv2dParams {
         stride: [stride, stride],
         padding: [padding, padding],
@@ -183,7 +183,80 @@ fn one_folded_product_with_its_copies_on_all_threads() {
         run([8, 64, 4, 4], [64, 64, 3, 3], params(1, 1, 1, 1)); // 16 positions, 8 items
         run([32, 64, 4, 4], [128, 64, 3, 3], params(2, 1, 1, 1)); // 4 positions, 32 items
         run([12, 96, 3, 3], [48, 96, 3, 3], params(1, 0, 1, 1)); // 1 position, no padding
+        run([32, 64, 1, 1], [64, 64, 3, 3], params(1, 1, 1, 1)); // 1x1 planes: centre tap
     });
+}
+
+/// Kernels that hang over the padding at every output position, so that some of their taps
+/// are cropped (`crop.rs`; batches large enough for the crop to pay off), and the crop.
+const CROPPED: [(
+    [usize; 4],
+    [usize; 4],
+    Conv2dParams,
+    [std::ops::Range<usize>; 2],
+); 5] = [
+    // 1x1 planes, 3x3 "same": the centre tap only.
+    (
+        [32, 8, 1, 1],
+        [6, 8, 3, 3],
+        params(1, 1, 1, 1),
+        [1..2, 1..2],
+    ),
+    // 2x2 -> 1x1, 3x3 stride 2: the lower-right four taps.
+    (
+        [48, 5, 2, 2],
+        [4, 5, 3, 3],
+        params(2, 1, 1, 1),
+        [1..3, 1..3],
+    ),
+    // Dilation 2 on 2x2 planes: the centre tap, padding 2 -> 0.
+    ([8, 3, 2, 2], [4, 3, 3, 3], params(1, 2, 2, 1), [1..2, 1..2]),
+    // Groups, and a 5x5 kernel over 2x2 planes with padding 2: the middle 3x3 taps.
+    (
+        [32, 4, 1, 1],
+        [6, 2, 3, 3],
+        params(1, 1, 1, 2),
+        [1..2, 1..2],
+    ),
+    (
+        [10, 3, 2, 2],
+        [5, 3, 5, 5],
+        params(1, 2, 1, 1),
+        [1..4, 1..4],
+    ),
+];
+
+#[test]
+fn taps_over_padding_only_are_cropped() {
+    for (input, weight, p, [rows, cols]) in CROPPED {
+        let g = Geom::new("test", input, &weight, &p).unwrap();
+        let (live, crop) = g.cropped().expect("a crop");
+        assert_eq!((crop.rows.clone(), crop.cols.clone()), (rows, cols));
+        assert_eq!((live.kh, live.kw), (crop.rows.len(), crop.cols.len()));
+        assert!(
+            live.cropped().is_none(),
+            "cropped twice: {input:?} {weight:?}"
+        );
+        assert!(g.crop_saves_enough(&live), "{input:?} {weight:?}");
+        run(input, weight, p);
+    }
+    // A batch too small for the copy of the live taps to pay off.
+    let g = Geom::new("test", [4, 8, 1, 1], &[6, 8, 3, 3], &params(1, 1, 1, 1)).unwrap();
+    assert!(g.cropped().is_some() && g.cropped_if_faster().is_none());
+    // Every tap reads the input somewhere: nothing to crop.
+    let g = Geom::new("test", [1, 2, 2, 2], &[3, 2, 3, 3], &params(1, 1, 1, 1)).unwrap();
+    assert!(g.cropped().is_none());
+    // Asymmetric: rows cropped (1-row planes), columns not.
+    let p = Conv2dParams {
+        stride: [1, 1],
+        padding: [1, 2],
+        dilation: [1, 1],
+        groups: 1,
+    };
+    let g = Geom::new("test", [6, 3, 1, 6], &[4, 3, 3, 5], &p).unwrap();
+    let (_, crop) = g.cropped_if_faster().expect("a crop");
+    assert_eq!((crop.rows, crop.cols), (1..2, 0..5));
+    run([6, 3, 1, 6], [4, 3, 3, 5], p);
 }
 
 #[test]
@@ -309,6 +382,9 @@ fn f32_forward_matches_the_direct_convolution() {
         ([4, 3, 9, 40], [5, 3, 3, 3], params(2, 0, 1, 1)),
         // Padded, dilated, stride 1: masked runs across rows and items (planes of 9x11).
         ([3, 3, 9, 11], [4, 3, 3, 3], params(1, 2, 2, 1)),
+        // Cropped kernels (taps over padding only): 1x1 planes, 2x2 -> 1x1 with stride 2.
+        ([32, 20, 1, 1], [12, 20, 3, 3], params(1, 1, 1, 1)),
+        ([48, 20, 2, 2], [12, 20, 3, 3], params(2, 1, 1, 1)),
     ];
     for (input, weight, p) in cases {
         let g = Geom::new("test", input, &weight, &p).unwrap();
@@ -389,6 +465,9 @@ fn f32_input_gradient_matches_the_direct_convolution() {
         // Several items per task (small planes), strips across items.
         ([8, 6, 5, 5], [7, 6, 3, 3], params(1, 1, 1, 1)),
         ([6, 4, 7, 7], [260, 4, 3, 3], params(1, 1, 1, 1)),
+        // Cropped kernels (taps over padding only).
+        ([32, 20, 1, 1], [12, 20, 3, 3], params(1, 1, 1, 1)),
+        ([48, 20, 2, 2], [12, 20, 3, 3], params(2, 1, 1, 1)),
     ];
     for (input, weight, p) in cases {
         let g = Geom::new("test", input, &weight, &p).unwrap();
