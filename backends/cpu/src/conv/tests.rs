@@ -187,14 +187,17 @@ fn one_folded_product_with_its_copies_on_all_threads() {
     });
 }
 
-/// Kernels that hang over the padding at every output position, so that some of their taps
-/// are cropped (`crop.rs`; batches large enough for the crop to pay off), and the crop.
-const CROPPED: [(
+/// Input dims, weight dims, parameters, and the live taps (rows, columns).
+type CropCase = (
     [usize; 4],
     [usize; 4],
     Conv2dParams,
     [std::ops::Range<usize>; 2],
-); 5] = [
+);
+
+/// Kernels that hang over the padding at every output position, so that some of their taps
+/// are cropped (`crop.rs`; batches large enough for the crop to pay off), and the crop.
+const CROPPED: [CropCase; 5] = [
     // 1x1 planes, 3x3 "same": the centre tap only.
     (
         [32, 8, 1, 1],
