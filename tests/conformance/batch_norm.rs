@@ -2,7 +2,7 @@
 //! for normalizing, unbiased for the running update, momentum) and evaluation (running
 //! statistics), with and without affine parameters, on [N, C], [N, C, L] and [N, C, H, W];
 //! channels-last and sliced inputs, strided and aliased running statistics; f32 / f64 / f16 /
-//! bf16; a large mean (stable statistics); gradients of input, weight and bias against the
+//! bf16; shapes large enough to run in parallel; a large mean (stable statistics); gradients of input, weight and bias against the
 //! closed forms and finite differences (first and second order); PyTorch's errors.
 
 use crate::common::*;
@@ -105,8 +105,13 @@ fn updated(
 
 const SHAPES: [&[usize]; 4] = [&[8, 3], &[4, 3, 5], &[2, 4, 5, 6], &[3, 2, 3, 1, 4]];
 
+/// Shapes large enough for a backend to split the channels between threads (over 32 K
+/// elements), with short rows (ResNet's small planes): 1, 3 and 16 elements per item and
+/// channel, channel counts that split unevenly.
+const LARGE_SHAPES: [&[usize]; 3] = [&[2048, 17], &[528, 21, 3], &[300, 9, 4, 4]];
+
 fn training<B: Backend>(b: &B) {
-    for (k, dims) in SHAPES.into_iter().enumerate() {
+    for (k, dims) in SHAPES.into_iter().chain(LARGE_SHAPES).enumerate() {
         let c = dims[1];
         let x = data_f32(numel(dims), k as u64, -2.0, 3.0);
         let (w, bias) = (data_f32(c, 10, 0.5, 1.5), data_f32(c, 11, -1.0, 1.0));
@@ -405,7 +410,7 @@ fn grads(
 }
 
 fn gradients<B: Backend>(b: &B) {
-    for (k, dims) in SHAPES.into_iter().enumerate() {
+    for (k, dims) in SHAPES.into_iter().chain(LARGE_SHAPES).enumerate() {
         let c = dims[1];
         let x = data_f32(numel(dims), 70 + k as u64, -2.0, 3.0);
         let dy = data_f32(numel(dims), 80 + k as u64, -1.0, 1.0);

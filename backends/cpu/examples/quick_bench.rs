@@ -127,6 +127,49 @@ fn main() -> Result<()> {
             Ok(gb(8.0, t))
         });
     }
+    // Batch norm in training, forward and backward, on the shapes of the ResNet-18 step at 32²
+    // (batch 32): microseconds per call.
+    for [c, side] in [[64usize, 16], [64, 8], [128, 4], [256, 2], [512, 1]] {
+        let dims = [32, c, side, side];
+        let count = dims.iter().product();
+        let (xl, cl) = (Layout::contiguous(dims), Layout::contiguous([c]));
+        let (bx, by) = (randn(&cpu, count, 7)?, randn(&cpu, count, 8)?);
+        let (w, b) = (randn(&cpu, c, 9)?, randn(&cpu, c, 10)?);
+        let (mut mean, mut var) = (randn(&cpu, c, 11)?, randn(&cpu, c, 12)?);
+        let mut forward = || {
+            cpu.batch_norm(
+                View::new(&bx, &xl),
+                Some(View::new(&w, &cl)),
+                Some(View::new(&b, &cl)),
+                Some(ViewMut::new(&mut mean, &cl)),
+                Some(ViewMut::new(&mut var, &cl)),
+                true,
+                0.1,
+                1e-5,
+            )
+        };
+        let (_, saved) = forward()?;
+        run(&format!("batch_norm_{c}x{side}x{side}"), "us", &mut |_| {
+            Ok(time(50, || forward().map(drop))? * 1e6)
+        });
+        run(
+            &format!("batch_norm_backward_{c}x{side}x{side}"),
+            "us",
+            &mut |_| {
+                let t = time(50, || {
+                    cpu.batch_norm_backward(
+                        View::new(&by, &xl),
+                        View::new(&bx, &xl),
+                        Some(View::new(&w, &cl)),
+                        &saved,
+                        true,
+                    )
+                    .map(drop)
+                })?;
+                Ok(t * 1e6)
+            },
+        );
+    }
     for m in [256usize, 512, 1024, 2048] {
         run(&format!("matmul_{m}"), "GFLOP/s", &mut |_| {
             let ml = Layout::contiguous([1, m, m]);

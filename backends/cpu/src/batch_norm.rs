@@ -12,11 +12,17 @@
 //! `f16`/`bf16`/`f32`). The saved mean and inverse standard deviation are `[C]` storages of the
 //! compute type (`f32`, or `f64` for `f64` inputs), as PyTorch keeps them in `float` for half
 //! inputs.
+//!
+//! Contiguous inputs take blocks of channels per task instead ([`dense`]): small planes make
+//! short runs, and walking them one channel at a time costs more than the arithmetic.
+
+mod dense;
 
 use crate::math::simd;
 use crate::num::{FloatStore, Real, float_dispatch};
 use crate::storage::{CpuStorage, Native, alloc_typed, from_vec};
 use crate::strided::{PAR_THRESHOLD, SendPtr, Walk};
+use dense::{Dense, coefficients};
 use rayon::prelude::*;
 use tiny_torch_core::{
     BackendStorage, BatchNormSaved, DType, Layout, Result, View, ViewMut, check_batch_norm,
@@ -119,6 +125,32 @@ fn channel_sum<T: FloatStore>(data: &[T], walk: &Walk<1>, f: impl Fn(f64) -> f64
     total
 }
 
+/// `(Σ g, Σ (x - mean) g)` over one contiguous run, in 8 `f64` lanes (a fixed order).
+#[inline(always)]
+fn run_grad_sums<T: FloatStore>(xs: &[T], gs: &[T], mean: f64) -> (f64, f64) {
+    let mut lanes = [[0f64; 2]; 8];
+    let (xc, gc) = (xs.chunks_exact(8), gs.chunks_exact(8));
+    let (xr, gr) = (xc.remainder(), gc.remainder());
+    for (xa, ga) in xc.zip(gc) {
+        for ((l, &xv), &gv) in lanes.iter_mut().zip(xa).zip(ga) {
+            let gv = gv.up().f64();
+            l[0] += gv;
+            l[1] += (xv.up().f64() - mean) * gv;
+        }
+    }
+    let (mut sum, mut dot) = (0.0, 0.0);
+    for l in lanes {
+        sum += l[0];
+        dot += l[1];
+    }
+    for (&xv, &gv) in xr.iter().zip(gr) {
+        let gv = gv.up().f64();
+        sum += gv;
+        dot += (xv.up().f64() - mean) * gv;
+    }
+    (sum, dot)
+}
+
 /// `(Σ g, Σ (x - mean) g)` over a channel (walk operands: output, input, gradient).
 #[inline(always)]
 fn channel_grad_sums<T: FloatStore>(x: &[T], g: &[T], walk: &Walk<3>, mean: f64) -> (f64, f64) {
@@ -126,26 +158,9 @@ fn channel_grad_sums<T: FloatStore>(x: &[T], g: &[T], walk: &Walk<3>, mean: f64)
     let (mut sum, mut dot) = (0.0, 0.0);
     walk.runs(0, walk.numel(), |[_, ox, og], len| {
         if sx == 1 && sg == 1 {
-            let (xs, gs) = (&x[ox..ox + len], &g[og..og + len]);
-            let mut lanes = [[0f64; 2]; 8];
-            let (xc, gc) = (xs.chunks_exact(8), gs.chunks_exact(8));
-            let (xr, gr) = (xc.remainder(), gc.remainder());
-            for (xa, ga) in xc.zip(gc) {
-                for ((l, &xv), &gv) in lanes.iter_mut().zip(xa).zip(ga) {
-                    let gv = gv.up().f64();
-                    l[0] += gv;
-                    l[1] += (xv.up().f64() - mean) * gv;
-                }
-            }
-            for l in lanes {
-                sum += l[0];
-                dot += l[1];
-            }
-            for (&xv, &gv) in xr.iter().zip(gr) {
-                let gv = gv.up().f64();
-                sum += gv;
-                dot += (xv.up().f64() - mean) * gv;
-            }
+            let (s, d) = run_grad_sums(&x[ox..ox + len], &g[og..og + len], mean);
+            sum += s;
+            dot += d;
         } else {
             for j in 0..len {
                 let gv = g[og + j * sg].up().f64();
@@ -283,31 +298,66 @@ fn forward<T: FloatStore>(
     let dst = SendPtr::new(out.data_mut::<T>(op)?);
     let out_layout = Layout::contiguous(ch.dims.as_slice());
     let m = ch.count;
-    // Per channel: the statistics it normalizes with (mean, biased variance), then the output.
-    let stats = per_channel(c, total, |i| -> Result<(f64, f64)> {
-        let (mean, var) = if training {
-            if m == 0 {
+    // Eval mode normalizes with the running statistics (checked above: both present).
+    let running_stats = |i: usize| {
+        let mean = old_mean.as_ref().map_or(0.0, |v| v[i]);
+        let var = old_var.as_ref().map_or(1.0, |v| v[i]);
+        (mean, var)
+    };
+    // `out = x * alpha + beta` for channel `i` normalized with (mean, biased variance).
+    let affine = |i: usize, (mean, var): (f64, f64)| {
+        let invstd = 1.0 / (var + eps).sqrt();
+        let alpha = invstd * param(weight.as_ref(), i, 1.0);
+        let beta = param(bias.as_ref(), i, 0.0) - mean * alpha;
+        (alpha, beta)
+    };
+    let stats = if let Some(dense) = Dense::of(&ch.dims, &[input.layout]) {
+        let x = &x[input.layout.offset()..];
+        dense.per_block(|block| {
+            let stats: Vec<(f64, f64)> = if training {
+                let sums = simd!(dense.sums(x, &block, |_, v| v));
+                let means: Vec<f64> = sums.iter().map(|s| s / m as f64).collect();
+                let squares = simd!(dense.sums(x, &block, |j, v| (v - means[j]) * (v - means[j])));
+                let vars = squares.iter().map(|s| s / m as f64);
+                means.iter().copied().zip(vars).collect()
+            } else {
+                block.clone().map(running_stats).collect()
+            };
+            let (alpha, beta): (Vec<f64>, Vec<f64>) = block
+                .clone()
+                .zip(&stats)
+                .map(|(i, &s)| affine(i, s))
+                .unzip();
+            let (alpha, beta) = (coefficients::<T::C>(alpha), coefficients::<T::C>(beta));
+            // SAFETY: `dst` holds the whole contiguous output; blocks are disjoint.
+            simd!(unsafe {
+                dense.map(dst, x, x, &block, |j| {
+                    let (alpha, beta) = (alpha[j], beta[j]);
+                    move |v, _| v * alpha + beta
+                })
+            });
+            stats
+        })
+    } else {
+        // Per channel: the statistics it normalizes with, then the output.
+        per_channel(c, total, |i| -> Result<(f64, f64)> {
+            let (mean, var) = if !training {
+                running_stats(i)
+            } else if m == 0 {
                 (0.0, 0.0)
             } else {
                 let walk = ch.walk([input.layout], i)?;
                 let mean = simd!(channel_sum(x, &walk, |v| v)) / m as f64;
                 let var = simd!(channel_sum(x, &walk, |v| (v - mean) * (v - mean))) / m as f64;
                 (mean, var)
-            }
-        } else {
-            // Checked above: eval mode has both running statistics.
-            let mean = old_mean.as_ref().map_or(0.0, |v| v[i]);
-            let var = old_var.as_ref().map_or(1.0, |v| v[i]);
-            (mean, var)
-        };
-        let invstd = 1.0 / (var + eps).sqrt();
-        let alpha = invstd * param(weight.as_ref(), i, 1.0);
-        let beta = param(bias.as_ref(), i, 0.0) - mean * alpha;
-        let (alpha, beta) = (<T::C as Real>::of(alpha), <T::C as Real>::of(beta));
-        let walk = ch.walk([&out_layout, input.layout], i)?;
-        simd!(channel_map(dst, x, &walk, |v| v * alpha + beta));
-        Ok((mean, var))
-    })?;
+            };
+            let (alpha, beta) = affine(i, (mean, var));
+            let (alpha, beta) = (<T::C as Real>::of(alpha), <T::C as Real>::of(beta));
+            let walk = ch.walk([&out_layout, input.layout], i)?;
+            simd!(channel_map(dst, x, &walk, |v| v * alpha + beta));
+            Ok((mean, var))
+        })?
+    };
 
     if training && m > 0 {
         // running = (1 - momentum) * running + momentum * batch, the variance unbiased.
@@ -394,24 +444,65 @@ fn backward<T: FloatStore>(
     let dst = SendPtr::new(grad_input.data_mut::<T>(op)?);
     let out_layout = Layout::contiguous(ch.dims.as_slice());
     let m = ch.count as f64;
-    let sums = per_channel(c, total, |i| -> Result<(f64, f64)> {
-        let walk = ch.walk([&out_layout, input.layout, grad_output.layout], i)?;
-        let (sum, dot) = simd!(channel_grad_sums(x, g, &walk, mean[i]));
-        let scale = invstd[i] * param(weight.as_ref(), i, 1.0);
-        if training {
-            let k = <T::C as Real>::of(dot * invstd[i] * invstd[i] / m);
-            let grad_mean = <T::C as Real>::of(sum / m);
-            let (mu, scale) = (<T::C as Real>::of(mean[i]), <T::C as Real>::of(scale));
-            simd!(channel_map2(dst, x, g, &walk, |xv, gv| {
-                (gv - grad_mean - (xv - mu) * k) * scale
-            }));
-        } else {
-            let scale = <T::C as Real>::of(scale);
-            let walk = ch.walk([&out_layout, grad_output.layout], i)?;
-            simd!(channel_map(dst, g, &walk, |gv| gv * scale));
-        }
-        Ok((sum, dot))
-    })?;
+    let dense = Dense::of(&ch.dims, &[input.layout, grad_output.layout]);
+    let sums = if let Some(dense) = dense {
+        let (x, g) = (
+            &x[input.layout.offset()..],
+            &g[grad_output.layout.offset()..],
+        );
+        dense.per_block(|block| {
+            let means = &mean[block.clone()];
+            let sums = simd!(dense.grad_sums(x, g, &block, means));
+            let scale = block
+                .clone()
+                .map(|i| invstd[i] * param(weight.as_ref(), i, 1.0));
+            let scale = coefficients::<T::C>(scale);
+            if training {
+                let k = block
+                    .clone()
+                    .zip(&sums)
+                    .map(|(i, &(_, dot))| dot * invstd[i] * invstd[i] / m);
+                let k = coefficients::<T::C>(k);
+                let grad_mean = coefficients::<T::C>(sums.iter().map(|&(sum, _)| sum / m));
+                let mu = coefficients::<T::C>(means.iter().copied());
+                // SAFETY: `dst` holds the whole contiguous gradient; blocks are disjoint.
+                simd!(unsafe {
+                    dense.map(dst, x, g, &block, |j| {
+                        let (grad_mean, mu, k, scale) = (grad_mean[j], mu[j], k[j], scale[j]);
+                        move |xv, gv| (gv - grad_mean - (xv - mu) * k) * scale
+                    })
+                });
+            } else {
+                // SAFETY: as above.
+                simd!(unsafe {
+                    dense.map(dst, g, g, &block, |j| {
+                        let scale = scale[j];
+                        move |gv, _| gv * scale
+                    })
+                });
+            }
+            sums
+        })
+    } else {
+        per_channel(c, total, |i| -> Result<(f64, f64)> {
+            let walk = ch.walk([&out_layout, input.layout, grad_output.layout], i)?;
+            let (sum, dot) = simd!(channel_grad_sums(x, g, &walk, mean[i]));
+            let scale = invstd[i] * param(weight.as_ref(), i, 1.0);
+            if training {
+                let k = <T::C as Real>::of(dot * invstd[i] * invstd[i] / m);
+                let grad_mean = <T::C as Real>::of(sum / m);
+                let (mu, scale) = (<T::C as Real>::of(mean[i]), <T::C as Real>::of(scale));
+                simd!(channel_map2(dst, x, g, &walk, |xv, gv| {
+                    (gv - grad_mean - (xv - mu) * k) * scale
+                }));
+            } else {
+                let scale = <T::C as Real>::of(scale);
+                let walk = ch.walk([&out_layout, grad_output.layout], i)?;
+                simd!(channel_map(dst, g, &walk, |gv| gv * scale));
+            }
+            Ok((sum, dot))
+        })?
+    };
     let grad_weight: Vec<T> = sums
         .iter()
         .zip(invstd)
