@@ -33,7 +33,8 @@
 //! One module per op family: `copy` (bytes, fill, strided copy and casts), `unary`, `binary`
 //! (and `where`), `reduce`, `softmax`, `matmul`, `conv`, `pool`, `batch_norm`, `indexing`,
 //! `random`; `storage` holds the buffers and the caching allocator, `strided` and `map` the
-//! iteration machinery, `num` and `math` the numeric helpers.
+//! iteration machinery, `num` and `math` the numeric helpers, `threads` rayon's pool (with the
+//! main thread in it).
 
 mod batch_norm;
 mod binary;
@@ -54,6 +55,7 @@ mod storage;
 mod strided;
 #[cfg(test)]
 mod test_values;
+mod threads;
 mod unary;
 
 pub use storage::{CpuStorage, POOL_LIMIT_BYTES, cached_bytes, empty_cache};

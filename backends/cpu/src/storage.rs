@@ -198,6 +198,7 @@ pub(crate) use dispatch;
 /// A storage of `len` elements of `T` whose contents are unspecified (zeros or a reused buffer).
 pub(crate) fn alloc_typed<T: Native>(len: usize) -> Result<CpuStorage> {
     keep_freed_memory();
+    crate::threads::join_main_thread_to_pool();
     let size = std::mem::size_of::<T>();
     let bytes = len
         .checked_mul(size)
