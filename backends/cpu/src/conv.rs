@@ -46,7 +46,7 @@ mod tests;
 use crate::copy;
 use crate::num::{FloatStore, Real, float_dispatch};
 use crate::storage::{CpuStorage, Native, alloc_typed};
-use crate::strided::check_extent;
+use crate::strided::{check_extent, for_each_chunk};
 use gemm::Parallelism;
 use half::{bf16, f16};
 use im2col::{Mat, col2im, col2im_folded, gemm_into, im2col, im2col_folded};
@@ -462,16 +462,7 @@ fn gather_items<C: Copy + Send + Sync>(
             dst.copy_from_slice(&dy[((first + b) * o + oo) * l..][..l]);
         }
     };
-    let rows = &mut into[..o * items * l];
-    if parallel {
-        rows.par_chunks_mut(items * l)
-            .enumerate()
-            .for_each(|(oo, r)| row(oo, r));
-    } else {
-        for (oo, r) in rows.chunks_mut(items * l).enumerate() {
-            row(oo, r);
-        }
-    }
+    for_each_chunk(&mut into[..o * items * l], items * l, parallel, row);
 }
 
 /// [`forward`] with `fold` items per product (groups of 1).
@@ -509,15 +500,7 @@ fn forward_folded<C: Real + Native>(
                 }
             }
         };
-        if parallel {
-            part.par_chunks_exact_mut(o * l)
-                .enumerate()
-                .for_each(|(b, item)| scatter(b, item));
-        } else {
-            for (b, item) in part.chunks_exact_mut(o * l).enumerate() {
-                scatter(b, item);
-            }
-        }
+        for_each_chunk(part, o * l, parallel, scatter);
         Ok(())
     })
 }

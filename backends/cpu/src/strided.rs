@@ -238,6 +238,25 @@ pub(crate) fn par_ranges(numel: usize, serial: bool, f: impl Fn(usize, usize) + 
         .for_each(|c| f(c * per, ((c + 1) * per).min(numel)));
 }
 
+/// Calls `f(i, chunk)` for the `size`-element chunks of `data` in order (the last may be
+/// shorter): on all threads when `parallel`, else one after the other on this one.
+pub(crate) fn for_each_chunk<T: Send>(
+    data: &mut [T],
+    size: usize,
+    parallel: bool,
+    f: impl Fn(usize, &mut [T]) + Sync + Send,
+) {
+    if parallel {
+        data.par_chunks_mut(size)
+            .enumerate()
+            .for_each(|(i, chunk)| f(i, chunk));
+    } else {
+        for (i, chunk) in data.chunks_mut(size).enumerate() {
+            f(i, chunk);
+        }
+    }
+}
+
 /// A raw pointer that may cross threads: parallel chunks write disjoint elements through it.
 pub(crate) struct SendPtr<T>(*mut T);
 

@@ -12,8 +12,7 @@
 
 use super::Geom;
 use crate::num::Real;
-use crate::strided::PAR_THRESHOLD;
-use rayon::prelude::*;
+use crate::strided::{PAR_THRESHOLD, for_each_chunk};
 use std::ops::Range;
 
 /// Crop when the multiply-adds saved per weight element (`N * L * dead taps / taps`) are at
@@ -97,24 +96,16 @@ impl Crop {
                 }
             }
         };
-        if w.len() >= PAR_THRESHOLD {
-            into.par_chunks_mut(per_channel)
-                .enumerate()
-                .for_each(|(o, dst)| channel(o, dst));
-        } else {
-            for (o, dst) in into.chunks_mut(per_channel).enumerate() {
-                channel(o, dst);
-            }
-        }
+        for_each_chunk(into, per_channel, w.len() >= PAR_THRESHOLD, channel);
     }
 
     /// The weight gradient of `g` (uncropped) from that of its cropped kernel, `dw_live`
     /// (`[O, Cg, rows, cols]`): zero for the taps that read only padding.
     pub(super) fn weight_grad<C: Real>(&self, g: &Geom, dw_live: &[C], dw: &mut [C]) {
-        let (full, live) = (g.kh * g.kw, self.rows.len() * self.cols.len());
-        let kernel = |kernel: &mut [C], live: &[C]| {
+        let (full, live_taps) = (g.kh * g.kw, self.rows.len() * self.cols.len());
+        let kernel = |k: usize, kernel: &mut [C]| {
             kernel.fill(C::ZERO);
-            let mut live = live.iter();
+            let mut live = dw_live[k * live_taps..(k + 1) * live_taps].iter();
             for i in self.rows.clone() {
                 for (d, &v) in kernel[i * g.kw..(i + 1) * g.kw][self.cols.clone()]
                     .iter_mut()
@@ -124,15 +115,8 @@ impl Crop {
                 }
             }
         };
-        if dw.len() >= PAR_THRESHOLD {
-            dw.par_chunks_exact_mut(full)
-                .zip(dw_live.par_chunks_exact(live))
-                .for_each(|(k, l)| kernel(k, l));
-        } else {
-            for (k, l) in dw.chunks_exact_mut(full).zip(dw_live.chunks_exact(live)) {
-                kernel(k, l);
-            }
-        }
+        let parallel = dw.len() >= PAR_THRESHOLD;
+        for_each_chunk(dw, full, parallel, kernel);
     }
 
     /// Elements of the cropped `[O, Cg, rows, cols]` kernel of `g` (uncropped).

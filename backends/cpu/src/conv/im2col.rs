@@ -4,8 +4,8 @@
 
 use super::Geom;
 use crate::num::Real;
+use crate::strided::for_each_chunk;
 use gemm::Parallelism;
-use rayon::prelude::*;
 
 /// The outputs `lo..hi` of one spatial dim whose input index `o * stride + shift - pad` lies
 /// inside `0..input` (the others read padding).
@@ -94,16 +94,7 @@ pub(super) fn im2col_folded<C: Real>(
         }
     };
     let blocks = &mut cols[..g.c * taps * width];
-    if parallel {
-        blocks
-            .par_chunks_mut(taps * width)
-            .enumerate()
-            .for_each(|(c, rows)| channel_rows(c, rows));
-    } else {
-        for (c, rows) in blocks.chunks_mut(taps * width).enumerate() {
-            channel_rows(c, rows);
-        }
-    }
+    for_each_chunk(blocks, taps * width, parallel, channel_rows);
 }
 
 /// [`im2col`] of the planes `x` (`[channels, H, W]`) into rows `row_stride` elements apart,
@@ -180,15 +171,7 @@ pub(super) fn col2im_folded<C: Real>(g: &Geom, cols: &[C], dx: &mut [C], paralle
         dx_b.fill(C::ZERO);
         col2im_planes(g, table.as_deref(), &cols[b * l..], dx_b, width);
     };
-    if parallel {
-        dx.par_chunks_exact_mut(x_item)
-            .enumerate()
-            .for_each(|(b, dx_b)| item(b, dx_b));
-    } else {
-        for (b, dx_b) in dx.chunks_exact_mut(x_item).enumerate() {
-            item(b, dx_b);
-        }
-    }
+    for_each_chunk(dx, x_item, parallel, item);
 }
 
 /// [`col2im`] onto the planes `x` (`[channels, H, W]`) from rows `row_stride` elements apart.
