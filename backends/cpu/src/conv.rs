@@ -514,10 +514,8 @@ fn forward<C: Real + Native>(
     out: &mut [C],
 ) -> Result<()> {
     if let Some((live, crop)) = g.cropped_if_faster() {
-        let mut w_live = alloc_typed::<C>(crop.weight_len(g))?;
-        let w_live = w_live.data_mut::<C>("conv2d")?;
-        crop.weight(g, w, w_live);
-        return forward(&live, x, w_live, bias, out);
+        let w_live = crop.live_weight(g, w)?;
+        return forward(&live, x, w_live.data::<C>("conv2d")?, bias, out);
     }
     if let (Some(x), Some(w), Some(out)) = (as_f32(x), as_f32(w), as_f32_mut(out))
         && packed::available(g)
@@ -553,10 +551,8 @@ fn forward<C: Real + Native>(
 /// `dx [N, C, H, W] = col2im(weightᵀ @ dy)`, per (item, group).
 fn backward_input<C: Real + Native>(g: &Geom, dy: &[C], w: &[C], dx: &mut [C]) -> Result<()> {
     if let Some((live, crop)) = g.cropped_if_faster() {
-        let mut w_live = alloc_typed::<C>(crop.weight_len(g))?;
-        let w_live = w_live.data_mut::<C>("conv2d_backward_input")?;
-        crop.weight(g, w, w_live);
-        return backward_input(&live, dy, w_live, dx);
+        let w_live = crop.live_weight(g, w)?;
+        return backward_input(&live, dy, w_live.data::<C>("conv2d_backward_input")?, dx);
     }
     if let (Some(dy), Some(w), Some(dx)) = (as_f32(dy), as_f32(w), as_f32_mut(dx))
         && packed::available(g)

@@ -12,8 +12,10 @@
 
 use super::Geom;
 use crate::num::Real;
+use crate::storage::{CpuStorage, Native, alloc_typed};
 use crate::strided::{PAR_THRESHOLD, for_each_chunk};
 use std::ops::Range;
+use tiny_torch_core::Result;
 
 /// Crop when the multiply-adds saved per weight element (`N * L * dead taps / taps`) are at
 /// least this many. Measured on ResNet-18's last stage at 32x32, batch 32, 2 threads: the 3x3
@@ -79,9 +81,16 @@ impl Geom {
 }
 
 impl Crop {
-    /// The live taps of `w` (`[O, Cg, kh, kw]` of `g`, the uncropped geometry), as a contiguous
-    /// `[O, Cg, rows, cols]` in `into`.
-    pub(super) fn weight<C: Copy + Send + Sync>(&self, g: &Geom, w: &[C], into: &mut [C]) {
+    /// The live taps of `w` (`[O, Cg, kh, kw]` of `g`, the uncropped geometry), as a new
+    /// contiguous `[O, Cg, rows, cols]` storage.
+    pub(super) fn live_weight<C: Native>(&self, g: &Geom, w: &[C]) -> Result<CpuStorage> {
+        let mut live = alloc_typed::<C>(self.weight_len(g))?;
+        self.weight(g, w, live.data_mut::<C>("conv2d")?);
+        Ok(live)
+    }
+
+    /// The live taps of `w` into `into` (see [`Crop::live_weight`]).
+    fn weight<C: Copy + Send + Sync>(&self, g: &Geom, w: &[C], into: &mut [C]) {
         let (full, live) = (g.kh * g.kw, self.rows.len() * self.cols.len());
         let per_channel = g.cg() * live;
         let channel = |o: usize, dst: &mut [C]| {
