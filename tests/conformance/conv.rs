@@ -149,6 +149,8 @@ fn geometries<B: Backend>(b: &B) {
         Geo::new([2, 8, 7, 7], [4, 8, 1, 1], 2, 0, 1, 1), // 1x1, stride 2
         Geo::new([3, 4, 5, 5], [5, 4, 5, 5], 1, 0, 1, 1), // 1x1 output
         Geo::new([4, 8, 16, 16], [32, 8, 3, 3], 1, 1, 1, 1), // large enough for threads
+        Geo::new([2, 16, 12, 13], [20, 16, 3, 3], 1, 1, 1, 1), // Winograd F(2x2, 3x3) on the CPU
+        Geo::new([2, 18, 9, 8], [16, 18, 3, 3], 1, 2, 1, 1), // the same, padded by 2
         Geo {
             x: [2, 2, 8, 5],
             w: [3, 2, 2, 3],
@@ -354,6 +356,7 @@ fn gradients<B: Backend>(b: &B) {
         Geo::new([2, 6, 5, 5], [6, 1, 3, 3], 1, 1, 1, 6),
         Geo::new([3, 5, 4, 4], [7, 5, 1, 1], 1, 0, 1, 1),
         Geo::new([4, 8, 16, 16], [32, 8, 3, 3], 1, 1, 1, 1), // threads
+        Geo::new([2, 16, 12, 13], [20, 16, 3, 3], 1, 1, 1, 1), // Winograd on the CPU
     ];
     for (k, g) in cases.iter().enumerate() {
         let (x, w, bias) = operands(g, 80 + k as u64);

@@ -42,6 +42,7 @@ mod im2col;
 mod packed;
 #[cfg(test)]
 mod tests;
+mod winograd;
 
 use crate::copy;
 use crate::num::{FloatStore, Real, float_dispatch};
@@ -517,11 +518,13 @@ fn forward<C: Real + Native>(
         let w_live = crop.live_weight(g, w)?;
         return forward(&live, x, w_live.data::<C>("conv2d")?, bias, out);
     }
-    if let (Some(x), Some(w), Some(out)) = (as_f32(x), as_f32(w), as_f32_mut(out))
-        && packed::available(g)
-        && packed::suits_forward(g)
-    {
-        return packed::forward(g, x, w, bias.and_then(as_f32), out);
+    if let (Some(x), Some(w), Some(out)) = (as_f32(x), as_f32(w), as_f32_mut(out)) {
+        if winograd::suits(g) {
+            return winograd::forward(g, x, w, bias.and_then(as_f32), out);
+        }
+        if packed::available(g) && packed::suits_forward(g) {
+            return packed::forward(g, x, w, bias.and_then(as_f32), out);
+        }
     }
     let fold = fold(g);
     if fold > 1 {
@@ -554,11 +557,13 @@ fn backward_input<C: Real + Native>(g: &Geom, dy: &[C], w: &[C], dx: &mut [C]) -
         let w_live = crop.live_weight(g, w)?;
         return backward_input(&live, dy, w_live.data::<C>("conv2d_backward_input")?, dx);
     }
-    if let (Some(dy), Some(w), Some(dx)) = (as_f32(dy), as_f32(w), as_f32_mut(dx))
-        && packed::available(g)
-        && packed::suits_backward_input(g)
-    {
-        return packed::backward_input(g, dy, w, dx);
+    if let (Some(dy), Some(w), Some(dx)) = (as_f32(dy), as_f32(w), as_f32_mut(dx)) {
+        if winograd::suits_backward_input(g) {
+            return winograd::backward_input(g, dy, w, dx);
+        }
+        if packed::available(g) && packed::suits_backward_input(g) {
+            return packed::backward_input(g, dy, w, dx);
+        }
     }
     let fold = fold(g);
     if fold > 1 {

@@ -41,9 +41,9 @@ use std::arch::x86_64::*;
 use tiny_torch_core::Result;
 
 /// Output channels per micro-tile.
-const MR: usize = 6;
+pub(super) const MR: usize = 6;
 /// Output positions per micro-tile (two 8-lane vectors).
-const NR: usize = 16;
+pub(super) const NR: usize = 16;
 /// Taps per block: one strip of columns (`KC x NR`, 16 KiB) stays in L1.
 const KC: usize = 256;
 /// Positions per block: the block's columns (`KC x NC`, 256 KiB) stay in L2.
@@ -120,7 +120,7 @@ fn pack_weights(g: &Geom, w: &[f32]) -> Result<CpuStorage> {
 /// `fill(i, chunk)` (every element of it): in parallel for convolutions big enough to run in
 /// parallel, where packing the weights on one thread left the others idle for 5-10 % of a
 /// 512-channel 3x3 convolution on 7x7 planes.
-fn pack_in_parallel(
+pub(super) fn pack_in_parallel(
     g: &Geom,
     chunks: usize,
     len: usize,
@@ -702,7 +702,7 @@ pub(super) fn backward_input(g: &Geom, dy: &[f32], w: &[f32], dx: &mut [f32]) ->
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile(
+pub(super) unsafe fn tile(
     kc: usize,
     a: &[f32],
     b: &[f32],
@@ -768,7 +768,7 @@ unsafe fn tile(
 
 #[cfg(not(target_arch = "x86_64"))]
 #[allow(clippy::too_many_arguments)]
-unsafe fn tile(_: usize, _: &[f32], _: &[f32], _: *mut f32, _: usize, _: usize, _: usize, _: bool) {
+pub(super) unsafe fn tile(_: usize, _: &[f32], _: &[f32], _: *mut f32, _: usize, _: usize, _: usize, _: bool) {
     unreachable!("`available` is false off x86_64")
 }
 
