@@ -17,7 +17,10 @@
 //!
 //! A 1x1, stride-1, unpadded convolution needs no im2col: `cols` is the input itself.
 //! Kernel taps that read only padding at every output position (a 3x3 kernel over 1x1 planes)
-//! are cropped off first ([`crop`]): they add nothing.
+//! are cropped off first ([`crop`]): they add nothing. `f32` 3x3 stride-1 convolutions with
+//! channels and tiles enough run by Winograd's F(2x2, 3x3) instead ([`winograd`]), forward and
+//! input gradient; on AVX2 + FMA the other `f32` forwards fuse im2col into the GEMM's packing
+//! ([`packed`]).
 //!
 //! Deep layers have few output positions per item (ResNet on 32x32 images: 64 down to 1): a
 //! product with `L = 4` columns keeps a GEMM kernel mostly idle and pays its packing for little

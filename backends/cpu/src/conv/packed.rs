@@ -768,7 +768,16 @@ pub(super) unsafe fn tile(
 
 #[cfg(not(target_arch = "x86_64"))]
 #[allow(clippy::too_many_arguments)]
-pub(super) unsafe fn tile(_: usize, _: &[f32], _: &[f32], _: *mut f32, _: usize, _: usize, _: usize, _: bool) {
+pub(super) unsafe fn tile(
+    _: usize,
+    _: &[f32],
+    _: &[f32],
+    _: *mut f32,
+    _: usize,
+    _: usize,
+    _: usize,
+    _: bool,
+) {
     unreachable!("`available` is false off x86_64")
 }
 

@@ -564,7 +564,12 @@ fn winograd_matches_the_direct_convolution() {
         let mut dx = vec![f32::NAN; xs.len()];
         assert!(winograd::transposed(&g).is_some_and(|t| winograd::applies(&t)));
         winograd::backward_input(&g, &dy, &w, &mut dx).unwrap();
-        let check = |what: &str, got: &[f32], want: &[f64], scale: &[f64], k: f64, bias: &dyn Fn(usize) -> f64| {
+        let check = |what: &str,
+                     got: &[f32],
+                     want: &[f64],
+                     scale: &[f64],
+                     k: f64,
+                     bias: &dyn Fn(usize) -> f64| {
             for (e, (&v, (&want, &scale))) in got.iter().zip(want.iter().zip(scale)).enumerate() {
                 let want = want + bias(e);
                 let tol = 4.0 * f32::EPSILON as f64 * (scale + bias(e).abs()) * k.sqrt();
@@ -576,6 +581,13 @@ fn winograd_matches_the_direct_convolution() {
         };
         let bias_of = |e: usize| b[e / g.positions() % g.o] as f64;
         check("forward", &y, &want_y, &scale_y, g.taps() as f64, &bias_of);
-        check("input gradient", &dx, &want_dx, &scale_dx, (g.o * 9) as f64, &|_| 0.0);
+        check(
+            "input gradient",
+            &dx,
+            &want_dx,
+            &scale_dx,
+            (g.o * 9) as f64,
+            &|_| 0.0,
+        );
     }
 }

@@ -22,7 +22,7 @@
 //! than the direct convolution, for transforms that only add and subtract. The products run on
 //! the forward's `MR x NR` micro-kernel ([`packed`]), whose `NR` lanes are sixteen tiles here.
 //! The work is split into blocks of strips of tiles (numbered across batch items, like the
-//! forward's positions), and each block goes through three steps that stay in L2:
+//! forward's positions), and each block goes through three steps whose buffers stay in L2:
 //!
 //! ```text
 //! for each block of strips of NR tiles:                     // parallel tasks
@@ -65,6 +65,11 @@ const MC_STRIPS: usize = 16;
 /// Fewer input or output channels than this leave the transforms a large share of the work:
 /// the direct kernels run those.
 const MIN_CHANNELS: usize = 16;
+/// Fewer tiles than this leave the weight transform (a few dozen operations per pair of
+/// channels, against one multiply-add per tile and point) too large a share: a 256-channel
+/// layer on 2x2 planes, batch 32 (32 tiles), was 1.1x slower than the direct kernels; at 128
+/// tiles (128 channels on 4x4 planes, batch 32) it is 1.3x faster.
+const MIN_TILES: usize = 64;
 
 /// Whether the Winograd forward can compute `g`: a 3x3, stride-1, undilated, ungrouped kernel
 /// with padding of at most 2 (so that the input gradient is one too), on a CPU with AVX2 + FMA.
@@ -78,14 +83,14 @@ pub(super) fn applies(g: &Geom) -> bool {
         && packed::available(g)
 }
 
-/// Whether the Winograd forward suits `g`: it [`applies`], there are channels enough to
-/// amortize the transforms, and strips of tiles enough for every thread.
+/// Whether the Winograd forward suits `g`: it [`applies`], and there are channels and tiles
+/// enough to amortize the transforms (and strips of tiles for every thread).
 pub(super) fn suits(g: &Geom) -> bool {
     enabled()
         && applies(g)
         && g.c >= MIN_CHANNELS
         && g.o >= MIN_CHANNELS
-        && Tiles::new(g).total(g.n) >= NR * rayon::current_num_threads()
+        && Tiles::new(g).total(g.n) >= MIN_TILES.max(NR * rayon::current_num_threads())
 }
 
 /// Whether the Winograd path may run: unless `TINY_TORCH_CONV_WINOGRAD=0` (read once), which
@@ -112,7 +117,13 @@ pub(super) fn transposed(g: &Geom) -> Option<Geom> {
         padding: [2 - g.p.padding[0], 2 - g.p.padding[1]],
         ..g.p
     };
-    let t = Geom::new("conv2d_backward_input", g.output_dims(), &[g.c, g.o, 3, 3], &p).ok()?;
+    let t = Geom::new(
+        "conv2d_backward_input",
+        g.output_dims(),
+        &[g.c, g.o, 3, 3],
+        &p,
+    )
+    .ok()?;
     debug_assert_eq!(t.output_dims(), [g.n, g.c, g.h, g.w]);
     Some(t)
 }
@@ -196,7 +207,11 @@ fn transform_weights<'w>(
                 let u = if oi < o {
                     let k = kernel(oi, ci);
                     let tap = |i: usize, j: usize| {
-                        f64::from(if turned { k[8 - (3 * i + j)] } else { k[3 * i + j] })
+                        f64::from(if turned {
+                            k[8 - (3 * i + j)]
+                        } else {
+                            k[3 * i + j]
+                        })
                     };
                     filter_transform(tap)
                 } else {
@@ -566,7 +581,9 @@ unsafe fn transform_output(
                     // SAFETY: each row of `cells` holds 8 floats.
                     unsafe { _mm256_storeu_ps(c.as_mut_ptr(), v) };
                 }
-                for (q, &(base, right, below)) in at.iter().enumerate().take(lanes).skip(8 * h).take(8) {
+                for (q, &(base, right, below)) in
+                    at.iter().enumerate().take(lanes).skip(8 * h).take(8)
+                {
                     let k = q - 8 * h;
                     // SAFETY: tasks own disjoint tiles; every cell written lies in the plane.
                     unsafe {
