@@ -462,8 +462,8 @@ unsafe fn transform_groups(staged: &[f32], groups: usize, lanes: Lanes<'_>) {
         let (s, q) = (lane / NR, lane % NR);
         let split = count.min(NR - q);
         let (head, tail) = (mask(0, split), mask(split, count));
-        for j in 0..4 {
-            let (r0, r1, r2, r3) = (across[0][j], across[1][j], across[2][j], across[3][j]);
+        let [r0s, r1s, r2s, r3s] = across;
+        for (j, (((r0, r1), r2), r3)) in r0s.into_iter().zip(r1s).zip(r2s).zip(r3s).enumerate() {
             let columns = [
                 _mm256_sub_ps(r0, r2),
                 _mm256_add_ps(r1, r2),
