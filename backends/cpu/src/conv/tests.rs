@@ -530,7 +530,9 @@ fn winograd_matches_the_direct_convolution() {
         ([2, 18, 7, 9], [16, 18, 3, 3], params(1, 2, 1, 1)),
         ([2, 130, 6, 5], [20, 130, 3, 3], params(1, 1, 1, 1)), // two channel blocks
         ([4, 24, 20, 22], [40, 24, 3, 3], params(1, 1, 1, 1)), // parallel, many strips
+        ([2, 16, 17, 19], [16, 16, 3, 3], params(1, 1, 1, 1)), // rows of 8 tiles, odd plane
         ([8, 32, 7, 7], [140, 32, 3, 3], params(1, 1, 1, 1)),  // tiles across items
+        ([4, 200, 8, 8], [180, 200, 3, 3], params(1, 1, 1, 1)), // U past L2: 4 strips a task
     ];
     for (input, weight, p) in cases {
         let g = Geom::new("test", input, &weight, &p).unwrap();
