@@ -80,6 +80,8 @@ full_step() {
 # ---------------------------------------------------------------- correctness
 step conformance 90 "$bundle/conformance" cuda::
 step golden      40 "$bundle/golden" cuda
+# Training-mode f32/f64 batch norm runs on cuDNN; this checks our own kernels for it too.
+TINY_TORCH_CUDNN_BATCH_NORM=0 step own_bn 60 "$bundle/conformance" cuda::batch_norm
 step mlp_train   30 "$bundle/mlp_train" cuda
 full_step cli    20 "$bundle/tiny-torch" conformance --golden tests/data/golden --device cuda
 # NCCL with one GPU is a world of 1: every collective and DDP go through NCCL for real, but a
@@ -98,7 +100,10 @@ full_step mnist  75 "$bundle/mnist" --device cuda --epochs 1 "${mnist_data[@]}" 
 # ---------------------------------------------------------------- speed
 # BENCH_FILTER picks cases (a regex; default: the headline ones) to keep the run short.
 step bench       60 "$bundle/ops" --bench "${BENCH_FILTER:-cuda/(matmul/(1024|4096)|matmul_bfloat16/8192|matmul_tf32/8192|elementwise|reduce|conv2d|nn)}" --warm-up-time 0.5 --measurement-time 1 --noplot
-# Whole ResNet training steps on the GPU (cuDNN convolutions, our pooling and batch norm).
+# Batch norm on our own kernels instead of cuDNN's, to compare with the cuda/nn cases above.
+TINY_TORCH_CUDNN_BATCH_NORM=0 step own_bn_bench 30 "$bundle/ops" --bench "cuda/nn/batch_norm" --warm-up-time 0.5 --measurement-time 1 --noplot
+grep -h "time:" -B1 "$logs/own_bn_bench.log" | head -8
+# Whole ResNet training steps on the GPU (cuDNN convolutions and batch norm, our pooling).
 full_step train_bench 100 "$bundle/train" --bench "cuda/train" --warm-up-time 1 --measurement-time 3 --noplot
 # The same steps split into forward, backward and optimizer (each ended by a synchronization).
 step phases      60 "$bundle/step_phases" cuda 20

@@ -392,6 +392,7 @@ fn forward<T: FloatStore>(
         BatchNormSaved {
             mean: saved_storage::<T>(&means),
             invstd: saved_storage::<T>(&invstds),
+            eps,
         },
     ))
 }

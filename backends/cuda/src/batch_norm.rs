@@ -6,16 +6,19 @@
 //! deviation as `[C]` storages of the compute type (f32, or f64 for f64 inputs), running
 //! statistics and affine parameters in the input's dtype through any stride.
 //!
-//! Own kernels rather than cuDNN's batch norm: cuDNN keeps its statistics in f32 for every
-//! input but f64 (ours are in the input dtype), has no backward for evaluation mode (constant
-//! statistics), needs 4-D/5-D descriptors and refuses an empty batch; the CPU's statistics are
-//! reproduced here bit for bit where the arithmetic allows. Each pass is a grid of
-//! (chunk, channel) blocks with per-block partial sums added in a fixed order (deterministic).
+//! Training-mode f32/f64 batch norm of contiguous inputs with affine parameters runs on cuDNN
+//! (`batch_norm_cudnn.rs`, which says exactly when); these kernels do everything else: f16/bf16
+//! inputs (cuDNN keeps their statistics in f32, ours are in the input dtype), strided inputs,
+//! no affine parameters, strided running statistics, evaluation mode and its backward (which
+//! cuDNN has none of), and fewer than two elements per channel. They reproduce the CPU's
+//! statistics bit for bit where the arithmetic allows. Each pass is a grid of (chunk, channel)
+//! blocks with per-block partial sums added in a fixed order (deterministic).
 //!
 //! Per channel `c`, the input is read as the view `x.select(1, c)` (any strides: channels-last
 //! and sliced inputs need no copy); the output is contiguous.
 
 use crate::Cuda;
+use crate::batch_norm_cudnn;
 use crate::copy;
 use crate::device::CudaDevice;
 use crate::launch::{KernelLayout, dtype_suffix, elementwise_config, launch_error, merge_dims};
@@ -168,6 +171,21 @@ pub(crate) fn batch_norm(
         running_var.as_ref().map(ViewMut::as_view),
         training,
     )?;
+    let (mut running_mean, mut running_var) = (running_mean, running_var);
+    if training
+        && let Some(done) = batch_norm_cudnn::forward_training(
+            cuda,
+            input,
+            weight,
+            bias,
+            running_mean.as_mut(),
+            running_var.as_mut(),
+            momentum,
+            eps,
+        )?
+    {
+        return Ok(done);
+    }
     let ch = Channels::of(input.layout);
     let (c, dtype) = (ch.channels, input.storage.dtype());
     float_only(op, dtype)?;
@@ -178,6 +196,7 @@ pub(crate) fn batch_norm(
     let saved = BatchNormSaved {
         mean: storage::alloc(device, acc, c)?,
         invstd: storage::alloc(device, acc, c)?,
+        eps,
     };
     if c == 0 {
         return Ok((out, saved));
@@ -326,6 +345,12 @@ pub(crate) fn batch_norm_backward(
 ) -> Result<(CudaStorage, CudaStorage, CudaStorage)> {
     let op = "batch_norm_backward";
     check_batch_norm_backward(grad_output, input, weight, saved)?;
+    if training
+        && let Some(done) =
+            batch_norm_cudnn::backward_training(cuda, grad_output, input, weight, saved)?
+    {
+        return Ok(done);
+    }
     let ch = Channels::of(input.layout);
     let (c, dtype) = (ch.channels, input.storage.dtype());
     float_only(op, dtype)?;

@@ -19,7 +19,7 @@ use crate::Cuda;
 use crate::compile::backend_error;
 use crate::copy;
 use crate::cudnn::{
-    ConvChoice, ConvDesc, ConvDescs, ConvKey, ConvKind, CudnnState, FilterDesc, TensorDesc,
+    ConvChoice, ConvDesc, ConvDescs, ConvKey, ConvKind, CudnnState, FilterDesc, Scales, TensorDesc,
     base_math, bwd_data_algo, bwd_filter_algo, candidates, cudnn_error, data_types, fwd_algo,
     workspace_cap,
 };
@@ -114,44 +114,6 @@ impl<'a> Dense<'a> {
     fn ptr(&self) -> *const c_void {
         let storage = self.packed.as_ref().unwrap_or(self.storage);
         storage.ptr_at(self.offset) as usize as *const c_void
-    }
-}
-
-/// alpha = 1 and beta (0: overwrite, 1: accumulate) in the type cuDNN scales `dtype` with
-/// (double for f64, float otherwise). The values live in `self`, which outlives the call.
-struct Scales {
-    one32: f32,
-    beta32: f32,
-    one64: f64,
-    beta64: f64,
-    double: bool,
-}
-
-impl Scales {
-    fn new(dtype: DType, beta: f64) -> Self {
-        Scales {
-            one32: 1.0,
-            beta32: beta as f32,
-            one64: 1.0,
-            beta64: beta,
-            double: dtype == DType::F64,
-        }
-    }
-
-    fn alpha(&self) -> *const c_void {
-        if self.double {
-            &self.one64 as *const f64 as *const c_void
-        } else {
-            &self.one32 as *const f32 as *const c_void
-        }
-    }
-
-    fn beta(&self) -> *const c_void {
-        if self.double {
-            &self.beta64 as *const f64 as *const c_void
-        } else {
-            &self.beta32 as *const f32 as *const c_void
-        }
     }
 }
 

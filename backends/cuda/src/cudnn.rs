@@ -20,7 +20,7 @@ use cudarc::cudnn::result::{self as cr, CudnnError};
 use cudarc::cudnn::sys as cs;
 use cudarc::driver::result;
 use std::collections::HashMap;
-use std::ffi::c_int;
+use std::ffi::{c_int, c_void};
 use tiny_torch_core::{Conv2dParams, DType, Error, Result};
 
 /// Whether cuDNN (`libcudnn.so.9`) can be loaded. Never panics.
@@ -114,6 +114,44 @@ impl CudnnState {
     }
 }
 
+/// alpha = 1 and beta (0: overwrite, 1: accumulate) in the type cuDNN scales `dtype` with
+/// (double for f64, float otherwise). The values live in `self`, which outlives the call.
+pub(crate) struct Scales {
+    one32: f32,
+    beta32: f32,
+    one64: f64,
+    beta64: f64,
+    double: bool,
+}
+
+impl Scales {
+    pub(crate) fn new(dtype: DType, beta: f64) -> Self {
+        Scales {
+            one32: 1.0,
+            beta32: beta as f32,
+            one64: 1.0,
+            beta64: beta,
+            double: dtype == DType::F64,
+        }
+    }
+
+    pub(crate) fn alpha(&self) -> *const c_void {
+        if self.double {
+            &self.one64 as *const f64 as *const c_void
+        } else {
+            &self.one32 as *const f32 as *const c_void
+        }
+    }
+
+    pub(crate) fn beta(&self) -> *const c_void {
+        if self.double {
+            &self.beta64 as *const f64 as *const c_void
+        } else {
+            &self.beta32 as *const f32 as *const c_void
+        }
+    }
+}
+
 // ---------------------------------------------------------------- descriptors
 
 /// cuDNN's data type and the type it computes (and takes alpha / beta) in, for a dtype:
@@ -158,16 +196,20 @@ fn dims_int(op: &'static str, dims: [usize; 4]) -> Result<[c_int; 4]> {
 pub(crate) struct TensorDesc(pub cs::cudnnTensorDescriptor_t);
 
 impl TensorDesc {
+    /// A descriptor not yet set (for `cudnnDerive*` to fill in).
+    pub(crate) fn empty() -> Result<Self> {
+        Ok(TensorDesc(cr::create_tensor_descriptor().map_err(|e| {
+            cudnn_error("creating a tensor descriptor", e)
+        })?))
+    }
+
     pub(crate) fn nchw(
         op: &'static str,
         data: cs::cudnnDataType_t,
         dims: [usize; 4],
     ) -> Result<Self> {
         let dims = dims_int(op, dims)?;
-        let desc = TensorDesc(
-            cr::create_tensor_descriptor()
-                .map_err(|e| cudnn_error("creating a tensor descriptor", e))?,
-        );
+        let desc = TensorDesc::empty()?;
         // SAFETY: a live descriptor; dims are positive ints (callers skip empty tensors).
         unsafe {
             cr::set_tensor4d_descriptor(

@@ -25,6 +25,7 @@
 //! for these dtypes), which is `Error::Unsupported` for integer inputs.
 
 mod batch_norm;
+mod batch_norm_cudnn;
 mod binary;
 mod compile;
 mod conv;

@@ -94,6 +94,7 @@ pub(crate) fn batch_norm(
             BatchNormSaved {
                 mean: saved_mean,
                 invstd: saved_invstd,
+                eps,
             },
         ));
     }
@@ -164,6 +165,7 @@ pub(crate) fn batch_norm(
         BatchNormSaved {
             mean: saved_mean,
             invstd: saved_invstd,
+            eps,
         },
     ))
 }

@@ -343,11 +343,14 @@ pub fn check_adaptive_avg_pool2d_backward<S: BackendStorage>(
 
 /// What `batch_norm`'s forward returns besides the output, for its backward: the per-channel
 /// mean and inverse standard deviation of the batch (training) or of the running statistics
-/// (evaluation), as PyTorch's `save_mean` / `save_invstd`.
+/// (evaluation), as PyTorch's `save_mean` / `save_invstd`, and the `eps` they were computed
+/// with (a backend whose backward re-derives anything from the variance needs it, as cuDNN's
+/// does).
 #[derive(Debug)]
 pub struct BatchNormSaved<S> {
     pub mean: S,
     pub invstd: S,
+    pub eps: f64,
 }
 
 impl<S: BackendStorage> BatchNormSaved<S> {
@@ -677,6 +680,7 @@ mod backend_check_tests {
         let saved = BatchNormSaved {
             mean: storage(DType::F32, 3),
             invstd: storage(DType::F64, 3),
+            eps: 1e-5,
         };
         let c = check_batch_norm_backward(input, input, v(&p3, &c3), &saved).unwrap();
         assert_eq!(c, 3);
@@ -689,6 +693,7 @@ mod backend_check_tests {
         let short = BatchNormSaved {
             mean: storage(DType::F32, 3),
             invstd: storage(DType::F32, 2),
+            eps: 1e-5,
         };
         let err = check_batch_norm_backward(input, input, None, &short).unwrap_err();
         assert!(
@@ -698,6 +703,7 @@ mod backend_check_tests {
         let ints = BatchNormSaved {
             mean: storage(DType::I32, 3),
             invstd: storage(DType::F32, 3),
+            eps: 1e-5,
         };
         assert!(check_batch_norm_backward(input, input, None, &ints).is_err());
     }

@@ -1,0 +1,249 @@
+//! Training-mode batch normalization through cuDNN (`cudnnBatchNormalizationForwardTraining` and
+//! `cudnnBatchNormalizationBackward`, spatial mode), as PyTorch runs it on CUDA: one pass over
+//! the data for the statistics where our own kernels (`batch_norm.rs`) make three.
+//!
+//! cuDNN computes what `batch_norm.rs` does (batch mean and biased variance to normalize with,
+//! the unbiased variance in the running update `running = (1 - momentum) * running + momentum *
+//! batch`, saved mean and inverse standard deviation in the compute type) only in part of the
+//! cases, so it runs only there; everything else stays with our kernels:
+//! - f32 and f64 inputs: cuDNN keeps the statistics and affine parameters of f16/bf16 inputs in
+//!   f32, ours are in the input's dtype;
+//! - contiguous input (and gradient), 16-byte aligned, with `N * prod(*) >= 2` elements per
+//!   channel: cuDNN sees `[N, C, *]` as `[N, C, prod(*), 1]`;
+//! - affine (weight and bias given) and running statistics either both given or both absent,
+//!   every `[C]` parameter with stride 1;
+//! - training only. In evaluation our kernels already make a single pass (per-channel
+//!   coefficients, then one multiply-add per element), as cuDNN's inference kernel does, and
+//!   they also write the saved statistics the evaluation-mode backward needs, which cuDNN has no
+//!   backward for.
+//!
+//! `TINY_TORCH_CUDNN_BATCH_NORM=0` turns this path off (to compare with our kernels).
+
+use crate::Cuda;
+use crate::cudnn::{Scales, TensorDesc, cudnn_available, cudnn_error, data_types};
+use crate::device::CudaDevice;
+use crate::storage::{self, CudaStorage};
+use cudarc::cudnn::sys as cs;
+use std::ffi::c_void;
+use std::sync::OnceLock;
+use tiny_torch_core::{BackendStorage, BatchNormSaved, DType, Layout, Result, View, ViewMut};
+
+const MODE: cs::cudnnBatchNormMode_t = cs::cudnnBatchNormMode_t::CUDNN_BATCHNORM_SPATIAL;
+
+/// Whether cuDNN may run batch norm: it loads and `TINY_TORCH_CUDNN_BATCH_NORM` is not `0`.
+fn enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| {
+        std::env::var("TINY_TORCH_CUDNN_BATCH_NORM").map_or(true, |v| v.trim() != "0")
+            && cudnn_available()
+    })
+}
+
+/// Whether cuDNN may take an input of `dtype` seen as `dims`: it is enabled, the dtype f32 or
+/// f64, and each of the `C > 0` channels holds at least two elements.
+fn suits(dtype: DType, dims: [usize; 4]) -> bool {
+    enabled() && matches!(dtype, DType::F32 | DType::F64) && dims[1] > 0 && dims[0] * dims[2] >= 2
+}
+
+/// The `[N, C, prod(*), 1]` shape cuDNN is given for an `[N, C, *]` input.
+fn cudnn_dims(layout: &Layout) -> [usize; 4] {
+    let dims = layout.dims();
+    [dims[0], dims[1], dims[2..].iter().product(), 1]
+}
+
+/// The device address of a contiguous view's first element, if it is 16-byte aligned.
+fn dense_ptr(storage: &CudaStorage, layout: &Layout) -> Option<u64> {
+    let ptr = storage.ptr_at(layout.offset());
+    (layout.is_contiguous() && ptr.is_multiple_of(16)).then_some(ptr)
+}
+
+/// A `[C]` parameter's address, if it is read with stride 1 and 16-byte aligned.
+fn param_ptr(storage: &CudaStorage, layout: &Layout) -> Option<u64> {
+    let ptr = storage.ptr_at(layout.offset());
+    let unit = layout.dims().first().is_none_or(|&c| c <= 1) || layout.strides()[0] == 1;
+    (unit && ptr.is_multiple_of(16)).then_some(ptr)
+}
+
+fn void(ptr: u64) -> *mut c_void {
+    ptr as usize as *mut c_void
+}
+
+/// The input's descriptor and the derived `[1, C, 1, 1]` one of the parameters and statistics.
+struct Descs {
+    x: TensorDesc,
+    param: TensorDesc,
+}
+
+impl Descs {
+    fn new(op: &'static str, dtype: DType, dims: [usize; 4]) -> Result<Self> {
+        let (data, _) = data_types(op, dtype)?;
+        let x = TensorDesc::nchw(op, data, dims)?;
+        let param = TensorDesc::empty()?;
+        // SAFETY: two live descriptors, the first one set.
+        unsafe { cs::cudnnDeriveBNTensorDescriptor(param.0, x.0, MODE) }
+            .result()
+            .map_err(|e| cudnn_error("deriving the batch-norm parameter descriptor", e))?;
+        Ok(Descs { x, param })
+    }
+}
+
+/// Training-mode `batch_norm` on cuDNN, or `None` when the arguments are outside what it
+/// computes exactly as our kernels do (see the module doc). Arguments already checked by
+/// `check_batch_norm`.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn forward_training(
+    cuda: &Cuda,
+    input: View<'_, CudaStorage>,
+    weight: Option<View<'_, CudaStorage>>,
+    bias: Option<View<'_, CudaStorage>>,
+    running_mean: Option<&mut ViewMut<'_, CudaStorage>>,
+    running_var: Option<&mut ViewMut<'_, CudaStorage>>,
+    momentum: f64,
+    eps: f64,
+) -> Result<Option<(CudaStorage, BatchNormSaved<CudaStorage>)>> {
+    let op = "batch_norm";
+    let dtype = input.storage.dtype();
+    let dims = cudnn_dims(input.layout);
+    if !suits(dtype, dims) || eps.is_nan() || eps < 0.0 {
+        return Ok(None);
+    }
+    let (Some(weight), Some(bias)) = (weight, bias) else {
+        return Ok(None);
+    };
+    let running = match (running_mean, running_var) {
+        (Some(m), Some(v)) => match (
+            param_ptr(m.storage, m.layout),
+            param_ptr(v.storage, v.layout),
+        ) {
+            (Some(m), Some(v)) => Some((m, v)),
+            _ => return Ok(None),
+        },
+        (None, None) => None,
+        _ => return Ok(None),
+    };
+    let (Some(x), Some(w), Some(b)) = (
+        dense_ptr(input.storage, input.layout),
+        param_ptr(weight.storage, weight.layout),
+        param_ptr(bias.storage, bias.layout),
+    ) else {
+        return Ok(None);
+    };
+    let device = cuda.device();
+    let c = dims[1];
+    let out = storage::alloc(device, dtype, input.layout.numel())?;
+    let saved = BatchNormSaved {
+        mean: storage::alloc(device, dtype, c)?,
+        invstd: storage::alloc(device, dtype, c)?,
+        eps,
+    };
+    let descs = Descs::new(op, dtype, dims)?;
+    let (running_mean, running_var) = running.unzip();
+    let scales = Scales::new(dtype, 0.0);
+    run(device, |handle| {
+        // SAFETY: live handle and descriptors of the packed `[N, C, prod(*), 1]` input and
+        // output and the `[C]` parameters; every pointer holds what its descriptor says (the
+        // running statistics are null together or both `[C]` with stride 1, updated in place
+        // on the stream); the scales are of the type cuDNN reads for this dtype.
+        unsafe {
+            cs::cudnnBatchNormalizationForwardTraining(
+                handle,
+                MODE,
+                scales.alpha(),
+                scales.beta(),
+                descs.x.0,
+                void(x),
+                descs.x.0,
+                void(out.ptr()),
+                descs.param.0,
+                void(w),
+                void(b),
+                momentum,
+                running_mean.map_or(std::ptr::null_mut(), void),
+                running_var.map_or(std::ptr::null_mut(), void),
+                eps,
+                void(saved.mean.ptr()),
+                void(saved.invstd.ptr()),
+            )
+        }
+        .result()
+        .map_err(|e| cudnn_error(&format!("batch_norm forward of {dims:?} {dtype}"), e))
+    })?;
+    Ok(Some((out, saved)))
+}
+
+/// Training-mode `batch_norm_backward` on cuDNN: `(dx, dweight, dbias)`, or `None` outside
+/// the cases it computes as our kernels do. Arguments already checked by
+/// `check_batch_norm_backward`.
+pub(crate) fn backward_training(
+    cuda: &Cuda,
+    grad_output: View<'_, CudaStorage>,
+    input: View<'_, CudaStorage>,
+    weight: Option<View<'_, CudaStorage>>,
+    saved: &BatchNormSaved<CudaStorage>,
+) -> Result<Option<(CudaStorage, CudaStorage, CudaStorage)>> {
+    let op = "batch_norm_backward";
+    let dtype = input.storage.dtype();
+    let dims = cudnn_dims(input.layout);
+    if !suits(dtype, dims) || saved.mean.dtype() != dtype || saved.invstd.dtype() != dtype {
+        return Ok(None);
+    }
+    let Some(weight) = weight else {
+        return Ok(None);
+    };
+    let (Some(x), Some(dy), Some(w)) = (
+        dense_ptr(input.storage, input.layout),
+        dense_ptr(grad_output.storage, grad_output.layout),
+        param_ptr(weight.storage, weight.layout),
+    ) else {
+        return Ok(None);
+    };
+    let device = cuda.device();
+    let c = dims[1];
+    let grad_input = storage::alloc(device, dtype, input.layout.numel())?;
+    let grad_weight = storage::alloc(device, dtype, c)?;
+    let grad_bias = storage::alloc(device, dtype, c)?;
+    let descs = Descs::new(op, dtype, dims)?;
+    let scales = Scales::new(dtype, 0.0);
+    run(device, |handle| {
+        // SAFETY: as in `forward_training`; x and dy are packed with the input's shape, the
+        // saved statistics are `[C]` of the compute type (checked above) and the three outputs
+        // new storages of the sizes their descriptors give.
+        unsafe {
+            cs::cudnnBatchNormalizationBackward(
+                handle,
+                MODE,
+                scales.alpha(),
+                scales.beta(),
+                scales.alpha(),
+                scales.beta(),
+                descs.x.0,
+                void(x),
+                descs.x.0,
+                void(dy),
+                descs.x.0,
+                void(grad_input.ptr()),
+                descs.param.0,
+                void(w),
+                void(grad_weight.ptr()),
+                void(grad_bias.ptr()),
+                saved.eps,
+                void(saved.mean.ptr()),
+                void(saved.invstd.ptr()),
+            )
+        }
+        .result()
+        .map_err(|e| cudnn_error(&format!("batch_norm backward of {dims:?} {dtype}"), e))
+    })?;
+    Ok(Some((grad_input, grad_weight, grad_bias)))
+}
+
+/// Runs `call` with the device's cuDNN handle, its context bound.
+fn run(device: &CudaDevice, call: impl FnOnce(cs::cudnnHandle_t) -> Result<()>) -> Result<()> {
+    let state = device.cudnn()?;
+    let handle = state
+        .as_ref()
+        .map(|s| s.handle())
+        .ok_or_else(|| crate::compile::backend_error("no cuDNN handle"))?;
+    device.bind()?;
+    call(handle)
+}
