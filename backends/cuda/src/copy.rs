@@ -3,6 +3,7 @@
 use crate::Cuda;
 use crate::compile::backend_error;
 use crate::launch::{KernelLayout, dtype_suffix, elementwise_config, launch_error};
+use crate::pinned;
 use crate::storage::{self, CudaStorage};
 use cudarc::driver::{PushKernelArg, result};
 use half::{bf16, f16};
@@ -22,17 +23,8 @@ pub(crate) fn from_bytes(cuda: &Cuda, dtype: DType, bytes: &[u8]) -> Result<Cuda
     let device = cuda.device();
     let storage = storage::alloc(device, dtype, bytes.len() / size)?;
     if !bytes.is_empty() {
-        device.bind()?;
-        // SAFETY: the block holds at least `bytes.len()` bytes; the stream is synchronized
-        // before `bytes` may be freed by the caller.
-        unsafe {
-            result::memcpy_htod_async(storage.ptr(), bytes, device.stream.cu_stream())
-                .map_err(|e| backend_error(format!("copying to cuda:{}: {e}", device.ordinal)))?;
-        }
-        device
-            .stream
-            .synchronize()
-            .map_err(|e| backend_error(format!("synchronizing: {e}")))?;
+        // Staged in pinned memory and queued: no wait for the kernels queued before.
+        pinned::copy_to_device(device, storage.ptr(), bytes)?;
     }
     Ok(storage)
 }

@@ -4,6 +4,7 @@
 
 use crate::compile::{self, backend_error};
 use crate::cudnn::CudnnState;
+use crate::pinned::PinnedPool;
 use crate::storage::Pool;
 use cudarc::cublas::CudaBlas;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream, result, sys};
@@ -144,6 +145,8 @@ pub struct CudaDevice {
     /// `compute_XY`, the architecture kernels are compiled for.
     arch: String,
     pub(crate) pool: Mutex<Pool>,
+    /// Page-locked host blocks that host-to-device copies are staged in.
+    pub(crate) pinned: Mutex<PinnedPool>,
     modules: Mutex<HashMap<&'static str, Arc<CudaModule>>>,
     functions: Mutex<HashMap<String, CudaFunction>>,
     blas: Mutex<Option<CudaBlas>>,
@@ -280,6 +283,7 @@ impl CudaDevice {
             stream,
             properties,
             pool: Mutex::new(Pool::default()),
+            pinned: Mutex::default(),
             modules: Mutex::default(),
             functions: Mutex::default(),
             blas: Mutex::new(None),

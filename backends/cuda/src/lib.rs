@@ -35,6 +35,7 @@ mod device;
 mod indexing;
 mod launch;
 mod matmul;
+mod pinned;
 mod pool;
 mod random;
 mod reduce;
@@ -117,7 +118,14 @@ impl Cuda {
         storage::reset_peak(&self.device)
     }
 
-    /// `torch.cuda.empty_cache`: returns cached blocks to the driver.
+    /// Page-locked host bytes kept for staging host-to-device copies (PyTorch's
+    /// `torch.cuda.host_memory_stats()["reserved_bytes.all.current"]`).
+    pub fn pinned_memory_reserved(&self) -> usize {
+        device::lock(&self.device.pinned).reserved()
+    }
+
+    /// `torch.cuda.empty_cache`: returns cached blocks to the driver (and frees the idle
+    /// pinned host blocks).
     pub fn empty_cache(&self) -> Result<()> {
         storage::empty_cache(&self.device)
     }

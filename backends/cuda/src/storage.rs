@@ -170,7 +170,8 @@ pub(crate) fn reset_peak(device: &CudaDevice) {
     pool.stats.max_allocated = pool.stats.allocated;
 }
 
-/// `torch.cuda.empty_cache()`: waits for the stream, then frees every cached block.
+/// `torch.cuda.empty_cache()`: waits for the stream, then frees every cached block (and the
+/// idle pinned host blocks).
 pub(crate) fn empty_cache(device: &CudaDevice) -> Result<()> {
     device.bind()?;
     device
@@ -178,6 +179,7 @@ pub(crate) fn empty_cache(device: &CudaDevice) -> Result<()> {
         .synchronize()
         .map_err(|e| backend_error(format!("synchronizing: {e}")))?;
     lock(&device.pool).free_cached();
+    lock(&device.pinned).free_idle();
     Ok(())
 }
 
