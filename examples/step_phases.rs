@@ -6,8 +6,9 @@
 //! synchronizes only at the end (as a training loop runs). The split says which part to look at
 //! first.
 //!
-//! Run: `cargo run --release --example step_phases -- [cpu|cuda] [STEPS] [CASE]` (default cuda,
-//! 20 timed steps after 5 warm-up steps, every case; CASE picks those whose name contains it).
+//! Run: `cargo run --release --example step_phases -- [cpu|cuda] [STEPS] [CASE] [benchmark]`
+//! (default cuda, 20 timed steps after 5 warm-up steps, every case; CASE picks those whose name
+//! contains it; `benchmark` turns on `cuda::set_cudnn_benchmark`).
 
 use std::time::{Duration, Instant};
 use tiny_torch::nn::models::{ResNetConfig, resnet18, resnet50};
@@ -111,6 +112,11 @@ fn main() -> Result<()> {
     let steps = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(20);
     let device = args.first().map(String::as_str).unwrap_or("cuda");
     let only = args.get(2).map(String::as_str).unwrap_or("");
+    #[cfg(feature = "cuda")]
+    if args.get(3).map(String::as_str) == Some("benchmark") {
+        println!("cuDNN benchmark mode (algorithms timed on the first step)");
+        tiny_torch::cuda::set_cudnn_benchmark(true);
+    }
     match device {
         "cpu" => phases(&Cpu, steps, only),
         #[cfg(feature = "cuda")]

@@ -108,6 +108,9 @@ full_step train_bench 100 "$bundle/train" --bench "cuda/train" --warm-up-time 1 
 # The same steps split into forward, backward and optimizer (each ended by a synchronization).
 step phases      60 "$bundle/step_phases" cuda 20
 cat "$logs/phases.log"
+# The 224² steps with cuDNN's benchmark mode (PyTorch's torch.backends.cudnn.benchmark).
+step phases_benchmark 60 "$bundle/step_phases" cuda 20 8x224 benchmark
+cat "$logs/phases_benchmark.log"
 python=""
 for p in /opt/torch/.venv/bin/python python3; do
   if command -v "$p" >/dev/null && "$p" -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then

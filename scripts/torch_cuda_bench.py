@@ -146,6 +146,12 @@ def training_steps(dev):
             opt.step()
 
         out[f"cuda/train/{name}"] = (timeit(step, min_time=1.0), batch, "img")
+        if size == 224:
+            # The same with torch.backends.cudnn.benchmark (step_phases' `benchmark` run).
+            torch.backends.cudnn.benchmark = True
+            step()  # times the algorithms of every new shape
+            out[f"cuda/train_cudnn_benchmark/{name}"] = (timeit(step, min_time=1.0), batch, "img")
+            torch.backends.cudnn.benchmark = False
     return out
 
 

@@ -47,14 +47,16 @@ pub use tiny_torch_tensor::{
 pub use tiny_torch_cpu::Cpu;
 
 /// The CUDA backend (`torch.cuda`): [`cuda::Cuda`] devices, [`cuda::is_available`],
-/// [`cuda::device_count`], memory statistics, [`cuda::set_allow_tf32`] (matrix products) and
-/// [`cuda::set_cudnn_allow_tf32`] (convolutions). Loaded at run time:
+/// [`cuda::device_count`], memory statistics, [`cuda::set_allow_tf32`] (matrix products),
+/// [`cuda::set_cudnn_allow_tf32`] and [`cuda::set_cudnn_benchmark`] (convolutions). Loaded at
+/// run time:
 /// on a machine without a driver, `is_available()` is false and `Cuda::new` returns an error.
 #[cfg(feature = "cuda")]
 pub mod cuda {
     pub use tiny_torch_cuda::{
         Cuda, CudaStorage, DeviceProperties, MemoryStats, allow_tf32, cudnn_allow_tf32,
-        device_count, is_available, set_allow_tf32, set_cudnn_allow_tf32,
+        cudnn_benchmark, device_count, is_available, set_allow_tf32, set_cudnn_allow_tf32,
+        set_cudnn_benchmark,
     };
 }
 #[cfg(feature = "cuda")]

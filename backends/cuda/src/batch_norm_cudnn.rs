@@ -9,7 +9,8 @@
 //! - f32 and f64 inputs: cuDNN keeps the statistics and affine parameters of f16/bf16 inputs in
 //!   f32, ours are in the input's dtype;
 //! - contiguous input (and gradient), 16-byte aligned, with `N * prod(*) >= 2` elements per
-//!   channel: cuDNN sees `[N, C, *]` as `[N, C, prod(*), 1]`;
+//!   channel, `N` at most 880,801 (PyTorch's bound for cuDNN) and fewer than 2^31 elements:
+//!   cuDNN sees `[N, C, *]` as `[N, C, prod(*), 1]`;
 //! - affine (weight and bias given) and running statistics either both given or both absent,
 //!   every `[C]` parameter with stride 1;
 //! - training only. In evaluation our kernels already make a single pass (per-channel
@@ -39,10 +40,20 @@ fn enabled() -> bool {
     })
 }
 
+/// The largest batch PyTorch gives cuDNN's training-mode batch norm (larger ones go to its
+/// own kernels, `_batch_norm_impl_index`).
+const MAX_BATCH: usize = 880_801;
+
 /// Whether cuDNN may take an input of `dtype` seen as `dims`: it is enabled, the dtype f32 or
-/// f64, and each of the `C > 0` channels holds at least two elements.
+/// f64, each of the `C > 0` channels holds at least two elements, the batch is at most
+/// [`MAX_BATCH`] and the element count fits cuDNN's 32-bit sizes.
 fn suits(dtype: DType, dims: [usize; 4]) -> bool {
-    enabled() && matches!(dtype, DType::F32 | DType::F64) && dims[1] > 0 && dims[0] * dims[2] >= 2
+    enabled()
+        && matches!(dtype, DType::F32 | DType::F64)
+        && dims[1] > 0
+        && dims[0] * dims[2] >= 2
+        && dims[0] <= MAX_BATCH
+        && dims.iter().product::<usize>() <= i32::MAX as usize
 }
 
 /// The `[N, C, prod(*), 1]` shape cuDNN is given for an `[N, C, *]` input.

@@ -19,11 +19,11 @@ use crate::Cuda;
 use crate::compile::backend_error;
 use crate::copy;
 use crate::cudnn::{
-    ConvChoice, ConvDesc, ConvDescs, ConvKey, ConvKind, CudnnState, FilterDesc, Scales, TensorDesc,
-    base_math, bwd_data_algo, bwd_filter_algo, candidates, cudnn_error, data_types, fwd_algo,
-    workspace_cap,
+    ConvChoice, ConvDesc, ConvDescs, ConvKey, ConvKind, ConvOperands, CudnnState, FilterDesc,
+    Scales, TensorDesc, base_math, bwd_data_algo, bwd_filter_algo, candidates, cudnn_error,
+    data_types, fwd_algo, measured_candidates, workspace_cap,
 };
-use crate::device::cudnn_allow_tf32;
+use crate::device::{cudnn_allow_tf32, cudnn_benchmark};
 use crate::storage::{self, CudaStorage};
 use cudarc::cudnn::result as cr;
 use cudarc::cudnn::sys as cs;
@@ -67,6 +67,7 @@ impl Geom {
             weight: self.weight,
             params: self.p,
             tf32: dtype == DType::F32 && cudnn_allow_tf32(),
+            benchmark: cudnn_benchmark(),
         }
     }
 
@@ -174,6 +175,7 @@ fn run_pass(
     state: &mut CudnnState,
     key: &ConvKey,
     d: &ConvDescs,
+    operands: &ConvOperands,
     mut pass: impl FnMut(cs::cudnnHandle_t, ConvChoice, *mut c_void) -> Result<()>,
 ) -> Result<()> {
     let handle = state.handle();
@@ -199,7 +201,11 @@ fn run_pass(
     {
         return Ok(());
     }
-    for choice in candidates(handle, key, d, workspace_cap(cuda.device()))? {
+    let mut choices = candidates(handle, key, d, workspace_cap(cuda.device()))?;
+    if key.benchmark {
+        choices = timed(cuda, handle, key, d, operands, choices)?;
+    }
+    for choice in choices {
         if Some(choice) != cached && attempt(choice)? {
             state.remember(*key, choice);
             return Ok(());
@@ -211,6 +217,41 @@ fn run_pass(
         )),
         None => backend_error(format!("cuDNN: no algorithm could run {key:?}")),
     })
+}
+
+/// Benchmark mode: the heuristics' `choices` reordered by cuDNN's timing of every algorithm
+/// on `operands`, with a workspace as large as the largest of theirs (when it can be
+/// allocated, else the largest that can). Heuristic choices that were not timed follow, so a
+/// search that finds nothing usable still leaves something to run.
+fn timed(
+    cuda: &Cuda,
+    handle: cs::cudnnHandle_t,
+    key: &ConvKey,
+    d: &ConvDescs,
+    operands: &ConvOperands,
+    choices: Vec<ConvChoice>,
+) -> Result<Vec<ConvChoice>> {
+    let mut sizes: Vec<usize> = choices.iter().map(|c| c.workspace).collect();
+    sizes.sort_unstable_by(|a, b| b.cmp(a));
+    sizes.dedup();
+    let Some((ws, ws_ptr, bytes)) = sizes.into_iter().find_map(|bytes| {
+        workspace(cuda, bytes)
+            .ok()
+            .map(|(ws, ptr)| (ws, ptr, bytes))
+    }) else {
+        return Ok(choices);
+    };
+    let mut measured = measured_candidates(handle, key, d, operands, ws_ptr, bytes)?;
+    drop(ws);
+    for choice in choices {
+        if !measured
+            .iter()
+            .any(|m| m.algo == choice.algo && m.math == choice.math)
+        {
+            measured.push(choice);
+        }
+    }
+    Ok(measured)
 }
 
 /// `conv2d(input, weight, bias)` into a new contiguous `[N, O, Ho, Wo]`.
@@ -272,12 +313,25 @@ pub(crate) fn conv2d(
         .as_mut()
         .ok_or_else(|| backend_error("no cuDNN handle"))?;
     device.bind()?;
+    let key = g.key(ConvKind::Forward, dtype);
+    // A timed search overwrites its output: not the one that already holds the bias.
+    let mut search_out = if key.benchmark && bias.is_some() && state.cached(&key).is_none() {
+        Some(storage::alloc(device, dtype, out_len)?)
+    } else {
+        None
+    };
+    let operands = ConvOperands {
+        x: x.ptr().cast_mut(),
+        w: w.ptr().cast_mut(),
+        y: search_out.as_mut().map_or(out_ptr, mut_ptr),
+    };
     let scales = Scales::new(dtype, beta);
     run_pass(
         cuda,
         state,
-        &g.key(ConvKind::Forward, dtype),
+        &key,
         &d,
+        &operands,
         |handle, choice, ws_ptr| {
             let algo =
                 fwd_algo(choice.algo).ok_or_else(|| backend_error("bad forward algorithm"))?;
@@ -314,7 +368,7 @@ pub(crate) fn conv2d(
         },
     )?;
     // Packed copies may go back to the pool: later work is queued after.
-    drop((x, w));
+    drop((x, w, search_out));
     Ok(out)
 }
 
@@ -350,11 +404,17 @@ pub(crate) fn conv2d_backward_input(
         .ok_or_else(|| backend_error("no cuDNN handle"))?;
     device.bind()?;
     let scales = Scales::new(dtype, 0.0);
+    let operands = ConvOperands {
+        x: dx_ptr,
+        w: w.ptr().cast_mut(),
+        y: dy.ptr().cast_mut(),
+    };
     run_pass(
         cuda,
         state,
         &g.key(ConvKind::BackwardData, dtype),
         &d,
+        &operands,
         |handle, choice, ws_ptr| {
             let algo = bwd_data_algo(choice.algo)
                 .ok_or_else(|| backend_error("bad backward-data algorithm"))?;
@@ -425,11 +485,17 @@ pub(crate) fn conv2d_backward_weight(
         .ok_or_else(|| backend_error("no cuDNN handle"))?;
     device.bind()?;
     let scales = Scales::new(dtype, 0.0);
+    let operands = ConvOperands {
+        x: x.ptr().cast_mut(),
+        w: dw_ptr,
+        y: dy.ptr().cast_mut(),
+    };
     run_pass(
         cuda,
         state,
         &g.key(ConvKind::BackwardFilter, dtype),
         &d,
+        &operands,
         |handle, choice, ws_ptr| {
             let algo = bwd_filter_algo(choice.algo)
                 .ok_or_else(|| backend_error("bad backward-filter algorithm"))?;

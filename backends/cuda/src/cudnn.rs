@@ -55,6 +55,8 @@ pub(crate) struct ConvKey {
     pub weight: [usize; 4],
     pub params: Conv2dParams,
     pub tf32: bool,
+    /// Chosen by timing the algorithms (`set_cudnn_benchmark`) rather than by the heuristics.
+    pub benchmark: bool,
 }
 
 /// A chosen algorithm (its enum value), the math type to run it in and its workspace bytes.
@@ -544,6 +546,106 @@ pub(crate) fn candidates(
     };
     found.map_err(|e| cudnn_error(&format!("choosing an algorithm for {key:?}"), e))?;
     let returned = (returned.max(0) as usize).min(MAX_CANDIDATES);
+    rank(handle, key, d, &perfs[..returned], workspace_cap)
+}
+
+/// The buffers a measured search (`cudnnFind*AlgorithmEx`) runs on, as the forward pass names
+/// them: the input `x`, the filter `w` and the output `y`. The pass's output (`y` forward, `x`
+/// backward-data, `w` backward-filter) is overwritten with whatever the last algorithm tried
+/// wrote.
+pub(crate) struct ConvOperands {
+    pub x: *mut c_void,
+    pub w: *mut c_void,
+    pub y: *mut c_void,
+}
+
+/// `torch.backends.cudnn.benchmark`: the algorithms for `key`, each run and timed by cuDNN
+/// (`cudnnFind*AlgorithmEx`, which waits for it) on `ops` with a workspace of
+/// `workspace_bytes` at `workspace`, fastest first, then grouped and filtered as
+/// [`candidates`] does (so full precision still puts direct sums and deterministic algorithms
+/// first). Algorithms needing more workspace are not timed and not returned.
+pub(crate) fn measured_candidates(
+    handle: cs::cudnnHandle_t,
+    key: &ConvKey,
+    d: &ConvDescs,
+    ops: &ConvOperands,
+    workspace: *mut c_void,
+    workspace_bytes: usize,
+) -> Result<Vec<ConvChoice>> {
+    d.conv.set_math(base_math(key.dtype, key.tf32))?;
+    let mut perfs = [RawPerf::default(); MAX_CANDIDATES];
+    let mut returned: c_int = 0;
+    let requested = MAX_CANDIDATES as c_int;
+    // SAFETY: live handle and descriptors, each buffer of `ops` matching its descriptor (the
+    // pass's output may be overwritten), a workspace of `workspace_bytes`, and `perfs` with
+    // room for `requested` results laid out as cuDNN's perf structs.
+    let status = unsafe {
+        match key.kind {
+            ConvKind::Forward => cs::cudnnFindConvolutionForwardAlgorithmEx(
+                handle,
+                d.x.0,
+                ops.x,
+                d.w.0,
+                ops.w,
+                d.conv.0,
+                d.y.0,
+                ops.y,
+                requested,
+                &mut returned,
+                perfs.as_mut_ptr().cast(),
+                workspace,
+                workspace_bytes,
+            ),
+            ConvKind::BackwardData => cs::cudnnFindConvolutionBackwardDataAlgorithmEx(
+                handle,
+                d.w.0,
+                ops.w,
+                d.y.0,
+                ops.y,
+                d.conv.0,
+                d.x.0,
+                ops.x,
+                requested,
+                &mut returned,
+                perfs.as_mut_ptr().cast(),
+                workspace,
+                workspace_bytes,
+            ),
+            ConvKind::BackwardFilter => cs::cudnnFindConvolutionBackwardFilterAlgorithmEx(
+                handle,
+                d.x.0,
+                ops.x,
+                d.y.0,
+                ops.y,
+                d.conv.0,
+                d.w.0,
+                ops.w,
+                requested,
+                &mut returned,
+                perfs.as_mut_ptr().cast(),
+                workspace,
+                workspace_bytes,
+            ),
+        }
+    };
+    status
+        .result()
+        .map_err(|e| cudnn_error(&format!("timing the algorithms for {key:?}"), e))?;
+    let returned = (returned.max(0) as usize).min(MAX_CANDIDATES);
+    rank(handle, key, d, &perfs[..returned], workspace_bytes)
+}
+
+/// The usable algorithms among `perfs` (cuDNN's ranking, best first), grouped and filtered as
+/// [`candidates`] says.
+fn rank(
+    handle: cs::cudnnHandle_t,
+    key: &ConvKey,
+    d: &ConvDescs,
+    perfs: &[RawPerf],
+    workspace_cap: usize,
+) -> Result<Vec<ConvChoice>> {
+    let base = base_math(key.dtype, key.tf32);
+    let returned = perfs.len();
     // f32 / f64 first try the GEMM-like algorithms only: FFT and Winograd round differently
     // from a direct sum (errors near 1e-5 in f32), and the CPU backend is a direct sum. A
     // stable sort keeps the heuristics' order within each group. f32 with TF32 allowed is
@@ -553,7 +655,7 @@ pub(crate) fn candidates(
     let fast_mode = key.dtype == DType::F32 && key.tf32;
     let exact_first = matches!(key.dtype, DType::F32 | DType::F64) && !fast_mode;
     let deterministic = cs::cudnnDeterminism_t::CUDNN_DETERMINISTIC as u32;
-    let mut ranked: Vec<&RawPerf> = perfs[..returned].iter().collect();
+    let mut ranked: Vec<&RawPerf> = perfs.iter().collect();
     ranked.sort_by_key(|p| {
         (
             exact_first && approximate(key.kind, p.algo),

@@ -73,6 +73,20 @@ pub fn cudnn_allow_tf32() -> bool {
     CUDNN_ALLOW_TF32.load(Ordering::Relaxed)
 }
 
+static CUDNN_BENCHMARK: AtomicBool = AtomicBool::new(false);
+
+/// `torch.backends.cudnn.benchmark`: the first convolution of each shape times cuDNN's
+/// algorithms on the GPU (`cudnnFind*AlgorithmEx`) and keeps the fastest, instead of taking
+/// cuDNN's heuristics' pick. Off by default, as in PyTorch: the search costs a few
+/// milliseconds per new shape and its pick may vary from run to run.
+pub fn set_cudnn_benchmark(benchmark: bool) {
+    CUDNN_BENCHMARK.store(benchmark, Ordering::Relaxed);
+}
+
+pub fn cudnn_benchmark() -> bool {
+    CUDNN_BENCHMARK.load(Ordering::Relaxed)
+}
+
 /// Codes the kernels set in the device-side error word (`kernels/common.cuh`).
 const ERROR_INDEX_OUT_OF_RANGE: u32 = 1;
 const ERROR_INTEGER_DIVISION_BY_ZERO: u32 = 2;

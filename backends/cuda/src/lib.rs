@@ -46,8 +46,8 @@ mod unary;
 pub use compile::{COMMON_HEADER, KERNEL_SOURCES, compile_uncached, full_source, nvrtc_available};
 pub use cudnn::{cudnn_available, cudnn_version};
 pub use device::{
-    DeviceProperties, allow_tf32, cudnn_allow_tf32, device_count, driver_available, is_available,
-    set_allow_tf32, set_cudnn_allow_tf32,
+    DeviceProperties, allow_tf32, cudnn_allow_tf32, cudnn_benchmark, device_count,
+    driver_available, is_available, set_allow_tf32, set_cudnn_allow_tf32, set_cudnn_benchmark,
 };
 pub use storage::{CudaStorage, MemoryStats};
 
