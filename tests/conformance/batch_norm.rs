@@ -35,6 +35,7 @@ pub fn check_batch_norm<B: Backend>(b: &B) {
             ("reduced_precision", reduced_precision::<B>),
             ("large_mean", large_mean::<B>),
             ("gradients", gradients::<B>),
+            ("mixed_layouts", mixed_layouts::<B>),
             ("finite_differences", finite_differences::<B>),
             ("errors", errors::<B>),
         ],
@@ -442,6 +443,143 @@ fn gradients<B: Backend>(b: &B) {
             }
         }
     }
+}
+
+/// Forward and backward that a backend may send down different paths (the CUDA backend's
+/// cuDNN batch norm takes contiguous, affine cases; its own kernels the rest): an affine
+/// forward whose gradient arrives transposed, a forward with a weight but no bias whose
+/// gradient is contiguous, and an affine batch with a mean 1e4 times its spread.
+fn mixed_layouts<B: Backend>(b: &B) {
+    for (k, dims) in [&[2usize, 4, 5, 6][..], &[300, 9, 4, 4]]
+        .into_iter()
+        .enumerate()
+    {
+        let c = dims[1];
+        let x = data_f32(numel(dims), 200 + k as u64, -2.0, 3.0);
+        let dy = data_f32(numel(dims), 210 + k as u64, -1.0, 1.0);
+        let (w, bias) = (data_f32(c, 220, 0.5, 1.5), data_f32(c, 221, -1.0, 1.0));
+        let (dx, dw, db) = grads(&x, dims, &dy, Some(&w), true, None);
+        // dy laid out channel-major, then viewed as `dims`: a non-contiguous gradient.
+        let mut swapped = dims.to_vec();
+        swapped.swap(0, 1);
+        let dy_swapped: Vec<f64> = (0..dy.len())
+            .map(|i| {
+                let mut at = unravel(i, &swapped);
+                at.swap(0, 1);
+                dy[ravel(&at, dims)]
+            })
+            .collect();
+        for (dtype, tol) in [(DType::F32, 1e-4), (DType::F64, 1e-10)] {
+            let leaf =
+                |v: &[f64], s: &[usize]| tensor(v, s, dtype, b).requires_grad_(true).unwrap();
+            let what = |case: &str, name: &str| format!("{case}: {name} of {dims:?} {dtype}");
+
+            let (xt, wt, bt) = (leaf(&x, dims), leaf(&w, &[c]), leaf(&bias, &[c]));
+            let y = xt
+                .batch_norm(None, None, Some(&wt), Some(&bt), true, 0.1, 1e-5)
+                .unwrap();
+            let g = tensor(&dy_swapped, &swapped, dtype, b)
+                .transpose(0, 1)
+                .unwrap();
+            assert!(!g.is_contiguous(), "test bug: the gradient is contiguous");
+            y.backward_with(&g).unwrap();
+            let case = "transposed gradient";
+            assert_close(
+                &what(case, "dx"),
+                &xt.grad().unwrap(),
+                &dx,
+                dims,
+                dtype,
+                tol,
+                tol,
+            );
+            assert_close(
+                &what(case, "dw"),
+                &wt.grad().unwrap(),
+                &dw,
+                &[c],
+                dtype,
+                tol,
+                tol,
+            );
+            assert_close(
+                &what(case, "db"),
+                &bt.grad().unwrap(),
+                &db,
+                &[c],
+                dtype,
+                tol,
+                tol,
+            );
+
+            let (xt, wt) = (leaf(&x, dims), leaf(&w, &[c]));
+            let y = xt
+                .batch_norm(None, None, Some(&wt), None, true, 0.1, 1e-5)
+                .unwrap();
+            y.backward_with(&tensor(&dy, dims, dtype, b)).unwrap();
+            let case = "weight without bias";
+            assert_close(
+                &what(case, "dx"),
+                &xt.grad().unwrap(),
+                &dx,
+                dims,
+                dtype,
+                tol,
+                tol,
+            );
+            assert_close(
+                &what(case, "dw"),
+                &wt.grad().unwrap(),
+                &dw,
+                &[c],
+                dtype,
+                tol,
+                tol,
+            );
+        }
+    }
+    // As `large_mean`, with affine parameters.
+    let dims = [64, 2, 8];
+    let x: Vec<f64> = data(numel(&dims), 230, -1.0, 1.0)
+        .into_iter()
+        .map(|v| (1e4 + v) as f32 as f64)
+        .collect();
+    let (w, bias) = ([0.5, 2.0], [1.0, -3.0]);
+    let st = stats(&x, &dims);
+    let rv = f32_tensor(&[0.0; 2], &[2], b);
+    let rm = f32_tensor(&[0.0; 2], &[2], b);
+    let y = f32_tensor(&x, &dims, b)
+        .batch_norm(
+            Some(&rm),
+            Some(&rv),
+            Some(&f32_tensor(&w, &[2], b)),
+            Some(&f32_tensor(&bias, &[2], b)),
+            true,
+            1.0,
+            1e-5,
+        )
+        .unwrap();
+    let want = normalize(&x, &dims, &st, Some(&w), Some(&bias), 1e-5);
+    assert_close(
+        "affine large mean",
+        &y,
+        &want,
+        &dims,
+        DType::F32,
+        4e-3,
+        4e-3,
+    );
+    let m = (numel(&dims) / 2) as f64;
+    let want_v: Vec<f64> = st.iter().map(|s| s.1 * m / (m - 1.0)).collect();
+    assert_close(
+        "affine large mean variance",
+        &rv,
+        &want_v,
+        &[2],
+        DType::F32,
+        1e-4,
+        0.0,
+    );
 }
 
 fn finite_differences<B: Backend>(b: &B) {

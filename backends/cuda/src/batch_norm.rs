@@ -1,6 +1,6 @@
 //! Batch normalization of `[N, C, *]` (`kernels/batch_norm.cu`), forward (training and
 //! evaluation) and backward, with the CPU backend's conventions exactly
-//! (`backends/cpu/src/batch_norm.rs`): batch statistics in f64 in two passes, the biased
+//! (`backends/cpu/src/batch_norm.rs`) in its own kernels: batch statistics in f64 in two passes, the biased
 //! variance to normalize with and the unbiased one for the running update
 //! (`running = (1 - momentum) * running + momentum * batch`), saved mean and inverse standard
 //! deviation as `[C]` storages of the compute type (f32, or f64 for f64 inputs), running
@@ -156,8 +156,8 @@ pub(crate) fn batch_norm(
     input: View<'_, CudaStorage>,
     weight: Option<View<'_, CudaStorage>>,
     bias: Option<View<'_, CudaStorage>>,
-    running_mean: Option<ViewMut<'_, CudaStorage>>,
-    running_var: Option<ViewMut<'_, CudaStorage>>,
+    mut running_mean: Option<ViewMut<'_, CudaStorage>>,
+    mut running_var: Option<ViewMut<'_, CudaStorage>>,
     training: bool,
     momentum: f64,
     eps: f64,
@@ -171,7 +171,6 @@ pub(crate) fn batch_norm(
         running_var.as_ref().map(ViewMut::as_view),
         training,
     )?;
-    let (mut running_mean, mut running_var) = (running_mean, running_var);
     if training
         && let Some(done) = batch_norm_cudnn::forward_training(
             cuda,

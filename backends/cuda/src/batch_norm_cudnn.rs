@@ -4,13 +4,14 @@
 //!
 //! cuDNN computes what `batch_norm.rs` does (batch mean and biased variance to normalize with,
 //! the unbiased variance in the running update `running = (1 - momentum) * running + momentum *
-//! batch`, saved mean and inverse standard deviation in the compute type) only in part of the
+//! batch`, saved mean and inverse standard deviation in the compute type; equal up to rounding,
+//! not bit for bit, since cuDNN sums in its own order and precision) only in part of the
 //! cases, so it runs only there; everything else stays with our kernels:
 //! - f32 and f64 inputs: cuDNN keeps the statistics and affine parameters of f16/bf16 inputs in
 //!   f32, ours are in the input's dtype;
 //! - contiguous input (and gradient), 16-byte aligned, with `N * prod(*) >= 2` elements per
-//!   channel, `N` at most 880,801 (PyTorch's bound for cuDNN) and fewer than 2^31 elements:
-//!   cuDNN sees `[N, C, *]` as `[N, C, prod(*), 1]`;
+//!   channel, `N` at most 880,801 (PyTorch's bound for cuDNN), fewer than 2^31 - 1 elements
+//!   and `eps >= 0`: cuDNN sees `[N, C, *]` as `[N, C, prod(*), 1]`;
 //! - affine (weight and bias given) and running statistics either both given or both absent,
 //!   every `[C]` parameter with stride 1;
 //! - training only. In evaluation our kernels already make a single pass (per-channel
@@ -18,6 +19,7 @@
 //!   they also write the saved statistics the evaluation-mode backward needs, which cuDNN has no
 //!   backward for.
 //!
+//! A case cuDNN reports as not supported also goes to our kernels.
 //! `TINY_TORCH_CUDNN_BATCH_NORM=0` turns this path off (to compare with our kernels).
 
 use crate::Cuda;
@@ -44,16 +46,18 @@ fn enabled() -> bool {
 /// own kernels, `_batch_norm_impl_index`).
 const MAX_BATCH: usize = 880_801;
 
-/// Whether cuDNN may take an input of `dtype` seen as `dims`: it is enabled, the dtype f32 or
-/// f64, each of the `C > 0` channels holds at least two elements, the batch is at most
-/// [`MAX_BATCH`] and the element count fits cuDNN's 32-bit sizes.
-fn suits(dtype: DType, dims: [usize; 4]) -> bool {
+/// Whether cuDNN may take an input of `dtype` seen as `dims`, with `eps`: it is enabled, the
+/// dtype f32 or f64, each of the `C > 0` channels holds at least two elements, the batch is at
+/// most [`MAX_BATCH`], the element count fits cuDNN's 32-bit sizes and `eps >= 0` (cuDNN 9's
+/// `CUDNN_BN_MIN_EPSILON`; false for NaN).
+fn suits(dtype: DType, dims: [usize; 4], eps: f64) -> bool {
     enabled()
         && matches!(dtype, DType::F32 | DType::F64)
         && dims[1] > 0
         && dims[0] * dims[2] >= 2
         && dims[0] <= MAX_BATCH
-        && dims.iter().product::<usize>() <= i32::MAX as usize
+        && dims.iter().product::<usize>() < i32::MAX as usize
+        && eps >= 0.0
 }
 
 /// The `[N, C, prod(*), 1]` shape cuDNN is given for an `[N, C, *]` input.
@@ -115,20 +119,21 @@ pub(crate) fn forward_training(
     let op = "batch_norm";
     let dtype = input.storage.dtype();
     let dims = cudnn_dims(input.layout);
-    if !suits(dtype, dims) || eps.is_nan() || eps < 0.0 {
+    if !suits(dtype, dims, eps) {
         return Ok(None);
     }
     let (Some(weight), Some(bias)) = (weight, bias) else {
         return Ok(None);
     };
+    // Both running statistics, each with stride 1, or neither.
     let running = match (running_mean, running_var) {
-        (Some(m), Some(v)) => match (
-            param_ptr(m.storage, m.layout),
-            param_ptr(v.storage, v.layout),
-        ) {
-            (Some(m), Some(v)) => Some((m, v)),
-            _ => return Ok(None),
-        },
+        (Some(m), Some(v)) => {
+            let both = param_ptr(m.storage, m.layout).zip(param_ptr(v.storage, v.layout));
+            if both.is_none() {
+                return Ok(None);
+            }
+            both
+        }
         (None, None) => None,
         _ => return Ok(None),
     };
@@ -150,7 +155,7 @@ pub(crate) fn forward_training(
     let descs = Descs::new(op, dtype, dims)?;
     let (running_mean, running_var) = running.unzip();
     let scales = Scales::new(dtype, 0.0);
-    run(device, |handle| {
+    let done = run(device, "forward", dims, dtype, |handle| {
         // SAFETY: live handle and descriptors of the packed `[N, C, prod(*), 1]` input and
         // output and the `[C]` parameters; every pointer holds what its descriptor says (the
         // running statistics are null together or both `[C]` with stride 1, updated in place
@@ -176,10 +181,8 @@ pub(crate) fn forward_training(
                 void(saved.invstd.ptr()),
             )
         }
-        .result()
-        .map_err(|e| cudnn_error(&format!("batch_norm forward of {dims:?} {dtype}"), e))
     })?;
-    Ok(Some((out, saved)))
+    Ok(done.then_some((out, saved)))
 }
 
 /// Training-mode `batch_norm_backward` on cuDNN: `(dx, dweight, dbias)`, or `None` outside
@@ -195,7 +198,10 @@ pub(crate) fn backward_training(
     let op = "batch_norm_backward";
     let dtype = input.storage.dtype();
     let dims = cudnn_dims(input.layout);
-    if !suits(dtype, dims) || saved.mean.dtype() != dtype || saved.invstd.dtype() != dtype {
+    if !suits(dtype, dims, saved.eps)
+        || saved.mean.dtype() != dtype
+        || saved.invstd.dtype() != dtype
+    {
         return Ok(None);
     }
     let Some(weight) = weight else {
@@ -215,7 +221,7 @@ pub(crate) fn backward_training(
     let grad_bias = storage::alloc(device, dtype, c)?;
     let descs = Descs::new(op, dtype, dims)?;
     let scales = Scales::new(dtype, 0.0);
-    run(device, |handle| {
+    let done = run(device, "backward", dims, dtype, |handle| {
         // SAFETY: as in `forward_training`; x and dy are packed with the input's shape, the
         // saved statistics are `[C]` of the compute type (checked above) and the three outputs
         // new storages of the sizes their descriptors give.
@@ -242,19 +248,31 @@ pub(crate) fn backward_training(
                 void(saved.invstd.ptr()),
             )
         }
-        .result()
-        .map_err(|e| cudnn_error(&format!("batch_norm backward of {dims:?} {dtype}"), e))
     })?;
-    Ok(Some((grad_input, grad_weight, grad_bias)))
+    Ok(done.then_some((grad_input, grad_weight, grad_bias)))
 }
 
-/// Runs `call` with the device's cuDNN handle, its context bound.
-fn run(device: &CudaDevice, call: impl FnOnce(cs::cudnnHandle_t) -> Result<()>) -> Result<()> {
+/// Runs `call` (a batch-norm `pass` of `dims` and `dtype`) with the device's cuDNN handle, its
+/// context bound: `Ok(false)` when cuDNN says it does not support the case (nothing ran; our
+/// kernels take it), an error naming the pass for any other failure.
+fn run(
+    device: &CudaDevice,
+    pass: &str,
+    dims: [usize; 4],
+    dtype: DType,
+    call: impl FnOnce(cs::cudnnHandle_t) -> cs::cudnnStatus_t,
+) -> Result<bool> {
     let state = device.cudnn()?;
     let handle = state
         .as_ref()
         .map(|s| s.handle())
         .ok_or_else(|| crate::compile::backend_error("no cuDNN handle"))?;
     device.bind()?;
-    call(handle)
+    match call(handle) {
+        cs::cudnnStatus_t::CUDNN_STATUS_NOT_SUPPORTED => Ok(false),
+        status => status
+            .result()
+            .map(|()| true)
+            .map_err(|e| cudnn_error(&format!("batch_norm {pass} of {dims:?} {dtype}"), e)),
+    }
 }

@@ -23,7 +23,8 @@ pub(crate) fn from_bytes(cuda: &Cuda, dtype: DType, bytes: &[u8]) -> Result<Cuda
     let device = cuda.device();
     let storage = storage::alloc(device, dtype, bytes.len() / size)?;
     if !bytes.is_empty() {
-        // Staged in pinned memory and queued: no wait for the kernels queued before.
+        // Staged in pinned memory and queued, without waiting for the kernels queued before
+        // (unless no pinned block can be had).
         pinned::copy_to_device(device, storage.ptr(), bytes)?;
     }
     Ok(storage)

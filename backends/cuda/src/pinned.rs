@@ -9,17 +9,20 @@
 //! block, the DMA transfer out of it is queued on the device's stream, and the call returns at
 //! once; an event recorded after the transfer says when the block may be reused.
 //!
-//! Blocks are kept and reused (the smallest idle one that holds a copy), each a power of two of
-//! at least 64 KiB, up to [`PINNED_CAP`] bytes per device; past that a copy goes the pageable,
-//! waiting way. `empty_cache` frees the idle blocks.
+//! Blocks are kept and reused: sizes are powers of two of at least 64 KiB, and a copy takes an
+//! idle block of exactly its size (so a small upload never holds a large block), up to
+//! [`PINNED_CAP`] bytes per device. At the cap the idle blocks are freed and the allocation
+//! tried again; if that is not enough, or the driver refuses to pin memory (then not asked
+//! again until `empty_cache`), the copy goes the pageable, waiting way. `empty_cache` frees the
+//! idle blocks.
 
 use crate::compile::backend_error;
 use crate::device::{CudaDevice, lock};
 use cudarc::driver::{result, sys};
 use tiny_torch_core::Result;
 
-/// The most pinned bytes a device keeps (staging two ImageNet batches of 256 in f32 needs
-/// ~300 MiB).
+/// The most pinned bytes a device keeps (two ImageNet batches of 256 in f32, 147 MiB each, in
+/// flight at once take two 256 MiB blocks).
 pub(crate) const PINNED_CAP: usize = 1 << 30;
 
 /// The smallest block: small copies share a few blocks instead of allocating many.
@@ -48,6 +51,8 @@ struct Block {
 pub(crate) struct PinnedPool {
     blocks: Vec<Block>,
     reserved: usize,
+    /// The driver refused to pin memory: copies go the pageable way until `empty_cache`.
+    refused: bool,
 }
 
 // SAFETY: the blocks are host allocations owned by the pool, used under the device's mutex
@@ -70,23 +75,18 @@ pub(crate) fn block_size(bytes: usize) -> usize {
     bytes.max(MIN_BLOCK).next_power_of_two()
 }
 
-/// Where to stage `bytes`, given each block's `(size, idle)` and the bytes reserved: the
-/// smallest idle block that holds them, else a new block if it stays within `cap`.
+/// Where to stage `bytes`, given each block's `(size, idle)` and the bytes reserved: an idle
+/// block of its size, else a new one if it stays within `cap`.
 pub(crate) fn choose(
     blocks: &[(usize, bool)],
     reserved: usize,
     bytes: usize,
     cap: usize,
 ) -> Staging {
-    let best = blocks
-        .iter()
-        .enumerate()
-        .filter(|&(_, &(size, idle))| idle && size >= bytes)
-        .min_by_key(|&(_, &(size, _))| size);
-    if let Some((i, _)) = best {
+    let size = block_size(bytes);
+    if let Some(i) = blocks.iter().position(|&b| b == (size, true)) {
         return Staging::Reuse(i);
     }
-    let size = block_size(bytes);
     if reserved + size <= cap {
         Staging::Allocate(size)
     } else {
@@ -107,22 +107,38 @@ impl PinnedPool {
         }
     }
 
-    /// Takes a block for `bytes` (marked `Filling`), allocating one if needed: its address and
-    /// event, or `None` when the copy should go the pageable way (cap reached, or pinning
-    /// failed).
-    fn take(&mut self, device: &CudaDevice, bytes: usize) -> Option<(*mut u8, sys::CUevent)> {
-        self.refresh();
+    fn choose(&self, bytes: usize) -> Staging {
         let sizes: Vec<(usize, bool)> = self
             .blocks
             .iter()
             .map(|b| (b.bytes, b.state == State::Idle))
             .collect();
-        let index = match choose(&sizes, self.reserved, bytes, PINNED_CAP) {
+        choose(&sizes, self.reserved, bytes, PINNED_CAP)
+    }
+
+    /// Takes a block for `bytes` (marked `Filling`), allocating one if needed: its address and
+    /// event, or `None` when the copy should go the pageable way (cap reached, or pinning
+    /// refused). The caller has bound the device's context.
+    fn take(&mut self, bytes: usize) -> Option<(*mut u8, sys::CUevent)> {
+        if self.refused {
+            return None;
+        }
+        self.refresh();
+        let mut staging = self.choose(bytes);
+        if staging == Staging::Pageable {
+            // At the cap: the idle blocks (of other sizes) make room.
+            self.free_idle();
+            staging = self.choose(bytes);
+        }
+        let index = match staging {
             Staging::Reuse(i) => i,
             Staging::Allocate(size) => {
-                device.bind().ok()?;
                 // SAFETY: a plain page-locked host allocation on the bound context.
-                let ptr = unsafe { result::malloc_host(size, 0) }.ok()? as *mut u8;
+                let Ok(ptr) = (unsafe { result::malloc_host(size, 0) }) else {
+                    self.refused = true;
+                    return None;
+                };
+                let ptr = ptr as *mut u8;
                 let event = match result::event::create(sys::CUevent_flags::CU_EVENT_DISABLE_TIMING)
                 {
                     Ok(event) => event,
@@ -157,8 +173,11 @@ impl PinnedPool {
         }
     }
 
-    /// Frees every idle block. The caller has synchronized the stream (so none is in flight).
+    /// Frees every idle block (those whose transfer has completed; `empty_cache` synchronizes
+    /// the stream first, so there that is all but those other threads queue meanwhile), and
+    /// lets pinning be tried again.
     pub(crate) fn free_idle(&mut self) {
+        self.refused = false;
         self.refresh();
         let reserved = &mut self.reserved;
         self.blocks.retain(|block| {
@@ -191,7 +210,7 @@ pub(crate) fn copy_to_device(
 ) -> Result<()> {
     device.bind()?;
     let stream = device.stream.cu_stream();
-    let taken = lock(&device.pinned).take(device, bytes.len());
+    let taken = lock(&device.pinned).take(bytes.len());
     let Some((ptr, event)) = taken else {
         // SAFETY: `dst` holds `bytes.len()` bytes; the stream is synchronized before `bytes`
         // may be freed by the caller.
@@ -247,24 +266,25 @@ mod tests {
     }
 
     #[test]
-    fn the_smallest_idle_block_that_holds_the_copy_is_reused() {
+    fn an_idle_block_of_the_copy_s_size_is_reused() {
         let blocks = [
             (1 << 20, true),
             (256 << 10, false),
-            (512 << 10, true),
+            (256 << 10, true),
             (64 << 10, true),
         ];
-        // 200 KiB: the busy 256 KiB block is passed over for the idle 512 KiB one.
+        // 200 KiB: the busy 256 KiB block is passed over for the idle one.
         assert_eq!(choose(&blocks, 0, 200 << 10, 1 << 30), Staging::Reuse(2));
         assert_eq!(choose(&blocks, 0, 10, 1 << 30), Staging::Reuse(3));
         assert_eq!(choose(&blocks, 0, 1 << 20, 1 << 30), Staging::Reuse(0));
-        // Nothing idle holds 2 MiB: a new block, if the cap allows.
+        // 300 KiB: no idle 512 KiB block (the 1 MiB one is not taken): a new block, if the
+        // cap allows.
         assert_eq!(
-            choose(&blocks, 2 << 20, (1 << 20) + 1, 8 << 20),
-            Staging::Allocate(2 << 20)
+            choose(&blocks, 2 << 20, 300 << 10, 4 << 20),
+            Staging::Allocate(512 << 10)
         );
         assert_eq!(
-            choose(&blocks, 7 << 20, (1 << 20) + 1, 8 << 20),
+            choose(&blocks, 3 << 20, (1 << 20) + 1, 4 << 20),
             Staging::Pageable
         );
         assert_eq!(choose(&[], 0, 0, 1 << 30), Staging::Allocate(64 << 10));

@@ -344,8 +344,7 @@ pub fn check_adaptive_avg_pool2d_backward<S: BackendStorage>(
 /// What `batch_norm`'s forward returns besides the output, for its backward: the per-channel
 /// mean and inverse standard deviation of the batch (training) or of the running statistics
 /// (evaluation), as PyTorch's `save_mean` / `save_invstd`, and the `eps` they were computed
-/// with (a backend whose backward re-derives anything from the variance needs it, as cuDNN's
-/// does).
+/// with (cuDNN's backward asks for the forward's `eps`, as PyTorch passes it).
 #[derive(Debug)]
 pub struct BatchNormSaved<S> {
     pub mean: S,
