@@ -472,7 +472,10 @@ fn mixed_layouts<B: Backend>(b: &B) {
         for (dtype, tol) in [(DType::F32, 1e-4), (DType::F64, 1e-10)] {
             let leaf =
                 |v: &[f64], s: &[usize]| tensor(v, s, dtype, b).requires_grad_(true).unwrap();
-            let what = |case: &str, name: &str| format!("{case}: {name} of {dims:?} {dtype}");
+            let close = |case: &str, name: &str, t: Tensor<B>, want: &[f64], shape: &[usize]| {
+                let what = format!("{case}: {name} of {dims:?} {dtype}");
+                assert_close(&what, &t, want, shape, dtype, tol, tol);
+            };
 
             let (xt, wt, bt) = (leaf(&x, dims), leaf(&w, &[c]), leaf(&bias, &[c]));
             let y = xt
@@ -484,33 +487,9 @@ fn mixed_layouts<B: Backend>(b: &B) {
             assert!(!g.is_contiguous(), "test bug: the gradient is contiguous");
             y.backward_with(&g).unwrap();
             let case = "transposed gradient";
-            assert_close(
-                &what(case, "dx"),
-                &xt.grad().unwrap(),
-                &dx,
-                dims,
-                dtype,
-                tol,
-                tol,
-            );
-            assert_close(
-                &what(case, "dw"),
-                &wt.grad().unwrap(),
-                &dw,
-                &[c],
-                dtype,
-                tol,
-                tol,
-            );
-            assert_close(
-                &what(case, "db"),
-                &bt.grad().unwrap(),
-                &db,
-                &[c],
-                dtype,
-                tol,
-                tol,
-            );
+            close(case, "dx", xt.grad().unwrap(), &dx, dims);
+            close(case, "dw", wt.grad().unwrap(), &dw, &[c]);
+            close(case, "db", bt.grad().unwrap(), &db, &[c]);
 
             let (xt, wt) = (leaf(&x, dims), leaf(&w, &[c]));
             let y = xt
@@ -518,24 +497,8 @@ fn mixed_layouts<B: Backend>(b: &B) {
                 .unwrap();
             y.backward_with(&tensor(&dy, dims, dtype, b)).unwrap();
             let case = "weight without bias";
-            assert_close(
-                &what(case, "dx"),
-                &xt.grad().unwrap(),
-                &dx,
-                dims,
-                dtype,
-                tol,
-                tol,
-            );
-            assert_close(
-                &what(case, "dw"),
-                &wt.grad().unwrap(),
-                &dw,
-                &[c],
-                dtype,
-                tol,
-                tol,
-            );
+            close(case, "dx", xt.grad().unwrap(), &dx, dims);
+            close(case, "dw", wt.grad().unwrap(), &dw, &[c]);
         }
     }
     // As `large_mean`, with affine parameters.
