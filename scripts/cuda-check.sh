@@ -82,6 +82,9 @@ step conformance 90 "$bundle/conformance" cuda::
 step golden      40 "$bundle/golden" cuda
 # Training-mode f32/f64 batch norm runs on cuDNN; this checks our own kernels for it too.
 TINY_TORCH_CUDNN_BATCH_NORM=0 step own_bn 60 "$bundle/conformance" cuda::batch_norm
+# Convolutions through cuDNN's graph API (opt-in until checked here; see docs/cuda.md).
+TINY_TORCH_CUDNN_GRAPH=1 step graph_conv 90 "$bundle/conformance" cuda::conv
+TINY_TORCH_CUDNN_GRAPH=1 step graph_golden 40 "$bundle/golden" cuda
 step mlp_train   30 "$bundle/mlp_train" cuda
 full_step cli    20 "$bundle/tiny-torch" conformance --golden tests/data/golden --device cuda
 # NCCL with one GPU is a world of 1: every collective and DDP go through NCCL for real, but a
@@ -111,6 +114,11 @@ cat "$logs/phases.log"
 # The 224² steps with cuDNN's benchmark mode (PyTorch's torch.backends.cudnn.benchmark).
 step phases_benchmark 60 "$bundle/step_phases" cuda 20 8x224 benchmark
 cat "$logs/phases_benchmark.log"
+# The convolution benches and the steps with the graph API (compare with bench.log, phases.log).
+TINY_TORCH_CUDNN_GRAPH=1 step graph_bench 40 "$bundle/ops" --bench "cuda/conv2d" --warm-up-time 0.5 --measurement-time 1 --noplot
+grep -h "time:" -B1 "$logs/graph_bench.log" | head -12
+TINY_TORCH_CUDNN_GRAPH=1 step phases_graph 60 "$bundle/step_phases" cuda 20
+cat "$logs/phases_graph.log"
 python=""
 for p in /opt/torch/.venv/bin/python python3; do
   if command -v "$p" >/dev/null && "$p" -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then

@@ -23,6 +23,7 @@ use crate::cudnn::{
     Scales, TensorDesc, base_math, bwd_data_algo, bwd_filter_algo, candidates, cudnn_error,
     data_types, fwd_algo, measured_candidates, workspace_cap,
 };
+use crate::cudnn_graph;
 use crate::device::{cudnn_allow_tf32, cudnn_benchmark};
 use crate::storage::{self, CudaStorage};
 use cudarc::cudnn::result as cr;
@@ -176,8 +177,16 @@ fn run_pass(
     key: &ConvKey,
     d: &ConvDescs,
     operands: &ConvOperands,
+    graph_output: Option<[usize; 4]>,
     mut pass: impl FnMut(cs::cudnnHandle_t, ConvChoice, *mut c_void) -> Result<()>,
 ) -> Result<()> {
+    if let Some(output) = graph_output
+        && cudnn_graph::enabled()
+        && !key.benchmark
+        && run_graph(cuda, state, key, output, operands)
+    {
+        return Ok(());
+    }
     let handle = state.handle();
     let mut alloc_error = None;
     // Ok(false): the workspace could not be allocated (out of memory).
@@ -219,6 +228,44 @@ fn run_pass(
         )),
         None => backend_error(format!("cuDNN: no algorithm could run {key:?}")),
     })
+}
+
+/// The pass of `key` through a cached graph-API plan (`cudnn_graph`, opt-in), building it on
+/// first use; false when no plan builds or runs for the key (remembered: the legacy path runs
+/// it from then on, and says so once on stderr, since the graph path is still on trial).
+fn run_graph(
+    cuda: &Cuda,
+    state: &mut CudnnState,
+    key: &ConvKey,
+    output: [usize; 4],
+    operands: &ConvOperands,
+) -> bool {
+    let handle = state.handle();
+    let plans = &mut state.graph_plans;
+    if !plans.contains_key(key) {
+        let plan = cudnn_graph::build(handle, key, output, workspace_cap(cuda.device()));
+        match &plan {
+            Ok(Some(_)) => {}
+            Ok(None) => eprintln!("tiny-torch: cuDNN graph API: no plan fits {key:?}; legacy API"),
+            Err(e) => eprintln!("tiny-torch: cuDNN graph API: {key:?}: {e}; legacy API"),
+        }
+        plans.insert(*key, plan.ok().flatten());
+    }
+    let Some(plan) = plans.get(key).and_then(Option::as_ref) else {
+        return false;
+    };
+    let Ok((ws, ws_ptr)) = workspace(cuda, plan.workspace) else {
+        return false;
+    };
+    let ran = cudnn_graph::execute(handle, plan, [operands.x, operands.w, operands.y], ws_ptr);
+    // The workspace may go back to the pool: later work is queued after the pass.
+    drop(ws);
+    if let Err(e) = ran {
+        eprintln!("tiny-torch: cuDNN graph API: running {key:?} failed ({e}); legacy API");
+        plans.insert(*key, None);
+        return false;
+    }
+    true
 }
 
 /// Benchmark mode: the heuristics' `choices` reordered by cuDNN's timing of every algorithm
@@ -337,6 +384,8 @@ pub(crate) fn conv2d(
         &key,
         &d,
         &operands,
+        // The graph plans overwrite their output (beta = 0): not under a bias.
+        bias.is_none().then_some(g.output),
         |handle, choice, ws_ptr| {
             let algo =
                 fwd_algo(choice.algo).ok_or_else(|| backend_error("bad forward algorithm"))?;
@@ -420,6 +469,7 @@ pub(crate) fn conv2d_backward_input(
         &g.key(ConvKind::BackwardData, dtype),
         &d,
         &operands,
+        Some(g.output),
         |handle, choice, ws_ptr| {
             let algo = bwd_data_algo(choice.algo)
                 .ok_or_else(|| backend_error("bad backward-data algorithm"))?;
@@ -501,6 +551,7 @@ pub(crate) fn conv2d_backward_weight(
         &g.key(ConvKind::BackwardFilter, dtype),
         &d,
         &operands,
+        Some(g.output),
         |handle, choice, ws_ptr| {
             let algo = bwd_filter_algo(choice.algo)
                 .ok_or_else(|| backend_error("bad backward-filter algorithm"))?;

@@ -72,6 +72,8 @@ pub(crate) struct ConvChoice {
 pub(crate) struct CudnnState {
     handle: cs::cudnnHandle_t,
     algos: HashMap<ConvKey, ConvChoice>,
+    /// Graph-API execution plans (`cudnn_graph`); `None` where none could be built or run.
+    pub(crate) graph_plans: HashMap<ConvKey, Option<crate::cudnn_graph::Plan>>,
 }
 
 // SAFETY: the handle is only used under the device's mutex, with the device's context bound.
@@ -100,6 +102,7 @@ impl CudnnState {
         Ok(CudnnState {
             handle,
             algos: HashMap::new(),
+            graph_plans: HashMap::new(),
         })
     }
 

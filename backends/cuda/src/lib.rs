@@ -35,6 +35,7 @@ mod compile;
 mod conv;
 mod copy;
 mod cudnn;
+mod cudnn_graph;
 mod device;
 mod indexing;
 mod launch;

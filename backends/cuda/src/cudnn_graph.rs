@@ -1,0 +1,422 @@
+//! Convolutions through cuDNN's graph ("backend", v8) API, as PyTorch 2 runs them: one
+//! operation graph per pass and shape, the engine configurations cuDNN's heuristics (mode A)
+//! rank for it, and the first that builds an execution plan within the workspace limit,
+//! cached per device and shape. The legacy API (`conv.rs`, `cudnnGet*Algorithm_v7`) offers
+//! only cuDNN's eight classic algorithms; the graph API's heuristics also reach the newer
+//! engines PyTorch uses, which is where the legacy path's forward passes fall behind PyTorch's
+//! on an H100 (docs/PERFORMANCE.md).
+//!
+//! Engines are filtered as PyTorch filters them: never one that converts its inputs down
+//! (`DOWN_CONVERT_INPUTS`), no tensor-core engine for f32 unless TF32 is allowed; in full
+//! precision (f64, f32 without TF32) engines noted FFT, Winograd or non-deterministic come
+//! after the others, as the legacy path orders its algorithms.
+//!
+//! **Opt-in** (`TINY_TORCH_CUDNN_GRAPH=1`) until it has run on a GPU: this was written on a
+//! machine without one. Passes that accumulate into their output (a forward with a bias),
+//! benchmark mode, and any shape for which no plan builds stay on the legacy path (a failure
+//! is remembered, so it is not retried for that shape).
+
+use crate::cudnn::{ConvKey, ConvKind, cudnn_error, data_types};
+use cudarc::cudnn::sys as cs;
+use std::ffi::c_void;
+use std::sync::OnceLock;
+use tiny_torch_core::{DType, Result};
+
+use cs::cudnnBackendAttributeName_t as Attr;
+use cs::cudnnBackendAttributeType_t as Ty;
+use cs::cudnnBackendDescriptorType_t as Kind;
+
+/// Whether the graph path is on (`TINY_TORCH_CUDNN_GRAPH=1`).
+pub(crate) fn enabled() -> bool {
+    static ENABLED: OnceLock<bool> = OnceLock::new();
+    *ENABLED.get_or_init(|| std::env::var("TINY_TORCH_CUDNN_GRAPH").is_ok_and(|v| v.trim() == "1"))
+}
+
+/// The unique ids of the three tensors in every graph (the variant pack names them).
+const X_UID: i64 = 1;
+const W_UID: i64 = 2;
+const Y_UID: i64 = 3;
+
+/// Engine configurations asked of the heuristics.
+const MAX_CONFIGS: usize = 32;
+
+/// A backend descriptor that destroys itself.
+pub(crate) struct Desc(cs::cudnnBackendDescriptor_t);
+
+// SAFETY: descriptors are only used under the device's cuDNN mutex (see `CudnnState`).
+unsafe impl Send for Desc {}
+
+impl Drop for Desc {
+    fn drop(&mut self) {
+        // SAFETY: created by cudnnBackendCreateDescriptor, destroyed once.
+        unsafe {
+            let _ = cs::cudnnBackendDestroyDescriptor(self.0);
+        }
+    }
+}
+
+impl Desc {
+    fn new(kind: Kind) -> Result<Self> {
+        let mut raw: cs::cudnnBackendDescriptor_t = std::ptr::null_mut();
+        // SAFETY: writes one descriptor handle into `raw`.
+        unsafe { cs::cudnnBackendCreateDescriptor(kind, &mut raw) }
+            .result()
+            .map_err(|e| cudnn_error(&format!("creating a {kind:?}"), e))?;
+        Ok(Desc(raw))
+    }
+
+    /// Sets attribute `name` to `values`, each of attribute type `ty` (whose C type `T` is).
+    fn set<T>(&self, name: Attr, ty: Ty, values: &[T]) -> Result<()> {
+        // SAFETY: a live descriptor; `values` holds `values.len()` elements of the C type
+        // cuDNN reads for `ty` (the callers pair them).
+        unsafe {
+            cs::cudnnBackendSetAttribute(
+                self.0,
+                name,
+                ty,
+                values.len() as i64,
+                values.as_ptr().cast::<c_void>(),
+            )
+        }
+        .result()
+        .map_err(|e| cudnn_error(&format!("setting {name:?}"), e))
+    }
+
+    fn set_i64(&self, name: Attr, values: &[i64]) -> Result<()> {
+        self.set(name, Ty::CUDNN_TYPE_INT64, values)
+    }
+
+    fn set_descs(&self, name: Attr, descs: &[&Desc]) -> Result<()> {
+        let raw: Vec<cs::cudnnBackendDescriptor_t> = descs.iter().map(|d| d.0).collect();
+        self.set(name, Ty::CUDNN_TYPE_BACKEND_DESCRIPTOR, &raw)
+    }
+
+    fn finalize(self) -> Result<Self> {
+        // SAFETY: a live descriptor whose required attributes the caller has set.
+        unsafe { cs::cudnnBackendFinalize(self.0) }
+            .result()
+            .map_err(|e| cudnn_error("finalizing a descriptor", e))?;
+        Ok(self)
+    }
+
+    /// Reads up to `out.len()` elements of attribute `name` (of type `ty`, C type `T`) into
+    /// `out`: how many cuDNN wrote.
+    fn get<T>(&self, name: Attr, ty: Ty, out: &mut [T]) -> Result<usize> {
+        let mut count = 0i64;
+        // SAFETY: a live descriptor; `out` has room for the requested count of `T`, the C
+        // type of `ty`.
+        unsafe {
+            cs::cudnnBackendGetAttribute(
+                self.0,
+                name,
+                ty,
+                out.len() as i64,
+                &mut count,
+                out.as_mut_ptr().cast::<c_void>(),
+            )
+        }
+        .result()
+        .map_err(|e| cudnn_error(&format!("reading {name:?}"), e))?;
+        Ok((count.max(0) as usize).min(out.len()))
+    }
+}
+
+/// A packed NCHW tensor of `dims` with unique id `uid`.
+fn tensor(data: cs::cudnnDataType_t, dims: [usize; 4], uid: i64) -> Result<Desc> {
+    let dims = dims.map(|d| d as i64);
+    let strides = [dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1];
+    let t = Desc::new(Kind::CUDNN_BACKEND_TENSOR_DESCRIPTOR)?;
+    t.set(
+        Attr::CUDNN_ATTR_TENSOR_DATA_TYPE,
+        Ty::CUDNN_TYPE_DATA_TYPE,
+        &[data],
+    )?;
+    t.set_i64(Attr::CUDNN_ATTR_TENSOR_DIMENSIONS, &dims)?;
+    t.set_i64(Attr::CUDNN_ATTR_TENSOR_STRIDES, &strides)?;
+    t.set_i64(Attr::CUDNN_ATTR_TENSOR_UNIQUE_ID, &[uid])?;
+    // Every operand is packed at a 16-byte aligned address (`Dense` in conv.rs).
+    t.set_i64(Attr::CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, &[16])?;
+    t.finalize()
+}
+
+/// The convolution of `key` (cross-correlation in `compute` precision).
+fn convolution(key: &ConvKey, compute: cs::cudnnDataType_t) -> Result<Desc> {
+    let p = &key.params;
+    let pair = |v: [usize; 2]| [v[0] as i64, v[1] as i64];
+    let c = Desc::new(Kind::CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR)?;
+    c.set(
+        Attr::CUDNN_ATTR_CONVOLUTION_COMP_TYPE,
+        Ty::CUDNN_TYPE_DATA_TYPE,
+        &[compute],
+    )?;
+    c.set(
+        Attr::CUDNN_ATTR_CONVOLUTION_CONV_MODE,
+        Ty::CUDNN_TYPE_CONVOLUTION_MODE,
+        &[cs::cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION],
+    )?;
+    c.set_i64(Attr::CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, &[2])?;
+    c.set_i64(Attr::CUDNN_ATTR_CONVOLUTION_DILATIONS, &pair(p.dilation))?;
+    c.set_i64(Attr::CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, &pair(p.stride))?;
+    c.set_i64(Attr::CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, &pair(p.padding))?;
+    c.set_i64(Attr::CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, &pair(p.padding))?;
+    c.finalize()
+}
+
+/// The one-operation graph of `key`'s pass (alpha 1, beta 0: the output is overwritten).
+/// Groups are implied by the shapes (`C / w[1]`), as in the graph API.
+fn operation_graph(handle: cs::cudnnHandle_t, key: &ConvKey, output: [usize; 4]) -> Result<Desc> {
+    let op = "conv2d";
+    let (data, compute) = data_types(op, key.dtype)?;
+    let x = tensor(data, key.input, X_UID)?;
+    let w = tensor(data, key.weight, W_UID)?;
+    let y = tensor(data, output, Y_UID)?;
+    let conv = convolution(key, compute)?;
+    let (kind, [alpha, beta, conv_attr, x_attr, w_attr, y_attr]) = match key.kind {
+        ConvKind::Forward => (
+            Kind::CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR,
+            [
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_BETA,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_CONV_DESC,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_X,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_W,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_Y,
+            ],
+        ),
+        ConvKind::BackwardData => (
+            Kind::CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR,
+            [
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_BETA,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_CONV_DESC,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DX,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_W,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_DY,
+            ],
+        ),
+        ConvKind::BackwardFilter => (
+            Kind::CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR,
+            [
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_BETA,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_CONV_DESC,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_X,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DW,
+                Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_DY,
+            ],
+        ),
+    };
+    let operation = Desc::new(kind)?;
+    // The scaling factors in the compute type's C type (double for f64, float otherwise).
+    if key.dtype == DType::F64 {
+        operation.set(alpha, Ty::CUDNN_TYPE_DOUBLE, &[1.0f64])?;
+        operation.set(beta, Ty::CUDNN_TYPE_DOUBLE, &[0.0f64])?;
+    } else {
+        operation.set(alpha, Ty::CUDNN_TYPE_FLOAT, &[1.0f32])?;
+        operation.set(beta, Ty::CUDNN_TYPE_FLOAT, &[0.0f32])?;
+    }
+    operation.set_descs(conv_attr, &[&conv])?;
+    operation.set_descs(x_attr, &[&x])?;
+    operation.set_descs(w_attr, &[&w])?;
+    operation.set_descs(y_attr, &[&y])?;
+    let operation = operation.finalize()?;
+    let graph = Desc::new(Kind::CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR)?;
+    graph.set(
+        Attr::CUDNN_ATTR_OPERATIONGRAPH_HANDLE,
+        Ty::CUDNN_TYPE_HANDLE,
+        &[handle],
+    )?;
+    graph.set_descs(Attr::CUDNN_ATTR_OPERATIONGRAPH_OPS, &[&operation])?;
+    graph.finalize()
+}
+
+/// What an engine's numerical notes say about it (`cudnnBackendNumericalNote_t` values).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Notes {
+    tensor_core: bool,
+    down_convert: bool,
+    transformed: bool,
+    nondeterministic: bool,
+}
+
+impl Notes {
+    /// From the raw note values (read as integers: cuDNN may add notes this crate's enum
+    /// does not know).
+    pub(crate) fn from_raw(raw: &[u32]) -> Self {
+        use cs::cudnnBackendNumericalNote_t::*;
+        let has = |note: cs::cudnnBackendNumericalNote_t| raw.contains(&(note as u32));
+        Notes {
+            tensor_core: has(CUDNN_NUMERICAL_NOTE_TENSOR_CORE),
+            down_convert: has(CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS),
+            transformed: has(CUDNN_NUMERICAL_NOTE_FFT)
+                || has(CUDNN_NUMERICAL_NOTE_WINOGRAD)
+                || has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4)
+                || has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_6x6)
+                || has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_13x13),
+            nondeterministic: has(CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC),
+        }
+    }
+}
+
+/// Whether an engine with `notes` may run `dtype` (TF32 allowed or not), and its rank among
+/// those that may (lower first): PyTorch's filter, then the legacy path's order in full
+/// precision.
+pub(crate) fn admit(notes: Notes, dtype: DType, tf32: bool) -> Option<(bool, bool)> {
+    if notes.down_convert || (dtype == DType::F32 && !tf32 && notes.tensor_core) {
+        return None;
+    }
+    let exact = dtype == DType::F64 || (dtype == DType::F32 && !tf32);
+    Some((exact && notes.transformed, exact && notes.nondeterministic))
+}
+
+/// A built execution plan and the workspace bytes it needs.
+pub(crate) struct Plan {
+    plan: Desc,
+    pub workspace: usize,
+}
+
+/// The plan for `key` (whose pass writes `output`-shaped `y`, as the forward names it): the
+/// heuristics' engine configurations, filtered and ordered by [`admit`], and the first whose
+/// plan builds with a workspace of at most `workspace_cap` bytes. `Ok(None)` when none does.
+pub(crate) fn build(
+    handle: cs::cudnnHandle_t,
+    key: &ConvKey,
+    output: [usize; 4],
+    workspace_cap: usize,
+) -> Result<Option<Plan>> {
+    let graph = operation_graph(handle, key, output)?;
+    let heuristics = Desc::new(Kind::CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR)?;
+    heuristics.set_descs(Attr::CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, &[&graph])?;
+    heuristics.set(
+        Attr::CUDNN_ATTR_ENGINEHEUR_MODE,
+        Ty::CUDNN_TYPE_HEUR_MODE,
+        &[cs::cudnnBackendHeurMode_t::CUDNN_HEUR_MODE_A],
+    )?;
+    let heuristics = heuristics.finalize()?;
+    // The results are written into engine-configuration descriptors created beforehand.
+    let configs = (0..MAX_CONFIGS)
+        .map(|_| Desc::new(Kind::CUDNN_BACKEND_ENGINECFG_DESCRIPTOR))
+        .collect::<Result<Vec<_>>>()?;
+    let mut raw: Vec<cs::cudnnBackendDescriptor_t> = configs.iter().map(|c| c.0).collect();
+    let found = heuristics.get(
+        Attr::CUDNN_ATTR_ENGINEHEUR_RESULTS,
+        Ty::CUDNN_TYPE_BACKEND_DESCRIPTOR,
+        &mut raw,
+    )?;
+    let mut ranked = Vec::new();
+    for (index, config) in configs[..found].iter().enumerate() {
+        let engine = Desc::new(Kind::CUDNN_BACKEND_ENGINE_DESCRIPTOR)?;
+        let mut engine_raw = [engine.0];
+        config.get(
+            Attr::CUDNN_ATTR_ENGINECFG_ENGINE,
+            Ty::CUDNN_TYPE_BACKEND_DESCRIPTOR,
+            &mut engine_raw,
+        )?;
+        let mut notes = [u32::MAX; 16];
+        let n = engine.get(
+            Attr::CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
+            Ty::CUDNN_TYPE_NUMERICAL_NOTE,
+            &mut notes,
+        )?;
+        if let Some(rank) = admit(Notes::from_raw(&notes[..n]), key.dtype, key.tf32) {
+            ranked.push((rank, index));
+        }
+    }
+    // Stable: the heuristics' order within each rank.
+    ranked.sort_by_key(|&(rank, _)| rank);
+    for (_, index) in ranked {
+        let plan = Desc::new(Kind::CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR)?;
+        plan.set(
+            Attr::CUDNN_ATTR_EXECUTION_PLAN_HANDLE,
+            Ty::CUDNN_TYPE_HANDLE,
+            &[handle],
+        )?;
+        plan.set_descs(
+            Attr::CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
+            &[&configs[index]],
+        )?;
+        // An engine that cannot run this graph here fails to finalize: the next one is tried.
+        let Ok(plan) = plan.finalize() else {
+            continue;
+        };
+        let mut workspace = [0i64];
+        plan.get(
+            Attr::CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+            Ty::CUDNN_TYPE_INT64,
+            &mut workspace,
+        )?;
+        let workspace = workspace[0].max(0) as usize;
+        if workspace <= workspace_cap {
+            return Ok(Some(Plan { plan, workspace }));
+        }
+    }
+    Ok(None)
+}
+
+/// Runs `plan` on the pass's buffers (`x`, `w`, `y` as the forward names them; the pass's
+/// output is overwritten) with `workspace` (at least `plan.workspace` bytes), queued on the
+/// handle's stream.
+pub(crate) fn execute(
+    handle: cs::cudnnHandle_t,
+    plan: &Plan,
+    [x, w, y]: [*mut c_void; 3],
+    workspace: *mut c_void,
+) -> Result<()> {
+    let pack = Desc::new(Kind::CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)?;
+    pack.set_i64(
+        Attr::CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS,
+        &[X_UID, W_UID, Y_UID],
+    )?;
+    pack.set(
+        Attr::CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
+        Ty::CUDNN_TYPE_VOID_PTR,
+        &[x, w, y],
+    )?;
+    pack.set(
+        Attr::CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
+        Ty::CUDNN_TYPE_VOID_PTR,
+        &[workspace],
+    )?;
+    let pack = pack.finalize()?;
+    // SAFETY: a live handle, a plan built on it, and a variant pack whose pointers hold the
+    // tensors the plan's graph describes (packed, 16-byte aligned) and its workspace.
+    unsafe { cs::cudnnBackendExecute(handle, plan.plan.0, pack.0) }
+        .result()
+        .map_err(|e| cudnn_error("executing a convolution plan", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cs::cudnnBackendNumericalNote_t::*;
+
+    #[test]
+    fn engines_are_filtered_and_ranked_as_pytorch_and_the_legacy_path_do() {
+        let notes = |raw: &[cs::cudnnBackendNumericalNote_t]| {
+            Notes::from_raw(&raw.iter().map(|&n| n as u32).collect::<Vec<_>>())
+        };
+        let plain = notes(&[]);
+        let tensor_core = notes(&[CUDNN_NUMERICAL_NOTE_TENSOR_CORE]);
+        let winograd = notes(&[CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4]);
+        let atomics = notes(&[CUDNN_NUMERICAL_NOTE_NONDETERMINISTIC]);
+        let down = notes(&[CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS]);
+        // Never an engine that converts its inputs down.
+        for (dtype, tf32) in [(DType::F32, true), (DType::F32, false), (DType::F16, false)] {
+            assert_eq!(admit(down, dtype, tf32), None);
+        }
+        // Tensor cores for f32 only with TF32; always for f16 / f64.
+        assert_eq!(admit(tensor_core, DType::F32, false), None);
+        assert_eq!(admit(tensor_core, DType::F32, true), Some((false, false)));
+        assert_eq!(admit(tensor_core, DType::F16, false), Some((false, false)));
+        assert_eq!(admit(tensor_core, DType::F64, false), Some((false, false)));
+        // Full precision puts transformed sums, then atomics, after direct deterministic ones.
+        assert_eq!(admit(plain, DType::F32, false), Some((false, false)));
+        assert_eq!(admit(winograd, DType::F64, false), Some((true, false)));
+        assert_eq!(admit(atomics, DType::F32, false), Some((false, true)));
+        // The fast modes keep the heuristics' order.
+        assert_eq!(admit(winograd, DType::F32, true), Some((false, false)));
+        assert_eq!(admit(atomics, DType::BF16, false), Some((false, false)));
+        // Unknown note values are ignored.
+        assert_eq!(Notes::from_raw(&[77, u32::MAX]), plain);
+    }
+}
