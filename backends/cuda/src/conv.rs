@@ -232,7 +232,8 @@ fn run_pass(
 
 /// The pass of `key` through a cached graph-API plan (`cudnn_graph`, opt-in), building it on
 /// first use; false when no plan builds or runs for the key (remembered: the legacy path runs
-/// it from then on, and says so once on stderr, since the graph path is still on trial).
+/// that shape from then on, and stderr says why, once per shape, while the graph path is on
+/// trial).
 fn run_graph(
     cuda: &Cuda,
     state: &mut CudnnState,
@@ -244,12 +245,10 @@ fn run_graph(
     let plans = &mut state.graph_plans;
     if !plans.contains_key(key) {
         let plan = cudnn_graph::build(handle, key, output, workspace_cap(cuda.device()));
-        match &plan {
-            Ok(Some(_)) => {}
-            Ok(None) => eprintln!("tiny-torch: cuDNN graph API: no plan fits {key:?}; legacy API"),
-            Err(e) => eprintln!("tiny-torch: cuDNN graph API: {key:?}: {e}; legacy API"),
+        if let Err(e) = &plan {
+            eprintln!("tiny-torch: cuDNN graph API, {key:?}: {e}; using the legacy API");
         }
-        plans.insert(*key, plan.ok().flatten());
+        plans.insert(*key, plan.ok());
     }
     let Some(plan) = plans.get(key).and_then(Option::as_ref) else {
         return false;

@@ -6,15 +6,18 @@
 //! engines PyTorch uses, which is where the legacy path's forward passes fall behind PyTorch's
 //! on an H100 (docs/PERFORMANCE.md).
 //!
-//! Engines are filtered as PyTorch filters them: never one that converts its inputs down
-//! (`DOWN_CONVERT_INPUTS`), no tensor-core engine for f32 unless TF32 is allowed; in full
-//! precision (f64, f32 without TF32) engines noted FFT, Winograd or non-deterministic come
-//! after the others, as the legacy path orders its algorithms.
+//! Engines are filtered as PyTorch filters them (never one that converts its inputs down, no
+//! tensor-core engine for f32 unless TF32 is allowed) and, since f16/bf16 convolutions
+//! accumulate in f32 here, never one whose sums run in reduced precision; they are ordered as
+//! the legacy path orders its algorithms (see [`admit`]).
 //!
 //! **Opt-in** (`TINY_TORCH_CUDNN_GRAPH=1`) until it has run on a GPU: this was written on a
 //! machine without one. Passes that accumulate into their output (a forward with a bias),
-//! benchmark mode, and any shape for which no plan builds stay on the legacy path (a failure
-//! is remembered, so it is not retried for that shape).
+//! benchmark mode, and any shape for which no plan builds or runs stay on the legacy path (a
+//! failure is remembered, so it is not retried for that shape).
+
+// The engine configurations and plans are kept in `CudnnState` (Send under its own contract:
+// used only under the device's cuDNN mutex).
 
 use crate::cudnn::{ConvKey, ConvKind, cudnn_error, data_types};
 use cudarc::cudnn::sys as cs;
@@ -37,14 +40,8 @@ const X_UID: i64 = 1;
 const W_UID: i64 = 2;
 const Y_UID: i64 = 3;
 
-/// Engine configurations asked of the heuristics.
-const MAX_CONFIGS: usize = 32;
-
 /// A backend descriptor that destroys itself.
 pub(crate) struct Desc(cs::cudnnBackendDescriptor_t);
-
-// SAFETY: descriptors are only used under the device's cuDNN mutex (see `CudnnState`).
-unsafe impl Send for Desc {}
 
 impl Drop for Desc {
     fn drop(&mut self) {
@@ -53,6 +50,63 @@ impl Drop for Desc {
             let _ = cs::cudnnBackendDestroyDescriptor(self.0);
         }
     }
+}
+
+/// A descriptor handle as an attribute value (`CUDNN_TYPE_BACKEND_DESCRIPTOR`).
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+struct DescHandle(cs::cudnnBackendDescriptor_t);
+
+/// A device address as an attribute value (`CUDNN_TYPE_VOID_PTR`).
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+struct DevicePtr(*mut c_void);
+
+/// A numerical note as read back (`CUDNN_TYPE_NUMERICAL_NOTE`), kept as an integer: cuDNN
+/// may report notes this crate's enum does not know.
+#[repr(transparent)]
+#[derive(Clone, Copy)]
+struct RawNote(u32);
+
+/// A Rust type whose values cuDNN reads and writes as attribute type [`AttrValue::TY`].
+///
+/// # Safety
+/// `Self` must have the size and layout of the C type cuDNN uses for `TY`.
+unsafe trait AttrValue: Copy {
+    const TY: Ty;
+}
+
+// SAFETY (each): the C type of the attribute type, or a transparent wrapper of it (C enums
+// are 32-bit ints here, as cudarc's bindings declare them).
+unsafe impl AttrValue for i64 {
+    const TY: Ty = Ty::CUDNN_TYPE_INT64;
+}
+unsafe impl AttrValue for f32 {
+    const TY: Ty = Ty::CUDNN_TYPE_FLOAT;
+}
+unsafe impl AttrValue for f64 {
+    const TY: Ty = Ty::CUDNN_TYPE_DOUBLE;
+}
+unsafe impl AttrValue for cs::cudnnDataType_t {
+    const TY: Ty = Ty::CUDNN_TYPE_DATA_TYPE;
+}
+unsafe impl AttrValue for cs::cudnnConvolutionMode_t {
+    const TY: Ty = Ty::CUDNN_TYPE_CONVOLUTION_MODE;
+}
+unsafe impl AttrValue for cs::cudnnBackendHeurMode_t {
+    const TY: Ty = Ty::CUDNN_TYPE_HEUR_MODE;
+}
+unsafe impl AttrValue for cs::cudnnHandle_t {
+    const TY: Ty = Ty::CUDNN_TYPE_HANDLE;
+}
+unsafe impl AttrValue for DescHandle {
+    const TY: Ty = Ty::CUDNN_TYPE_BACKEND_DESCRIPTOR;
+}
+unsafe impl AttrValue for DevicePtr {
+    const TY: Ty = Ty::CUDNN_TYPE_VOID_PTR;
+}
+unsafe impl AttrValue for RawNote {
+    const TY: Ty = Ty::CUDNN_TYPE_NUMERICAL_NOTE;
 }
 
 impl Desc {
@@ -65,15 +119,19 @@ impl Desc {
         Ok(Desc(raw))
     }
 
-    /// Sets attribute `name` to `values`, each of attribute type `ty` (whose C type `T` is).
-    fn set<T>(&self, name: Attr, ty: Ty, values: &[T]) -> Result<()> {
-        // SAFETY: a live descriptor; `values` holds `values.len()` elements of the C type
-        // cuDNN reads for `ty` (the callers pair them).
+    fn handle(&self) -> DescHandle {
+        DescHandle(self.0)
+    }
+
+    /// Sets attribute `name` to `values`.
+    fn set<T: AttrValue>(&self, name: Attr, values: &[T]) -> Result<()> {
+        // SAFETY: a live descriptor; `values` holds `values.len()` elements of the C type of
+        // `T::TY` (`AttrValue`'s contract).
         unsafe {
             cs::cudnnBackendSetAttribute(
                 self.0,
                 name,
-                ty,
+                T::TY,
                 values.len() as i64,
                 values.as_ptr().cast::<c_void>(),
             )
@@ -82,13 +140,9 @@ impl Desc {
         .map_err(|e| cudnn_error(&format!("setting {name:?}"), e))
     }
 
-    fn set_i64(&self, name: Attr, values: &[i64]) -> Result<()> {
-        self.set(name, Ty::CUDNN_TYPE_INT64, values)
-    }
-
     fn set_descs(&self, name: Attr, descs: &[&Desc]) -> Result<()> {
-        let raw: Vec<cs::cudnnBackendDescriptor_t> = descs.iter().map(|d| d.0).collect();
-        self.set(name, Ty::CUDNN_TYPE_BACKEND_DESCRIPTOR, &raw)
+        let handles: Vec<DescHandle> = descs.iter().map(|d| d.handle()).collect();
+        self.set(name, &handles)
     }
 
     fn finalize(self) -> Result<Self> {
@@ -99,25 +153,23 @@ impl Desc {
         Ok(self)
     }
 
-    /// Reads up to `out.len()` elements of attribute `name` (of type `ty`, C type `T`) into
-    /// `out`: how many cuDNN wrote.
-    fn get<T>(&self, name: Attr, ty: Ty, out: &mut [T]) -> Result<usize> {
+    /// Reads up to `out.len()` elements of attribute `name` into `out` (none when it is
+    /// empty): how many the attribute holds, which may exceed `out.len()`.
+    fn get<T: AttrValue>(&self, name: Attr, out: &mut [T]) -> Result<usize> {
         let mut count = 0i64;
-        // SAFETY: a live descriptor; `out` has room for the requested count of `T`, the C
-        // type of `ty`.
+        let ptr = if out.is_empty() {
+            std::ptr::null_mut()
+        } else {
+            out.as_mut_ptr().cast::<c_void>()
+        };
+        // SAFETY: a live descriptor; `out` has room for the requested count of the C type of
+        // `T::TY` (`AttrValue`'s contract), or is not written when the count is 0.
         unsafe {
-            cs::cudnnBackendGetAttribute(
-                self.0,
-                name,
-                ty,
-                out.len() as i64,
-                &mut count,
-                out.as_mut_ptr().cast::<c_void>(),
-            )
+            cs::cudnnBackendGetAttribute(self.0, name, T::TY, out.len() as i64, &mut count, ptr)
         }
         .result()
         .map_err(|e| cudnn_error(&format!("reading {name:?}"), e))?;
-        Ok((count.max(0) as usize).min(out.len()))
+        Ok(count.max(0) as usize)
     }
 }
 
@@ -126,16 +178,12 @@ fn tensor(data: cs::cudnnDataType_t, dims: [usize; 4], uid: i64) -> Result<Desc>
     let dims = dims.map(|d| d as i64);
     let strides = [dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1];
     let t = Desc::new(Kind::CUDNN_BACKEND_TENSOR_DESCRIPTOR)?;
-    t.set(
-        Attr::CUDNN_ATTR_TENSOR_DATA_TYPE,
-        Ty::CUDNN_TYPE_DATA_TYPE,
-        &[data],
-    )?;
-    t.set_i64(Attr::CUDNN_ATTR_TENSOR_DIMENSIONS, &dims)?;
-    t.set_i64(Attr::CUDNN_ATTR_TENSOR_STRIDES, &strides)?;
-    t.set_i64(Attr::CUDNN_ATTR_TENSOR_UNIQUE_ID, &[uid])?;
+    t.set(Attr::CUDNN_ATTR_TENSOR_DATA_TYPE, &[data])?;
+    t.set(Attr::CUDNN_ATTR_TENSOR_DIMENSIONS, &dims)?;
+    t.set(Attr::CUDNN_ATTR_TENSOR_STRIDES, &strides)?;
+    t.set(Attr::CUDNN_ATTR_TENSOR_UNIQUE_ID, &[uid])?;
     // Every operand is packed at a 16-byte aligned address (`Dense` in conv.rs).
-    t.set_i64(Attr::CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, &[16])?;
+    t.set(Attr::CUDNN_ATTR_TENSOR_BYTE_ALIGNMENT, &[16i64])?;
     t.finalize()
 }
 
@@ -144,35 +192,33 @@ fn convolution(key: &ConvKey, compute: cs::cudnnDataType_t) -> Result<Desc> {
     let p = &key.params;
     let pair = |v: [usize; 2]| [v[0] as i64, v[1] as i64];
     let c = Desc::new(Kind::CUDNN_BACKEND_CONVOLUTION_DESCRIPTOR)?;
-    c.set(
-        Attr::CUDNN_ATTR_CONVOLUTION_COMP_TYPE,
-        Ty::CUDNN_TYPE_DATA_TYPE,
-        &[compute],
-    )?;
+    c.set(Attr::CUDNN_ATTR_CONVOLUTION_COMP_TYPE, &[compute])?;
     c.set(
         Attr::CUDNN_ATTR_CONVOLUTION_CONV_MODE,
-        Ty::CUDNN_TYPE_CONVOLUTION_MODE,
         &[cs::cudnnConvolutionMode_t::CUDNN_CROSS_CORRELATION],
     )?;
-    c.set_i64(Attr::CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, &[2])?;
-    c.set_i64(Attr::CUDNN_ATTR_CONVOLUTION_DILATIONS, &pair(p.dilation))?;
-    c.set_i64(Attr::CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, &pair(p.stride))?;
-    c.set_i64(Attr::CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, &pair(p.padding))?;
-    c.set_i64(Attr::CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, &pair(p.padding))?;
+    c.set(Attr::CUDNN_ATTR_CONVOLUTION_SPATIAL_DIMS, &[2i64])?;
+    c.set(Attr::CUDNN_ATTR_CONVOLUTION_DILATIONS, &pair(p.dilation))?;
+    c.set(Attr::CUDNN_ATTR_CONVOLUTION_FILTER_STRIDES, &pair(p.stride))?;
+    c.set(Attr::CUDNN_ATTR_CONVOLUTION_PRE_PADDINGS, &pair(p.padding))?;
+    c.set(Attr::CUDNN_ATTR_CONVOLUTION_POST_PADDINGS, &pair(p.padding))?;
     c.finalize()
+}
+
+/// A finalized operation graph and every descriptor it was built from, kept alive with it
+/// (cudnn-frontend keeps them too: whether cuDNN copies or references them is not
+/// documented).
+struct Graph {
+    graph: Desc,
+    _parts: Vec<Desc>,
 }
 
 /// The one-operation graph of `key`'s pass (alpha 1, beta 0: the output is overwritten).
 /// Groups are implied by the shapes (`C / w[1]`), as in the graph API.
-fn operation_graph(handle: cs::cudnnHandle_t, key: &ConvKey, output: [usize; 4]) -> Result<Desc> {
-    let op = "conv2d";
-    let (data, compute) = data_types(op, key.dtype)?;
-    let x = tensor(data, key.input, X_UID)?;
-    let w = tensor(data, key.weight, W_UID)?;
-    let y = tensor(data, output, Y_UID)?;
-    let conv = convolution(key, compute)?;
-    let (kind, [alpha, beta, conv_attr, x_attr, w_attr, y_attr]) = match key.kind {
+fn operation_graph(handle: cs::cudnnHandle_t, key: &ConvKey, output: [usize; 4]) -> Result<Graph> {
+    let (op, kind, [alpha, beta, conv_attr, x_attr, w_attr, y_attr]) = match key.kind {
         ConvKind::Forward => (
+            "conv2d",
             Kind::CUDNN_BACKEND_OPERATION_CONVOLUTION_FORWARD_DESCRIPTOR,
             [
                 Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_FORWARD_ALPHA,
@@ -184,6 +230,7 @@ fn operation_graph(handle: cs::cudnnHandle_t, key: &ConvKey, output: [usize; 4])
             ],
         ),
         ConvKind::BackwardData => (
+            "conv2d_backward_input",
             Kind::CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_DATA_DESCRIPTOR,
             [
                 Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_DATA_ALPHA,
@@ -195,6 +242,7 @@ fn operation_graph(handle: cs::cudnnHandle_t, key: &ConvKey, output: [usize; 4])
             ],
         ),
         ConvKind::BackwardFilter => (
+            "conv2d_backward_weight",
             Kind::CUDNN_BACKEND_OPERATION_CONVOLUTION_BACKWARD_FILTER_DESCRIPTOR,
             [
                 Attr::CUDNN_ATTR_OPERATION_CONVOLUTION_BWD_FILTER_ALPHA,
@@ -206,14 +254,19 @@ fn operation_graph(handle: cs::cudnnHandle_t, key: &ConvKey, output: [usize; 4])
             ],
         ),
     };
+    let (data, compute) = data_types(op, key.dtype)?;
+    let x = tensor(data, key.input, X_UID)?;
+    let w = tensor(data, key.weight, W_UID)?;
+    let y = tensor(data, output, Y_UID)?;
+    let conv = convolution(key, compute)?;
     let operation = Desc::new(kind)?;
     // The scaling factors in the compute type's C type (double for f64, float otherwise).
     if key.dtype == DType::F64 {
-        operation.set(alpha, Ty::CUDNN_TYPE_DOUBLE, &[1.0f64])?;
-        operation.set(beta, Ty::CUDNN_TYPE_DOUBLE, &[0.0f64])?;
+        operation.set(alpha, &[1.0f64])?;
+        operation.set(beta, &[0.0f64])?;
     } else {
-        operation.set(alpha, Ty::CUDNN_TYPE_FLOAT, &[1.0f32])?;
-        operation.set(beta, Ty::CUDNN_TYPE_FLOAT, &[0.0f32])?;
+        operation.set(alpha, &[1.0f32])?;
+        operation.set(beta, &[0.0f32])?;
     }
     operation.set_descs(conv_attr, &[&conv])?;
     operation.set_descs(x_attr, &[&x])?;
@@ -221,13 +274,12 @@ fn operation_graph(handle: cs::cudnnHandle_t, key: &ConvKey, output: [usize; 4])
     operation.set_descs(y_attr, &[&y])?;
     let operation = operation.finalize()?;
     let graph = Desc::new(Kind::CUDNN_BACKEND_OPERATIONGRAPH_DESCRIPTOR)?;
-    graph.set(
-        Attr::CUDNN_ATTR_OPERATIONGRAPH_HANDLE,
-        Ty::CUDNN_TYPE_HANDLE,
-        &[handle],
-    )?;
+    graph.set(Attr::CUDNN_ATTR_OPERATIONGRAPH_HANDLE, &[handle])?;
     graph.set_descs(Attr::CUDNN_ATTR_OPERATIONGRAPH_OPS, &[&operation])?;
-    graph.finalize()
+    Ok(Graph {
+        graph: graph.finalize()?,
+        _parts: vec![operation, conv, x, w, y],
+    })
 }
 
 /// What an engine's numerical notes say about it (`cudnnBackendNumericalNote_t` values).
@@ -235,19 +287,20 @@ fn operation_graph(handle: cs::cudnnHandle_t, key: &ConvKey, output: [usize; 4])
 pub(crate) struct Notes {
     tensor_core: bool,
     down_convert: bool,
+    reduced_precision_reduction: bool,
     transformed: bool,
     nondeterministic: bool,
 }
 
 impl Notes {
-    /// From the raw note values (read as integers: cuDNN may add notes this crate's enum
-    /// does not know).
+    /// From the raw note values (unknown values are ignored).
     pub(crate) fn from_raw(raw: &[u32]) -> Self {
         use cs::cudnnBackendNumericalNote_t::*;
         let has = |note: cs::cudnnBackendNumericalNote_t| raw.contains(&(note as u32));
         Notes {
             tensor_core: has(CUDNN_NUMERICAL_NOTE_TENSOR_CORE),
             down_convert: has(CUDNN_NUMERICAL_NOTE_DOWN_CONVERT_INPUTS),
+            reduced_precision_reduction: has(CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION),
             transformed: has(CUDNN_NUMERICAL_NOTE_FFT)
                 || has(CUDNN_NUMERICAL_NOTE_WINOGRAD)
                 || has(CUDNN_NUMERICAL_NOTE_WINOGRAD_TILE_4x4)
@@ -259,98 +312,121 @@ impl Notes {
 }
 
 /// Whether an engine with `notes` may run `dtype` (TF32 allowed or not), and its rank among
-/// those that may (lower first): PyTorch's filter, then the legacy path's order in full
-/// precision.
+/// those that may (lower first). Left out: engines that convert their inputs down (as PyTorch
+/// leaves them out), tensor-core engines for f32 without TF32 (as PyTorch), and engines whose
+/// sums run in reduced precision (f16/bf16 convolutions accumulate in f32 here). Ranked as the
+/// legacy path ranks algorithms: in full precision (f64, f32 without TF32) FFT/Winograd after
+/// direct sums, and in every mode but f32 with TF32 non-deterministic engines last.
 pub(crate) fn admit(notes: Notes, dtype: DType, tf32: bool) -> Option<(bool, bool)> {
-    if notes.down_convert || (dtype == DType::F32 && !tf32 && notes.tensor_core) {
+    let f32_fma = dtype == DType::F32 && !tf32;
+    if notes.down_convert || notes.reduced_precision_reduction || (f32_fma && notes.tensor_core) {
         return None;
     }
-    let exact = dtype == DType::F64 || (dtype == DType::F32 && !tf32);
-    Some((exact && notes.transformed, exact && notes.nondeterministic))
+    let exact = dtype == DType::F64 || f32_fma;
+    let fast = dtype == DType::F32 && tf32;
+    Some((exact && notes.transformed, !fast && notes.nondeterministic))
 }
 
-/// A built execution plan and the workspace bytes it needs.
+/// A built execution plan, the workspace bytes it needs, and what it was built from.
 pub(crate) struct Plan {
     plan: Desc,
     pub workspace: usize,
+    _config: Desc,
+    _graph: Graph,
+}
+
+/// The engine configuration's numerical notes (`None` if they cannot be read).
+fn config_notes(config: &Desc) -> Option<Notes> {
+    let engine = Desc::new(Kind::CUDNN_BACKEND_ENGINE_DESCRIPTOR).ok()?;
+    let mut handle = [engine.handle()];
+    config
+        .get(Attr::CUDNN_ATTR_ENGINECFG_ENGINE, &mut handle)
+        .ok()?;
+    let mut notes = [RawNote(u32::MAX); 16];
+    let n = engine
+        .get(Attr::CUDNN_ATTR_ENGINE_NUMERICAL_NOTE, &mut notes)
+        .ok()?
+        .min(notes.len());
+    let raw: Vec<u32> = notes[..n].iter().map(|note| note.0).collect();
+    Some(Notes::from_raw(&raw))
 }
 
 /// The plan for `key` (whose pass writes `output`-shaped `y`, as the forward names it): the
 /// heuristics' engine configurations, filtered and ordered by [`admit`], and the first whose
-/// plan builds with a workspace of at most `workspace_cap` bytes. `Ok(None)` when none does.
+/// plan builds with a workspace of at most `workspace_cap` bytes. An error says why none did.
 pub(crate) fn build(
     handle: cs::cudnnHandle_t,
     key: &ConvKey,
     output: [usize; 4],
     workspace_cap: usize,
-) -> Result<Option<Plan>> {
+) -> Result<Plan> {
     let graph = operation_graph(handle, key, output)?;
     let heuristics = Desc::new(Kind::CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR)?;
-    heuristics.set_descs(Attr::CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, &[&graph])?;
+    heuristics.set_descs(Attr::CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, &[&graph.graph])?;
     heuristics.set(
         Attr::CUDNN_ATTR_ENGINEHEUR_MODE,
-        Ty::CUDNN_TYPE_HEUR_MODE,
         &[cs::cudnnBackendHeurMode_t::CUDNN_HEUR_MODE_A],
     )?;
     let heuristics = heuristics.finalize()?;
-    // The results are written into engine-configuration descriptors created beforehand.
-    let configs = (0..MAX_CONFIGS)
+    // How many configurations there are, then that many descriptors for cuDNN to fill.
+    let count = heuristics.get::<DescHandle>(Attr::CUDNN_ATTR_ENGINEHEUR_RESULTS, &mut [])?;
+    let configs = (0..count)
         .map(|_| Desc::new(Kind::CUDNN_BACKEND_ENGINECFG_DESCRIPTOR))
         .collect::<Result<Vec<_>>>()?;
-    let mut raw: Vec<cs::cudnnBackendDescriptor_t> = configs.iter().map(|c| c.0).collect();
-    let found = heuristics.get(
-        Attr::CUDNN_ATTR_ENGINEHEUR_RESULTS,
-        Ty::CUDNN_TYPE_BACKEND_DESCRIPTOR,
-        &mut raw,
-    )?;
-    let mut ranked = Vec::new();
-    for (index, config) in configs[..found].iter().enumerate() {
-        let engine = Desc::new(Kind::CUDNN_BACKEND_ENGINE_DESCRIPTOR)?;
-        let mut engine_raw = [engine.0];
-        config.get(
-            Attr::CUDNN_ATTR_ENGINECFG_ENGINE,
-            Ty::CUDNN_TYPE_BACKEND_DESCRIPTOR,
-            &mut engine_raw,
-        )?;
-        let mut notes = [u32::MAX; 16];
-        let n = engine.get(
-            Attr::CUDNN_ATTR_ENGINE_NUMERICAL_NOTE,
-            Ty::CUDNN_TYPE_NUMERICAL_NOTE,
-            &mut notes,
-        )?;
-        if let Some(rank) = admit(Notes::from_raw(&notes[..n]), key.dtype, key.tf32) {
-            ranked.push((rank, index));
-        }
-    }
+    let mut handles: Vec<DescHandle> = configs.iter().map(Desc::handle).collect();
+    let found = heuristics
+        .get(Attr::CUDNN_ATTR_ENGINEHEUR_RESULTS, &mut handles)?
+        .min(count);
+    let mut configs: Vec<Option<Desc>> = configs.into_iter().take(found).map(Some).collect();
+    let mut ranked: Vec<((bool, bool), usize)> = configs
+        .iter()
+        .enumerate()
+        .filter_map(|(index, config)| {
+            let notes = config_notes(config.as_ref()?)?;
+            Some((admit(notes, key.dtype, key.tf32)?, index))
+        })
+        .collect();
     // Stable: the heuristics' order within each rank.
     ranked.sort_by_key(|&(rank, _)| rank);
+    let mut last_error = None;
     for (_, index) in ranked {
-        let plan = Desc::new(Kind::CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR)?;
-        plan.set(
-            Attr::CUDNN_ATTR_EXECUTION_PLAN_HANDLE,
-            Ty::CUDNN_TYPE_HANDLE,
-            &[handle],
-        )?;
-        plan.set_descs(
-            Attr::CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG,
-            &[&configs[index]],
-        )?;
-        // An engine that cannot run this graph here fails to finalize: the next one is tried.
-        let Ok(plan) = plan.finalize() else {
+        let Some(config) = configs[index].take() else {
             continue;
         };
+        let plan = Desc::new(Kind::CUDNN_BACKEND_EXECUTION_PLAN_DESCRIPTOR)?;
+        plan.set(Attr::CUDNN_ATTR_EXECUTION_PLAN_HANDLE, &[handle])?;
+        plan.set_descs(Attr::CUDNN_ATTR_EXECUTION_PLAN_ENGINE_CONFIG, &[&config])?;
+        // An engine that cannot run this graph here fails to finalize: the next one is tried.
+        let plan = match plan.finalize() {
+            Ok(plan) => plan,
+            Err(e) => {
+                last_error = Some(e);
+                continue;
+            }
+        };
         let mut workspace = [0i64];
-        plan.get(
-            Attr::CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
-            Ty::CUDNN_TYPE_INT64,
-            &mut workspace,
-        )?;
+        if plan
+            .get(
+                Attr::CUDNN_ATTR_EXECUTION_PLAN_WORKSPACE_SIZE,
+                &mut workspace,
+            )
+            .is_err()
+        {
+            continue;
+        }
         let workspace = workspace[0].max(0) as usize;
         if workspace <= workspace_cap {
-            return Ok(Some(Plan { plan, workspace }));
+            return Ok(Plan {
+                plan,
+                workspace,
+                _config: config,
+                _graph: graph,
+            });
         }
     }
-    Ok(None)
+    Err(crate::compile::backend_error(format!(
+        "cuDNN graph API: none of {found} engine configurations gave a plan within          {workspace_cap} workspace bytes (last error: {last_error:?})"
+    )))
 }
 
 /// Runs `plan` on the pass's buffers (`x`, `w`, `y` as the forward names them; the pass's
@@ -363,19 +439,17 @@ pub(crate) fn execute(
     workspace: *mut c_void,
 ) -> Result<()> {
     let pack = Desc::new(Kind::CUDNN_BACKEND_VARIANT_PACK_DESCRIPTOR)?;
-    pack.set_i64(
+    pack.set(
         Attr::CUDNN_ATTR_VARIANT_PACK_UNIQUE_IDS,
         &[X_UID, W_UID, Y_UID],
     )?;
     pack.set(
         Attr::CUDNN_ATTR_VARIANT_PACK_DATA_POINTERS,
-        Ty::CUDNN_TYPE_VOID_PTR,
-        &[x, w, y],
+        &[DevicePtr(x), DevicePtr(w), DevicePtr(y)],
     )?;
     pack.set(
         Attr::CUDNN_ATTR_VARIANT_PACK_WORKSPACE,
-        Ty::CUDNN_TYPE_VOID_PTR,
-        &[workspace],
+        &[DevicePtr(workspace)],
     )?;
     let pack = pack.finalize()?;
     // SAFETY: a live handle, a plan built on it, and a variant pack whose pointers hold the
@@ -413,9 +487,14 @@ mod tests {
         assert_eq!(admit(plain, DType::F32, false), Some((false, false)));
         assert_eq!(admit(winograd, DType::F64, false), Some((true, false)));
         assert_eq!(admit(atomics, DType::F32, false), Some((false, true)));
-        // The fast modes keep the heuristics' order.
+        // f32 with TF32 keeps the heuristics' order; f16 / bf16 put atomics last only.
         assert_eq!(admit(winograd, DType::F32, true), Some((false, false)));
-        assert_eq!(admit(atomics, DType::BF16, false), Some((false, false)));
+        assert_eq!(admit(atomics, DType::F32, true), Some((false, false)));
+        assert_eq!(admit(winograd, DType::BF16, false), Some((false, false)));
+        assert_eq!(admit(atomics, DType::BF16, false), Some((false, true)));
+        // Never a reduction in reduced precision (f16 / bf16 accumulate in f32 here).
+        let reduced = notes(&[CUDNN_NUMERICAL_NOTE_REDUCED_PRECISION_REDUCTION]);
+        assert_eq!(admit(reduced, DType::F16, false), None);
         // Unknown note values are ignored.
         assert_eq!(Notes::from_raw(&[77, u32::MAX]), plain);
     }
