@@ -8,8 +8,8 @@
 #   nccl                             NCCL collectives and DDP on CUDA tensors (a world of 1)
 #   mnist, step_phases               the MNIST training example (`--device cuda`), the phases of a
 #                                    ResNet training step
-# and packs them into gpu-bundle.tar.xz (~40 MB with the MNIST data, from ~170: what travels to a GPU machine is
-# size-limited). Usage: scripts/build-gpu-bundle.sh, then carry gpu-bundle.tar.xz with the repo;
+# and packs them into gpu-bundle.tar.xz (~40 MB with the MNIST data, from ~170: what travels to
+# a GPU machine is size-limited). Usage: scripts/build-gpu-bundle.sh, then carry gpu-bundle.tar.xz with the repo;
 # scripts/cuda-check.sh unpacks it.
 set -euo pipefail
 cd "$(dirname "$0")/.."

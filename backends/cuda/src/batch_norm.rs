@@ -1,6 +1,6 @@
 //! Batch normalization of `[N, C, *]` (`kernels/batch_norm.cu`), forward (training and
-//! evaluation) and backward, with the CPU backend's conventions exactly
-//! (`backends/cpu/src/batch_norm.rs`) in its own kernels: batch statistics in f64 in two passes, the biased
+//! evaluation) and backward. Its own kernels keep the CPU backend's conventions exactly
+//! (`backends/cpu/src/batch_norm.rs`): batch statistics in f64 in two passes, the biased
 //! variance to normalize with and the unbiased one for the running update
 //! (`running = (1 - momentum) * running + momentum * batch`), saved mean and inverse standard
 //! deviation as `[C]` storages of the compute type (f32, or f64 for f64 inputs), running

@@ -128,11 +128,10 @@ pub(crate) fn forward_training(
     // Both running statistics, each with stride 1, or neither.
     let running = match (running_mean, running_var) {
         (Some(m), Some(v)) => {
-            let both = param_ptr(m.storage, m.layout).zip(param_ptr(v.storage, v.layout));
-            if both.is_none() {
-                return Ok(None);
+            match param_ptr(m.storage, m.layout).zip(param_ptr(v.storage, v.layout)) {
+                None => return Ok(None),
+                both => both,
             }
-            both
         }
         (None, None) => None,
         _ => return Ok(None),

@@ -167,18 +167,21 @@ fn broadcast_bias(
     Ok(out)
 }
 
-/// Runs one convolution pass, `pass(handle, choice, workspace)`, with the algorithm cached for
-/// `key`, else with cuDNN's candidates in order (those whose workspace fits in free memory); a
-/// candidate whose workspace cannot be allocated gives way to the next, so only an algorithm
-/// that ran is cached. Errors of the pass itself are returned, not retried.
+/// Runs one convolution pass: through a graph-API plan where one may and does run
+/// (`graph_output` is the pass's `y` shape when its output is overwritten; see
+/// [`run_graph`]), else on the legacy API as `pass(handle, descriptors, choice, workspace)`
+/// with the legacy descriptors built by `descs`, the algorithm cached for `key`, else cuDNN's
+/// candidates in order (those whose workspace fits in free memory); a candidate whose
+/// workspace cannot be allocated gives way to the next, so only an algorithm that ran is
+/// cached. Errors of the pass itself are returned, not retried.
 fn run_pass(
     cuda: &Cuda,
     state: &mut CudnnState,
     key: &ConvKey,
-    d: &ConvDescs,
+    descs: impl FnOnce() -> Result<ConvDescs>,
     operands: &ConvOperands,
     graph_output: Option<[usize; 4]>,
-    mut pass: impl FnMut(cs::cudnnHandle_t, ConvChoice, *mut c_void) -> Result<()>,
+    mut pass: impl FnMut(cs::cudnnHandle_t, &ConvDescs, ConvChoice, *mut c_void) -> Result<()>,
 ) -> Result<()> {
     if let Some(output) = graph_output
         && cudnn_graph::enabled()
@@ -187,6 +190,8 @@ fn run_pass(
     {
         return Ok(());
     }
+    // The legacy API's descriptors: not built when a graph plan ran.
+    let d = &descs()?;
     let handle = state.handle();
     let mut alloc_error = None;
     // Ok(false): the workspace could not be allocated (out of memory).
@@ -199,7 +204,7 @@ fn run_pass(
                 return Ok(false);
             }
         };
-        pass(handle, choice, ws_ptr)?;
+        pass(handle, d, choice, ws_ptr)?;
         // The workspace may go back to the pool: later work is queued after the pass.
         drop(ws);
         Ok(true)
@@ -358,7 +363,6 @@ pub(crate) fn conv2d(
     let x = Dense::new(cuda, op, input)?;
     let w = Dense::new(cuda, op, weight)?;
     let out_ptr = mut_ptr(&mut out);
-    let d = g.descs(op, dtype)?;
     let mut state = device.cudnn()?;
     let state = state
         .as_mut()
@@ -381,11 +385,11 @@ pub(crate) fn conv2d(
         cuda,
         state,
         &key,
-        &d,
+        || g.descs(op, dtype),
         &operands,
         // The graph plans overwrite their output (beta = 0): not under a bias.
         bias.is_none().then_some(g.output),
-        |handle, choice, ws_ptr| {
+        |handle, d, choice, ws_ptr| {
             let algo =
                 fwd_algo(choice.algo).ok_or_else(|| backend_error("bad forward algorithm"))?;
             // SAFETY: live handle and descriptors matching the packed buffers (x: input, w:
@@ -450,7 +454,6 @@ pub(crate) fn conv2d_backward_input(
     let w = Dense::new(cuda, op, weight)?;
     let mut dx = storage::alloc(device, dtype, input_dims.iter().product())?;
     let dx_ptr = mut_ptr(&mut dx);
-    let d = g.descs(op, dtype)?;
     let mut state = device.cudnn()?;
     let state = state
         .as_mut()
@@ -466,10 +469,10 @@ pub(crate) fn conv2d_backward_input(
         cuda,
         state,
         &g.key(ConvKind::BackwardData, dtype),
-        &d,
+        || g.descs(op, dtype),
         &operands,
         Some(g.output),
-        |handle, choice, ws_ptr| {
+        |handle, d, choice, ws_ptr| {
             let algo = bwd_data_algo(choice.algo)
                 .ok_or_else(|| backend_error("bad backward-data algorithm"))?;
             // SAFETY: as in `conv2d`: w is the packed weight, dy the packed gradient of the
@@ -532,7 +535,6 @@ pub(crate) fn conv2d_backward_weight(
     let x = Dense::new(cuda, op, input)?;
     let mut dw = storage::alloc(device, dtype, weight_dims.iter().product())?;
     let dw_ptr = mut_ptr(&mut dw);
-    let d = g.descs(op, dtype)?;
     let mut state = device.cudnn()?;
     let state = state
         .as_mut()
@@ -548,10 +550,10 @@ pub(crate) fn conv2d_backward_weight(
         cuda,
         state,
         &g.key(ConvKind::BackwardFilter, dtype),
-        &d,
+        || g.descs(op, dtype),
         &operands,
         Some(g.output),
-        |handle, choice, ws_ptr| {
+        |handle, d, choice, ws_ptr| {
             let algo = bwd_filter_algo(choice.algo)
                 .ok_or_else(|| backend_error("bad backward-filter algorithm"))?;
             // SAFETY: as in `conv2d`: x is the packed input, dy the packed gradient of the

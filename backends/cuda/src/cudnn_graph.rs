@@ -175,6 +175,12 @@ impl Desc {
 
 /// A packed NCHW tensor of `dims` with unique id `uid`.
 fn tensor(data: cs::cudnnDataType_t, dims: [usize; 4], uid: i64) -> Result<Desc> {
+    // The legacy path's 32-bit bound, so that both paths take the same shapes.
+    if dims.iter().product::<usize>() > i32::MAX as usize {
+        return Err(crate::compile::backend_error(format!(
+            "cuDNN graph API: a {dims:?} tensor exceeds 2^31 - 1 elements"
+        )));
+    }
     let dims = dims.map(|d| d as i64);
     let strides = [dims[1] * dims[2] * dims[3], dims[2] * dims[3], dims[3], 1];
     let t = Desc::new(Kind::CUDNN_BACKEND_TENSOR_DESCRIPTOR)?;

@@ -71,16 +71,20 @@ const MIN_CHANNELS: usize = 16;
 /// tiles (128 channels on 4x4 planes, batch 32) it is 1.3x faster.
 const MIN_TILES: usize = 64;
 
-/// Whether the Winograd forward can compute `g`: a 3x3, stride-1, undilated, ungrouped kernel
-/// with padding of at most 2 (so that the input gradient is one too), on a CPU with AVX2 + FMA.
-pub(super) fn applies(g: &Geom) -> bool {
+/// Whether `g` is a 3x3, stride-1, undilated, ungrouped kernel with padding of at most 2 (so
+/// that its input gradient is one too, see [`transposed`]).
+fn is_3x3_stride_1(g: &Geom) -> bool {
     g.kh == 3
         && g.kw == 3
         && g.p.stride == [1, 1]
         && g.p.dilation == [1, 1]
         && g.groups() == 1
         && g.p.padding.iter().all(|&p| p <= 2)
-        && packed::available(g)
+}
+
+/// Whether the Winograd forward can compute `g`: [`is_3x3_stride_1`], on a CPU with AVX2 + FMA.
+pub(super) fn applies(g: &Geom) -> bool {
+    is_3x3_stride_1(g) && packed::available(g)
 }
 
 /// Whether the Winograd forward suits `g`: it [`applies`], and there are channels and tiles
@@ -102,15 +106,9 @@ fn enabled() -> bool {
 
 /// The input gradient of `g` as a forward convolution: `dy [N, O, Ho, Wo]` with the weights
 /// `[C, O, 3, 3]` turned by 180°, padded by `2 - padding`, gives `dx [N, C, H, W]`. `None`
-/// unless `g` is a 3x3, stride-1, undilated, ungrouped kernel padded by 2 at most.
+/// unless [`is_3x3_stride_1`].
 pub(super) fn transposed(g: &Geom) -> Option<Geom> {
-    let fits = g.kh == 3
-        && g.kw == 3
-        && g.p.stride == [1, 1]
-        && g.p.dilation == [1, 1]
-        && g.groups() == 1
-        && g.p.padding.iter().all(|&p| p <= 2);
-    if !fits {
+    if !is_3x3_stride_1(g) {
         return None;
     }
     let p = Conv2dParams {
