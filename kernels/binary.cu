@@ -7,6 +7,7 @@
 // - `compare_<dtype>` (every dtype): comparisons and logical and/or/xor (COMPARE_*), output bool.
 // - `where_<dtype>` (every dtype): dst = cond ? on_true : on_false.
 // - `scaled_add_<dtype>` (float dtypes): dst = alpha * dst + beta * src, in place.
+// - `scaled_add_foreach_<dtype>` (float dtypes): the same over a list of contiguous pairs.
 //
 // Semantics are the CPU backend's (backends/cpu/src/binary.rs): f16/bf16 compute in f32, integer
 // arithmetic wraps, integer division truncates toward zero (a zero divisor raises
@@ -384,6 +385,71 @@ template <typename T> struct ScaledAddFn {
         } \
     }
 FOR_FLOAT_DTYPES(SCALED_ADD)
+
+// scaled_add over a list of contiguous (dst, src) pairs in one launch
+// (Backend::scaled_add_foreach, PyTorch's multi_tensor_apply): block b updates chunk
+// `chunk_of_block[b]` (FOREACH_CHUNK elements) of pair `tensor_of_block[b]`. The host fills
+// `ForeachPairs` (backends/cuda/src/foreach.rs, the same limits) so that the kernel's
+// arguments stay within the 4 KiB every driver takes. The same ScaledAddFn as scaled_add_*, so
+// a pair's result is the one a launch of its own gives.
+#define FOREACH_TENSORS 64
+#define FOREACH_BLOCKS 256
+#define FOREACH_CHUNK 65536
+#define FOREACH_ILP 4
+struct ForeachPairs {
+    u64 dst[FOREACH_TENSORS];
+    u64 src[FOREACH_TENSORS];
+    i64 len[FOREACH_TENSORS];
+    i32 tensor_of_block[FOREACH_BLOCKS];
+    i32 chunk_of_block[FOREACH_BLOCKS];
+};
+
+template <typename T>
+__device__ __forceinline__ void foreach_scaled_add(const ForeachPairs& pairs, double alpha,
+                                                   double beta) {
+    const ScaledAddFn<T> f{(typename Acc<T>::type)alpha, (typename Acc<T>::type)beta};
+    const int t = pairs.tensor_of_block[blockIdx.x];
+    const i64 start = (i64)pairs.chunk_of_block[blockIdx.x] * FOREACH_CHUNK;
+    const int n = (int)min((i64)FOREACH_CHUNK, pairs.len[t] - start);
+    T* __restrict__ dst = reinterpret_cast<T*>(pairs.dst[t]) + start;
+    const T* __restrict__ src = reinterpret_cast<const T*>(pairs.src[t]) + start;
+    constexpr int N = PackLen<T>::value;
+    typedef Pack<T, N> P;
+    int done = 0;
+    // Chunks start at multiples of FOREACH_CHUNK elements, so a pair whose buffers start on
+    // 16 bytes has every chunk aligned: whole packs, FOREACH_ILP of them loaded at once.
+    if (((pairs.dst[t] | pairs.src[t]) % PACK_BYTES) == 0) {
+        const int packs = n / N;
+        for (int first = threadIdx.x; first < packs; first += blockDim.x * FOREACH_ILP) {
+            P d[FOREACH_ILP], s[FOREACH_ILP];
+#pragma unroll
+            for (int k = 0; k < FOREACH_ILP; ++k) {
+                const int p = first + k * blockDim.x;
+                if (p < packs) {
+                    d[k] = reinterpret_cast<const P*>(dst)[p];
+                    s[k] = reinterpret_cast<const P*>(src)[p];
+                }
+            }
+#pragma unroll
+            for (int k = 0; k < FOREACH_ILP; ++k) {
+                const int p = first + k * blockDim.x;
+                if (p < packs) {
+#pragma unroll
+                    for (int e = 0; e < N; ++e) d[k].v[e] = f(d[k].v[e], s[k].v[e]);
+                    reinterpret_cast<P*>(dst)[p] = d[k];
+                }
+            }
+        }
+        done = packs * N;
+    }
+    for (int i = done + threadIdx.x; i < n; i += blockDim.x) dst[i] = f(dst[i], src[i]);
+}
+
+#define SCALED_ADD_FOREACH(name, T) \
+    extern "C" __global__ void scaled_add_foreach_##name(ForeachPairs pairs, double alpha, double beta) { \
+        foreach_scaled_add<T>(pairs, alpha, beta); \
+    }
+FOR_FLOAT_DTYPES(SCALED_ADD_FOREACH)
 
 #define COMPARE(name, T) \
     extern "C" __global__ void compare_##name(const T* lhs, Layout lhs_layout, const T* rhs, Layout rhs_layout, \

@@ -18,6 +18,7 @@ pub fn check_elementwise<B: Backend>(b: &B) {
             ("type_promotion", type_promotion::<B>),
             ("inplace_and_out", inplace_and_out::<B>),
             ("scaled_add", scaled_add::<B>),
+            ("foreach_scaled_add", foreach_scaled_add::<B>),
             ("relu_backward", relu_backward::<B>),
             ("relu_backward_half", relu_backward_half::<B>),
             ("strided_inputs", strided_inputs::<B>),
@@ -795,6 +796,25 @@ fn scaled_add<B: Backend>(b: &B) {
         .unwrap();
     assert_exact("f32 dst, f64 src", &t, &[6.5, 5.0, 8.0], &[3], DType::F32);
 
+    // A source that is the destination itself: `x = alpha x + beta x` (on backends without a
+    // fused update too, whose `mul_` must not change the addend first).
+    let w = data_f32(5, 29, -2.0, 2.0);
+    let t = f32_tensor(&w, &[5], b);
+    t.scaled_add_(alpha, &t, beta).unwrap();
+    let want: Vec<f64> = w.iter().map(|v| (alpha + beta) * v).collect();
+    assert_close(
+        "x = alpha x + beta x",
+        &t,
+        &want,
+        &[5],
+        DType::F32,
+        1e-6,
+        1e-7,
+    );
+    t.scaled_add_(alpha, &t, 1.0).unwrap();
+    let want: Vec<f64> = want.iter().map(|v| (alpha + 1.0) * v).collect();
+    assert_close("x = alpha x + x", &t, &want, &[5], DType::F32, 1e-6, 1e-7);
+
     // Recorded by autograd: d/dx of sum(alpha * (2x) + beta * z) is 2 * alpha.
     let leaf = f32_tensor(&[1.0, 2.0, 3.0], &[3], b)
         .requires_grad_(true)
@@ -812,6 +832,170 @@ fn scaled_add<B: Backend>(b: &B) {
         DType::F32,
         1e-6,
         1e-7,
+    );
+}
+
+/// `Tensor::foreach_scaled_add_(dsts, alpha, srcs, beta)` = `alpha * dst + beta * src` for
+/// each pair (the foreach SGD update; CUDA runs many pairs per launch), against float64: in
+/// one list, pairs of four float dtypes, a pair of two chunks of a launch, a misaligned view,
+/// more pairs than one launch carries, a transposed destination and a broadcast source (which
+/// go one by one), and pairs that read another pair's destination (applied in list order).
+/// An invalid pair anywhere is an error before any tensor changes.
+fn foreach_scaled_add<B: Backend>(b: &B) {
+    let (alpha, beta) = (0.9, -0.013);
+    // (values of dst, values of src, shape, dtype)
+    type Case = (Vec<f64>, Vec<f64>, Vec<usize>, DType);
+    let mut cases: Vec<Case> = vec![
+        (
+            data_f32(3, 40, -2.0, 2.0),
+            data_f32(3, 41, -2.0, 2.0),
+            vec![3],
+            DType::F32,
+        ),
+        (
+            data_f32(140_003, 42, -2.0, 2.0),
+            data_f32(140_003, 43, -2.0, 2.0),
+            vec![140_003],
+            DType::F32,
+        ),
+        (
+            data(1003, 44, -3.0, 3.0),
+            data(1003, 45, -3.0, 3.0),
+            vec![17, 59],
+            DType::F64,
+        ),
+    ];
+    for (k, dtype) in [DType::F16, DType::BF16].into_iter().enumerate() {
+        let rounded = |seed| -> Vec<f64> {
+            data(257, seed, -2.0, 2.0)
+                .iter()
+                .map(|&v| round_to(dtype, v))
+                .collect()
+        };
+        cases.push((
+            rounded(46 + 2 * k as u64),
+            rounded(47 + 2 * k as u64),
+            vec![257],
+            dtype,
+        ));
+    }
+    for k in 0..70 {
+        cases.push((
+            data_f32(5, 50 + k, -1.0, 1.0),
+            data_f32(5, 150 + k, -1.0, 1.0),
+            vec![5],
+            DType::F32,
+        ));
+    }
+    let mut dsts: Vec<Tensor<B>> = cases
+        .iter()
+        .map(|(x, _, shape, dtype)| tensor(x, shape, *dtype, b))
+        .collect();
+    let mut srcs: Vec<Tensor<B>> = cases
+        .iter()
+        .map(|(_, y, shape, dtype)| tensor(y, shape, *dtype, b))
+        .collect();
+    let mut wants: Vec<Vec<f64>> = cases
+        .iter()
+        .map(|(x, y, _, _)| x.iter().zip(y).map(|(d, s)| alpha * d + beta * s).collect())
+        .collect();
+
+    // A view one element into its storage (not 16-byte aligned), and a transposed destination.
+    let x = data_f32(1001, 60, -2.0, 2.0);
+    let y = data_f32(1000, 61, -2.0, 2.0);
+    dsts.push(f32_tensor(&x, &[1001], b).narrow(0, 1, 1000).unwrap());
+    srcs.push(f32_tensor(&y, &[1000], b));
+    wants.push((0..1000).map(|i| alpha * x[i + 1] + beta * y[i]).collect());
+    let x = data_f32(600, 62, -2.0, 2.0);
+    let y = data_f32(600, 63, -2.0, 2.0);
+    dsts.push(f32_tensor(&x, &[20, 30], b).t().unwrap());
+    srcs.push(f32_tensor(&y, &[30, 20], b));
+    // dst[i][j] is base[j][i]; the result is read back in dst's (transposed) order.
+    wants.push(
+        (0..600)
+            .map(|k| alpha * x[(k % 20) * 30 + k / 20] + beta * y[k])
+            .collect(),
+    );
+    // A broadcast source.
+    let x = data_f32(6, 64, -2.0, 2.0);
+    let y = data_f32(3, 65, -2.0, 2.0);
+    dsts.push(f32_tensor(&x, &[2, 3], b));
+    srcs.push(f32_tensor(&y, &[3], b));
+    wants.push((0..6).map(|k| alpha * x[k] + beta * y[k % 3]).collect());
+    // Two pairs that read the first pair's destination after it is updated (in list order),
+    // and the last one reading its own destination (`x = alpha x + beta x`).
+    let first_after = wants[0].clone();
+    let z = data_f32(3, 66, -2.0, 2.0);
+    dsts.push(f32_tensor(&z, &[3], b));
+    srcs.push(dsts[0].clone());
+    wants.push(
+        (0..3)
+            .map(|i| alpha * z[i] + beta * first_after[i])
+            .collect(),
+    );
+    let w = data_f32(3, 67, -2.0, 2.0);
+    let own = f32_tensor(&w, &[3], b);
+    dsts.push(own.clone());
+    srcs.push(own);
+    wants.push(w.iter().map(|v| (alpha + beta) * v).collect());
+
+    Tensor::foreach_scaled_add_(&dsts, alpha, &srcs, beta).unwrap();
+    for (i, (t, want)) in dsts.iter().zip(&wants).enumerate() {
+        let dtype = t.dtype();
+        let (rtol, atol) = match dtype {
+            DType::F64 => (1e-14, 1e-15),
+            DType::F32 => (1e-6, 1e-7),
+            // Rounded once from the f32 result: half an ulp of the terms' size, and a little.
+            DType::F16 => (1.0 / 1024.0, 2e-3),
+            _ => (1.0 / 128.0, 1.6e-2),
+        };
+        assert_close(
+            &format!("pair {i} ({dtype})"),
+            t,
+            want,
+            t.dims(),
+            dtype,
+            rtol,
+            atol,
+        );
+    }
+
+    // Errors name the op, and nothing changes: a written-to tensor that is expanded, a source
+    // that does not broadcast, lists of different lengths.
+    let first = f32_tensor(&[1.0, 2.0, 3.0], &[3], b);
+    let one = f32_tensor(&[1.0, 1.0, 1.0], &[3], b);
+    let expanded = f32_tensor(&[5.0], &[1], b).expand(&[3]).unwrap();
+    assert_err(
+        "expanded destination",
+        Tensor::foreach_scaled_add_(
+            &[first.clone(), expanded],
+            2.0,
+            &[one.clone(), one.clone()],
+            1.0,
+        ),
+        &["foreach_scaled_add_", "single memory location"],
+    );
+    assert_err(
+        "shapes",
+        Tensor::foreach_scaled_add_(
+            &[first.clone(), f32_tensor(&[1.0; 4], &[4], b)],
+            2.0,
+            &[one.clone(), one.clone()],
+            1.0,
+        ),
+        &["foreach_scaled_add_", "[3]", "[4]"],
+    );
+    assert_err(
+        "lengths",
+        Tensor::foreach_scaled_add_(std::slice::from_ref(&first), 2.0, &[], 1.0),
+        &["foreach_scaled_add_", "1 destinations and 0 sources"],
+    );
+    assert_exact(
+        "unchanged after the errors",
+        &first,
+        &[1.0, 2.0, 3.0],
+        &[3],
+        DType::F32,
     );
 }
 

@@ -37,6 +37,7 @@ mod copy;
 mod cudnn;
 mod cudnn_graph;
 mod device;
+mod foreach;
 mod indexing;
 mod launch;
 mod matmul;
@@ -234,6 +235,15 @@ impl Backend for Cuda {
         beta: f64,
     ) -> Result<()> {
         binary::scaled_add(self, dst, src, alpha, beta)
+    }
+
+    fn scaled_add_foreach(
+        &self,
+        pairs: Vec<tiny_torch_core::ScaledAddPair<'_, CudaStorage>>,
+        alpha: f64,
+        beta: f64,
+    ) -> Result<()> {
+        foreach::scaled_add_foreach(self, pairs, alpha, beta)
     }
 
     fn where_cond(

@@ -70,6 +70,9 @@ pub struct ViewMut<'a, S> {
     pub layout: &'a Layout,
 }
 
+/// One `(dst, src)` pair of [`Backend::scaled_add_foreach`].
+pub type ScaledAddPair<'a, S> = (ViewMut<'a, S>, View<'a, S>);
+
 impl<'a, S> ViewMut<'a, S> {
     pub fn new(storage: &'a mut S, layout: &'a Layout) -> Self {
         ViewMut { storage, layout }
@@ -177,6 +180,29 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
             dst.storage.dtype(),
             self.name(),
         ))
+    }
+
+    /// `dst = alpha * dst + beta * src` for every `(dst, src)` pair, as [`scaled_add`] does for
+    /// one: PyTorch's `torch._foreach_mul_(dsts, alpha)` and `torch._foreach_add_(dsts, srcs,
+    /// alpha=beta)` in one pass, the multi-tensor update of an optimizer step. Every operand
+    /// has one float dtype, each `src` its `dst`'s shape, and no `dst` overlaps another
+    /// operand (the tensor layer sends only such lists).
+    ///
+    /// The default runs `scaled_add` pair by pair (so a backend without it returns
+    /// `Unsupported` before changing anything). A backend whose launches cost more than the
+    /// work of a small tensor (CUDA) updates many tensors per launch instead.
+    ///
+    /// [`scaled_add`]: Backend::scaled_add
+    fn scaled_add_foreach(
+        &self,
+        pairs: Vec<ScaledAddPair<'_, Self::Storage>>,
+        alpha: f64,
+        beta: f64,
+    ) -> Result<()> {
+        for (dst, src) in pairs {
+            self.scaled_add(dst, src, alpha, beta)?;
+        }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- reductions and friends

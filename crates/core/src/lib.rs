@@ -26,7 +26,7 @@ mod op;
 pub mod philox;
 mod shape;
 
-pub use backend::{Backend, BackendStorage, View, ViewMut};
+pub use backend::{Backend, BackendStorage, ScaledAddPair, View, ViewMut};
 pub use device::Device;
 pub use dtype::{DType, Element, Operand, Scalar, f64_to_f32_round_odd, result_type};
 pub use error::{Error, Result};

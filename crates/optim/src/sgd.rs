@@ -147,37 +147,55 @@ impl<B: Backend> Sgd<B> {
 }
 
 impl<B: Backend> Optimizer<B> for Sgd<B> {
+    /// PyTorch's foreach form (its default on GPUs): each in-place update is one
+    /// `Tensor::foreach_scaled_add_` over the group's parameters, which CUDA runs as a few
+    /// launches for all of them rather than one per parameter. The arithmetic is the
+    /// per-parameter form's, element for element.
     fn step(&mut self) -> Result<()> {
         let _guard = no_grad();
         for group in &mut self.groups {
             let o = group.options;
-            for (p, buf) in group.params.iter().zip(group.state.iter_mut()) {
+            let (mut params, mut grads, mut slots) = (Vec::new(), Vec::new(), Vec::new());
+            for (slot, p) in group.params.iter().enumerate() {
                 let Some(grad) = p.grad() else { continue };
                 let mut g = if o.maximize { grad.neg()? } else { grad };
                 if o.weight_decay != 0.0 {
                     g = add_scaled(&g, p, o.weight_decay)?;
                 }
-                if o.momentum != 0.0 {
-                    let b = match buf {
+                params.push(p.clone());
+                grads.push(g);
+                slots.push(slot);
+            }
+            if o.momentum != 0.0 {
+                // buf.mul_(momentum).add_(g, alpha=1 - dampening) where a buffer exists; on a
+                // parameter's first step the buffer is a copy of g.
+                let (mut momentum_bufs, mut updated, mut their_grads) =
+                    (Vec::new(), Vec::new(), Vec::new());
+                for (&slot, g) in slots.iter().zip(&grads) {
+                    let buf = match &group.state[slot] {
                         Some(b) => {
-                            // buf.mul_(momentum).add_(g, alpha=1 - dampening), in one pass.
-                            b.scaled_add_(o.momentum, &g, 1.0 - o.dampening)?;
+                            updated.push(b.clone());
+                            their_grads.push(g.clone());
                             b.clone()
                         }
                         None => {
-                            let b = copy_of(&g)?;
-                            *buf = Some(b.clone());
+                            let b = copy_of(g)?;
+                            group.state[slot] = Some(b.clone());
                             b
                         }
                     };
-                    g = if o.nesterov {
-                        add_scaled(&g, &b, o.momentum)?
+                    momentum_bufs.push(buf);
+                }
+                Tensor::foreach_scaled_add_(&updated, o.momentum, &their_grads, 1.0 - o.dampening)?;
+                for (g, b) in grads.iter_mut().zip(momentum_bufs) {
+                    *g = if o.nesterov {
+                        add_scaled(g, &b, o.momentum)?
                     } else {
                         b
                     };
                 }
-                p.scaled_add_(1.0, &g, -o.lr)?;
             }
+            Tensor::foreach_scaled_add_(&params, 1.0, &grads, -o.lr)?;
         }
         Ok(())
     }

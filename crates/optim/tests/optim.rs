@@ -29,11 +29,16 @@ fn close(got: &Tensor<Cpu>, want: &[f64]) {
 const P0: [f64; 3] = [1.0, -2.0, 0.5];
 const GRADS: [[f64; 3]; 3] = [[0.1, -0.3, 2.0], [-0.5, 0.2, 1.0], [0.3, 0.3, -0.7]];
 
-/// torch.optim.SGD by hand.
+/// torch.optim.SGD by hand, over the gradients `GRADS`.
 fn hand_sgd(o: SgdOptions) -> Vec<f64> {
+    hand_sgd_over(o, &GRADS)
+}
+
+/// torch.optim.SGD by hand: one parameter starting at `P0`, one step per gradient.
+fn hand_sgd_over(o: SgdOptions, grads: &[[f64; 3]]) -> Vec<f64> {
     let mut p = P0.to_vec();
     let mut buf: Option<Vec<f64>> = None;
-    for g in GRADS {
+    for g in grads {
         let g: Vec<f64> = g
             .iter()
             .zip(&p)
@@ -101,6 +106,34 @@ fn sgd_matches_hand_updates() {
 }
 
 /// torch.optim.Adam / AdamW by hand.
+/// One step updates all parameters of a group at once (the foreach form): a parameter whose
+/// gradient first appears at the second step starts its momentum buffer there while the
+/// others update theirs, and a parameter without a gradient stays as it is.
+#[test]
+fn sgd_steps_parameters_whose_gradients_start_late() {
+    let o = SgdOptions {
+        lr: 0.05,
+        momentum: 0.9,
+        nesterov: true,
+        weight_decay: 0.1,
+        ..Default::default()
+    };
+    let (early, late, never) = (param(&P0), param(&P0), param(&P0));
+    let mut sgd = Sgd::new(vec![early.clone(), late.clone(), never.clone()], o).unwrap();
+    for (step, g) in GRADS.iter().enumerate() {
+        set_grad(&early, g);
+        if step > 0 {
+            set_grad(&late, &g.map(|v| -2.0 * v));
+        }
+        sgd.step().unwrap();
+    }
+    close(&early, &hand_sgd(o));
+    let late_grads: Vec<[f64; 3]> = GRADS[1..].iter().map(|g| g.map(|v| -2.0 * v)).collect();
+    close(&late, &hand_sgd_over(o, &late_grads));
+    close(&never, &P0);
+    assert!(sgd.momentum_buffer(0, 2).is_none());
+}
+
 fn hand_adam(o: AdamOptions) -> Vec<f64> {
     let (b1, b2) = o.betas;
     let mut p = P0.to_vec();

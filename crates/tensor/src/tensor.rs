@@ -217,6 +217,12 @@ impl<B: Backend> Tensor<B> {
         Arc::ptr_eq(&self.inner.storage, &other.inner.storage)
     }
 
+    /// An identity of this tensor's storage, the same for every view of it (to find storages
+    /// shared across a list of tensors without comparing every pair).
+    pub(crate) fn storage_id(&self) -> usize {
+        Arc::as_ptr(&self.inner.storage) as *const () as usize
+    }
+
     /// Read access to the storage. Panics only if a thread panicked while writing it.
     pub fn storage(&self) -> RwLockReadGuard<'_, B::Storage> {
         self.inner

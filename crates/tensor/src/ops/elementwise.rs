@@ -386,14 +386,17 @@ impl<B: Backend> Tensor<B> {
                 done => return done,
             }
         }
+        // `other` may share this tensor's storage (`x.scaled_add_(a, &x, b)`): the addend is
+        // taken before `mul_` changes it.
+        let addend = if beta != 1.0 || (alpha != 1.0 && other.shares_storage_with(self)) {
+            other.mul(beta)?
+        } else {
+            other.clone()
+        };
         if alpha != 1.0 {
             self.mul_(alpha)?;
         }
-        if beta == 1.0 {
-            self.add_(other)
-        } else {
-            self.add_(&other.mul(beta)?)
-        }
+        self.add_(&addend)
     }
 
     /// `op(self)` into a new tensor. Ops defined on floats take integer inputs as float32.

@@ -6,6 +6,7 @@ mod cat;
 mod conv;
 mod copy;
 mod elementwise;
+mod foreach;
 mod indexing;
 mod matmul;
 mod overload;
