@@ -182,6 +182,86 @@ __device__ __forceinline__ void softmax_body(const T* src, const Layout& rows, i
     }
 }
 
+// Rows of at most 32 * WARP_ITEMS elements that run along a stride-1 dim and are written
+// whole (`inner == 1`): PyTorch's "persistent" softmax. One warp per row, element
+// `lane + 32 * k` in the lane's register k: the row is read once, all its loads in flight at
+// once (coalesced: a warp's k-th load is 32 consecutive elements), then the max and the sum
+// go through warp shuffles with no shared memory or block barrier, and the outputs come from
+// the registers. `items` (a power of two, 32 * items >= size) picks the unrolled variant.
+#define WARP_ITEMS 32
+#define WARP_BLOCK 128
+
+// The larger of a and b, NaN if either is (max over a row propagates NaN, as on the CPU).
+template <typename C> __device__ __forceinline__ C nan_max(C a, C b) {
+    return (a != a || a > b) ? a : b;
+}
+
+template <typename T, int ITEMS>
+__device__ __forceinline__ void softmax_warp_rows(const T* src, const Layout& rows, i64 n_rows,
+                                                  int size, bool take_log, T* out) {
+    typedef typename Acc<T>::type C;
+    const int lane = threadIdx.x & 31;
+    const i64 warps = blockDim.x / 32;
+    for (i64 row = blockIdx.x * warps + threadIdx.x / 32; row < n_rows; row += gridDim.x * warps) {
+        const T* in = src + offset_of(rows, row);
+        C v[ITEMS];
+#pragma unroll
+        for (int k = 0; k < ITEMS; ++k) {
+            const int i = lane + 32 * k;
+            v[k] = i < size ? load_acc<T>(in[i]) : neg_inf<C>();
+        }
+        C m = v[0];
+#pragma unroll
+        for (int k = 1; k < ITEMS; ++k) m = nan_max(m, v[k]);
+#pragma unroll
+        for (int off = 16; off > 0; off /= 2) m = nan_max(m, __shfl_xor_sync(0xffffffffu, m, off));
+        // A NaN max, an all -inf row (-inf - -inf) or a +inf entry (inf - inf) makes the sum
+        // NaN and so the whole row, as on the CPU; -inf entries add exp(-inf) = 0.
+        C sum = (C)0;
+#pragma unroll
+        for (int k = 0; k < ITEMS; ++k) {
+            if (lane + 32 * k < size) {
+                v[k] = take_log ? v[k] - m : exp_c(v[k] - m);
+                sum += take_log ? exp_c(v[k]) : v[k];
+            }
+        }
+#pragma unroll
+        for (int off = 16; off > 0; off /= 2) sum += __shfl_xor_sync(0xffffffffu, sum, off);
+        T* o = out + row * size;
+        if (take_log) {
+            // (x - max) - log(sum), in that order as on the CPU.
+            const C lse = log_c(sum);
+#pragma unroll
+            for (int k = 0; k < ITEMS; ++k) {
+                const int i = lane + 32 * k;
+                if (i < size) o[i] = store_acc<T>(v[k] - lse);
+            }
+        } else {
+            const C inv = (C)1 / sum;
+#pragma unroll
+            for (int k = 0; k < ITEMS; ++k) {
+                const int i = lane + 32 * k;
+                if (i < size) o[i] = store_acc<T>(v[k] * inv);
+            }
+        }
+    }
+}
+
+#define SOFTMAX_WARP(sfx, T)                                                                    \
+    extern "C" __global__ void __launch_bounds__(WARP_BLOCK) softmax_warp_##sfx(                \
+        const T* src, Layout rows, i64 n_rows, i32 size, i32 items, i32 take_log, T* out) {     \
+        const bool lg = take_log != 0;                                                          \
+        switch (items) {                                                                        \
+            case 1: softmax_warp_rows<T, 1>(src, rows, n_rows, size, lg, out); break;           \
+            case 2: softmax_warp_rows<T, 2>(src, rows, n_rows, size, lg, out); break;           \
+            case 4: softmax_warp_rows<T, 4>(src, rows, n_rows, size, lg, out); break;           \
+            case 8: softmax_warp_rows<T, 8>(src, rows, n_rows, size, lg, out); break;           \
+            case 16: softmax_warp_rows<T, 16>(src, rows, n_rows, size, lg, out); break;         \
+            default: softmax_warp_rows<T, WARP_ITEMS>(src, rows, n_rows, size, lg, out); break; \
+        }                                                                                       \
+    }
+FOR_FLOAT_DTYPES(SOFTMAX_WARP)
+
 #define SOFTMAX(sfx, T)                                                                         \
     extern "C" __global__ void __launch_bounds__(MAX_BLOCK) softmax_##sfx(                      \
         const T* src, Layout rows, i64 n_rows, i64 size, i64 stride, i64 inner, i32 lanes_on_x, \

@@ -1,5 +1,6 @@
 //! softmax and log_softmax along every dim, stable for large inputs, with -inf entries,
-//! on strided inputs, in f32 and f64.
+//! NaN and infinite rows, on strided inputs, rows of every width around a warp's and a
+//! block's, in every float dtype.
 
 use crate::common::*;
 use tiny_torch::{Backend, DType};
@@ -12,6 +13,8 @@ pub fn check_softmax<B: Backend>(b: &B) {
             ("every_dim", every_dim::<B>),
             ("large_and_infinite_inputs", large_and_infinite_inputs::<B>),
             ("strided_input", strided_input::<B>),
+            ("rows_of_every_width", rows_of_every_width::<B>),
+            ("nan_and_infinite_rows", nan_and_infinite_rows::<B>),
         ],
     );
 }
@@ -171,4 +174,86 @@ fn strided_input<B: Backend>(b: &B) {
         1e-5,
         1e-6,
     );
+}
+
+/// Rows along the last dim of widths around the multiples of a warp, up to and past 1024
+/// (CUDA reads rows up to 1024 into one warp's registers, longer ones in a loop), in every
+/// float dtype, and rows read out of a wider tensor (an offset, a row stride past the row).
+fn rows_of_every_width<B: Backend>(b: &B) {
+    for width in [1, 5, 31, 32, 33, 100, 511, 513, 1000, 1024, 1025] {
+        for (dtype, rtol, atol) in [
+            (DType::F32, 1e-5, 1e-7),
+            (DType::F64, 1e-12, 1e-15),
+            (DType::F16, 2e-3, 1e-5),
+            (DType::BF16, 1.6e-2, 1e-4),
+        ] {
+            let x: Vec<f64> = data(3 * width, width as u64, -6.0, 6.0)
+                .into_iter()
+                .map(|v| round_to(dtype, v))
+                .collect();
+            let t = tensor(&x, &[3, width], dtype, b);
+            for log in [false, true] {
+                let got = if log { t.log_softmax(1) } else { t.softmax(1) };
+                if matches!(dtype, DType::F16 | DType::BF16)
+                    && matches!(got, Err(tiny_torch::Error::Unsupported { .. }))
+                {
+                    continue; // (a backend without half-precision softmax says so)
+                }
+                let what = format!("log_softmax: {log}, width {width}, {dtype}");
+                let want = reference(&x, &[3, width], 1, log);
+                // Log-probabilities near 0 carry the absolute error of their terms.
+                let atol: f64 = if log {
+                    f64::max(atol, rtol * 8.0)
+                } else {
+                    atol
+                };
+                assert_close(&what, &got.unwrap(), &want, &[3, width], dtype, rtol, atol);
+            }
+        }
+    }
+    let x = data_f32(4 * 40, 5, -5.0, 5.0);
+    let rows = f32_tensor(&x, &[4, 40], b).narrow(1, 3, 30).unwrap(); // [4, 30]
+    let xs: Vec<f64> = (0..120).map(|i| x[(i / 30) * 40 + 3 + i % 30]).collect();
+    assert_close(
+        "softmax of rows narrowed out of wider ones",
+        &rows.softmax(1).unwrap(),
+        &reference(&xs, &[4, 30], 1, false),
+        &[4, 30],
+        DType::F32,
+        1e-5,
+        1e-7,
+    );
+}
+
+/// A NaN anywhere in a row, a row of all -inf, or a +inf entry (exp(inf - inf)) makes the whole
+/// row NaN, as in PyTorch; the other rows are untouched. Short rows and long ones.
+fn nan_and_infinite_rows<B: Backend>(b: &B) {
+    let (nan, inf) = (f64::NAN, f64::INFINITY);
+    for width in [40, 2000] {
+        let mut x = data_f32(4 * width, 6, -3.0, 3.0);
+        x[width + 7] = nan;
+        x[2 * width..3 * width].fill(-inf);
+        x[3 * width + width - 1] = inf;
+        let t = f32_tensor(&x, &[4, width], b);
+        for log in [false, true] {
+            let got = host(&if log { t.log_softmax(1) } else { t.softmax(1) }.unwrap());
+            let want = reference(&x[..width], &[1, width], 1, log);
+            let what = format!("width {width}, log_softmax: {log}");
+            assert_values(
+                &format!("{what}, finite row"),
+                &got[..width],
+                &want,
+                1e-5,
+                1e-5,
+            );
+            for (r, kind) in [(1, "a NaN"), (2, "all -inf"), (3, "a +inf")] {
+                let row = &got[r * width..(r + 1) * width];
+                assert!(
+                    row.iter().all(|v| v.is_nan()),
+                    "{what}: the row with {kind} should be all NaN, got {:?}",
+                    &row[..4]
+                );
+            }
+        }
+    }
 }

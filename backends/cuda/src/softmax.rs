@@ -1,6 +1,7 @@
-//! Softmax and log-softmax along one dim (`kernels/softmax.cu`), numerically stable, fused:
-//! one kernel reads each row twice (a running max and sum of exponentials, then the outputs)
-//! and writes it once.
+//! Softmax and log-softmax along one dim (`kernels/softmax.cu`), numerically stable, fused.
+//! Rows of up to 1024 elements along the last dim (the common case: classes, attention keys)
+//! are read once into one warp's registers; any other row is read twice by a group of threads
+//! (a running max and sum of exponentials, then the outputs). Either way each is written once.
 //!
 //! The input is viewed as rows: one per position of the other dims (their layout merged where
 //! strides allow), each running along `dim` with the input's stride, written to the contiguous
@@ -16,6 +17,53 @@ use crate::reduce::{along_columns, block_shape};
 use crate::storage::{self, CudaStorage};
 use cudarc::driver::{LaunchConfig, PushKernelArg};
 use tiny_torch_core::{BackendStorage, Error, Result, View, check_extent};
+
+/// The longest row of the one-warp-per-row kernel (`32 * WARP_ITEMS` in softmax.cu).
+const WARP_ROW_MAX: usize = 32 * 32;
+/// Its block (`WARP_BLOCK`): four rows at a time.
+const WARP_BLOCK: usize = 128;
+
+/// Softmax of rows that run along a stride-1 dim into whole output rows (`inner == 1`), at most
+/// [`WARP_ROW_MAX`] long: `softmax_warp_<dtype>`, each row read once into one warp's registers
+/// (PyTorch's persistent softmax, what its `softmax(dim=-1)` runs for rows up to 1024).
+fn launch_warp_rows(
+    cuda: &Cuda,
+    src: &CudaStorage,
+    rows: &KernelLayout,
+    n_rows: usize,
+    size: usize,
+    log: bool,
+    out: &CudaStorage,
+) -> Result<()> {
+    let device = cuda.device();
+    let kernel = format!("softmax_warp_{}", dtype_suffix(src.dtype()));
+    let func = device.function("softmax", &kernel)?;
+    // The unrolled variant: registers for 32 * items >= size elements per warp.
+    let items = size.div_ceil(32).next_power_of_two() as i32;
+    let rows_per_block = WARP_BLOCK / 32;
+    let config = LaunchConfig {
+        grid_dim: (n_rows.div_ceil(rows_per_block).min(1 << 20) as u32, 1, 1),
+        block_dim: (WARP_BLOCK as u32, 1, 1),
+        shared_mem_bytes: 0,
+    };
+    let (src_ptr, out_ptr) = (src.ptr(), out.ptr());
+    let (n_rows, size, take_log) = (n_rows as i64, size as i32, log as i32);
+    let mut launch = device.stream.launch_builder(&func);
+    launch
+        .arg(&src_ptr)
+        .arg(rows)
+        .arg(&n_rows)
+        .arg(&size)
+        .arg(&items)
+        .arg(&take_log)
+        .arg(&out_ptr);
+    // SAFETY: the arguments match `softmax_warp_<dtype>` in softmax.cu (pointer, Layout, i64,
+    // i32 x3, pointer); every row of `size` stride-1 elements lies inside the source storage
+    // (check_extent), the output holds n_rows * size elements, and `items` is a power of two
+    // with 32 * items >= size (the kernel's variants cover 1..=32).
+    unsafe { launch.launch(config) }.map_err(|e| launch_error(&kernel, e))?;
+    Ok(())
+}
 
 /// The block shape and grid of `n_rows` rows of `size` elements: (lanes_on_x, lanes, slots,
 /// grid_x), as in `reduce::Geometry` (one block or warp per row, never split).
@@ -75,6 +123,10 @@ pub(crate) fn softmax(
     let (row_dims, row_strides) = merge_dims(&row_dims, &[&row_strides]);
     let rows = KernelLayout::new(op, &row_dims, &row_strides[0], layout.offset())?;
     let n_rows = numel / size;
+    if inner == 1 && (stride == 1 || size == 1) && size <= WARP_ROW_MAX {
+        launch_warp_rows(cuda, src.storage, &rows, n_rows, size, log, &out)?;
+        return Ok(out);
+    }
     let row_stride = row_strides[0].last().copied().unwrap_or(0);
     let (lanes_on_x, lanes, slots, grid_x) = geometry(n_rows, size, row_stride, stride);
     let (bx, by) = if lanes_on_x {
