@@ -2,7 +2,7 @@
 //
 // Host header: `S`/`SC` (input storage/compute types), `D` (output storage type),
 // `fn op(a: SC, b: SC) -> SC` and `fn cvt(x: SC) -> D`. Flags: INPLACE (the output is the
-// left operand, one binding), DIVCHECK (integer division: a zero divisor sets the error record),
+// left operand, one binding), SCALED (the uniform carries scaled_add's alpha and beta), DIVCHECK (integer division: a zero divisor sets the error record),
 // F32MATH (the f32 helpers), WHERE (the `where_cond` entry point and its bindings instead).
 
 struct Params {
@@ -10,6 +10,11 @@ struct Params {
     b: Layout,
     dst: Layout,
     c: Layout,
+//#if SCALED
+    // scaled_add's coefficients (its `op` is `alpha * a + beta * b`), in the compute type.
+    alpha: SC,
+    beta: SC,
+//#endif
 }
 
 @group(0) @binding(0) var<uniform> P: Params;

@@ -5,11 +5,11 @@
 use crate::Wgpu;
 use crate::device::{Access, Arg, read, write};
 use crate::launch::{KernelLayout, grid};
-use crate::shader::{Kind, ShaderSpec, kind};
+use crate::shader::{Kind, ShaderSpec, compute_bytes, kind, padded};
 use crate::storage::WgpuStorage;
 use tiny_torch_core::{
     BackendStorage, BinaryOp, DType, Error, Layout, Result, View, ViewMut, check_extent,
-    check_same_dims, check_where_dtypes,
+    check_same_dims, check_scaled_add_dtypes, check_where_dtypes,
 };
 
 /// The body of `fn op(a: SC, b: SC) -> SC`, or `Unsupported`.
@@ -162,6 +162,46 @@ pub(crate) fn binary_inplace(
         "binary",
         bytemuck::cast_slice(&params),
         &args,
+        grid(n),
+    )
+}
+
+/// `dst = alpha * dst + beta * src` in one dispatch (an optimizer's update, which `mul_` and
+/// `add_` make in two and a temporary): the in-place binary shader with that update as its op,
+/// alpha and beta in its uniform in the compute type (f32 for f32/f16/bf16, f64 for f64).
+pub(crate) fn scaled_add(
+    wgpu: &Wgpu,
+    dst: ViewMut<'_, WgpuStorage>,
+    src: View<'_, WgpuStorage>,
+    alpha: f64,
+    beta: f64,
+) -> Result<()> {
+    const OP: &str = "scaled_add";
+    let dtype = dst.storage.dtype();
+    check_scaled_add_dtypes(dtype, src.storage.dtype(), "wgpu")?;
+    check_layouts(
+        OP,
+        &[(&*dst.storage, dst.layout), (src.storage, src.layout)],
+    )?;
+    let device = wgpu.device();
+    device.check(OP, &[dtype])?;
+    let spec = ShaderSpec::new("binary")
+        .dtype("S", dtype)
+        .dtype("D", dtype)
+        .convert("cvt", dtype, dtype)
+        .code("fn op(a: SC, b: SC) -> SC {\n    return P.alpha * a + P.beta * b;\n}")
+        .flag("INPLACE")
+        .flag("SCALED");
+    let n = dst.layout.numel();
+    let l = KernelLayout::merged(OP, &[dst.layout, src.layout])?;
+    let mut params = bytemuck::cast_slice(&[l[0], l[1], l[0], l[0]]).to_vec();
+    params.extend(compute_bytes(dtype, alpha, 0));
+    params.extend(compute_bytes(dtype, beta, 0));
+    device.dispatch(
+        &spec,
+        "binary",
+        &padded(params),
+        &[write(dst.storage), read(src.storage)],
         grid(n),
     )
 }

@@ -236,6 +236,16 @@ impl Backend for Wgpu {
         binary::binary_inplace(self, op, dst, rhs)
     }
 
+    fn scaled_add(
+        &self,
+        dst: ViewMut<'_, WgpuStorage>,
+        src: View<'_, WgpuStorage>,
+        alpha: f64,
+        beta: f64,
+    ) -> Result<()> {
+        binary::scaled_add(self, dst, src, alpha, beta)
+    }
+
     fn where_cond(
         &self,
         cond: View<'_, WgpuStorage>,

@@ -164,8 +164,9 @@ pub trait Backend: Clone + Debug + Send + Sync + 'static {
     /// (a float dtype, checked by [`check_scaled_add_dtypes`](crate::check_scaled_add_dtypes))
     /// and shape.
     ///
-    /// Only a fused kernel belongs here, in the accumulation type and rounded once (CUDA: one
-    /// launch instead of two; CPU: one pass over memory instead of two). The default returns
+    /// Only a fused kernel belongs here, in the accumulation type and rounded once (CUDA and
+    /// wgpu: one launch instead of two or three; CPU: one pass over memory instead of two). The
+    /// default returns
     /// `Unsupported`, and `Tensor::scaled_add_` then runs the same update as `mul_` and `add_`.
     fn scaled_add(
         &self,

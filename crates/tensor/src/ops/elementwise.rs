@@ -351,9 +351,10 @@ impl<B: Backend> Tensor<B> {
     /// `self = alpha * self + beta * other` in place: PyTorch's `self.mul_(alpha).add_(other,
     /// alpha=beta)`, the update optimizers apply to parameters and their state. `other`
     /// broadcasts to this shape. Float tensors of one dtype outside autograd go to the
-    /// backend's fused `scaled_add` where it has one (CUDA: one kernel; CPU: one pass; both
-    /// rounded once); everything else (wgpu, integers, mixed dtypes, an update autograd records)
-    /// runs as `mul_` then `add_`, with their type promotion and errors.
+    /// backend's fused `scaled_add` where it has one (CUDA and wgpu: one kernel; CPU: one
+    /// pass; all rounded once); everything else (a backend without it, integers, mixed dtypes,
+    /// an update autograd records) runs as `mul_` then `add_`, with their type promotion and
+    /// errors.
     pub fn scaled_add_(&self, alpha: f64, other: &Tensor<B>, beta: f64) -> Result<()> {
         const NAME: &str = "scaled_add_";
         self.check_same_device(NAME, other)?;

@@ -19,7 +19,7 @@ impl<B: Backend> Tensor<B> {
     /// changes. Pairs of one float dtype and one shape, outside autograd, whose storages no
     /// other pair writes, go to the backend's fused `scaled_add_foreach`, one call per device
     /// and dtype (CUDA: one launch for up to 64 tensors). The rest, and every pair on a backend
-    /// without a fused update (wgpu), run as `scaled_add_`, in list order.
+    /// without a fused update, run as `scaled_add_`, in list order.
     pub fn foreach_scaled_add_(
         dsts: &[Tensor<B>],
         alpha: f64,
