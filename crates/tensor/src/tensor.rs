@@ -217,6 +217,17 @@ impl<B: Backend> Tensor<B> {
         Arc::ptr_eq(&self.inner.storage, &other.inner.storage)
     }
 
+    /// Whether this handle is the only way to reach its storage (no clone of the handle, no
+    /// view, no other tensor of the storage) and covers all of it, densely: a tensor that can
+    /// be handed over (as `.grad`) without a copy.
+    pub(crate) fn is_sole_dense_handle(&self) -> bool {
+        Arc::strong_count(&self.inner) == 1
+            && Arc::strong_count(&self.inner.storage) == 1
+            && self.layout().offset() == 0
+            && self.layout().is_contiguous()
+            && self.numel() == self.storage().len()
+    }
+
     /// An identity of this tensor's storage, the same for every view of it (to find storages
     /// shared across a list of tensors without comparing every pair).
     pub(crate) fn storage_id(&self) -> usize {

@@ -266,7 +266,9 @@ fn deliver_to_leaf<B: Backend>(
     if grad.dims() != leaf.dims() {
         grad = grad.sum_to_size(leaf.dims())?;
     }
-    let grad = grad.to_dtype(leaf.dtype())?;
+    if grad.dtype() != leaf.dtype() {
+        grad = grad.to_dtype(leaf.dtype())?;
+    }
     if capture.is_some() {
         for &p in wanted.into_iter().flatten() {
             accumulate_into(&mut results[p], grad.clone())?;
@@ -276,10 +278,16 @@ fn deliver_to_leaf<B: Backend>(
     {
         let mut slot = lock(&meta.grad);
         let new = match slot.take() {
-            // Without create_graph the stored gradient is a fresh tensor of its own (the one
-            // flowing here may be the caller's grad_output or a broadcast view).
-            None if !super::is_grad_enabled() => grad.detach().copy_to_new(grad.dtype())?,
-            None => grad,
+            // With create_graph: a copy that autograd records (PyTorch's clone_obey_contract),
+            // so the graph continues through `.grad` and the tensor flowing here (maybe the
+            // caller's grad_output, or another leaf's gradient too) stays the caller's.
+            None if super::is_grad_enabled() => grad.copy_to_new(grad.dtype())?,
+            // Without it, a dense gradient that nothing else holds becomes `.grad` as it is,
+            // as PyTorch's AccumulateGrad steals it: every gradient a backward formula
+            // computed for this leaf alone (a weight's), one copy and allocation per parameter
+            // and step saved. One held elsewhere or a view (a broadcast) is copied.
+            None if grad.is_sole_dense_handle() => grad.detach(),
+            None => grad.detach().copy_to_new(grad.dtype())?,
             Some(old) => old.add(&grad)?,
         };
         *slot = Some(new);

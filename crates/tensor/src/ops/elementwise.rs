@@ -387,13 +387,11 @@ impl<B: Backend> Tensor<B> {
                 done => return done,
             }
         }
-        // `other` may share this tensor's storage (`x.scaled_add_(a, &x, b)`): the addend is
-        // taken before `mul_` changes it.
-        let addend = if beta != 1.0 || (alpha != 1.0 && other.shares_storage_with(self)) {
-            other.mul(beta)?
-        } else {
-            other.clone()
-        };
+        // `other` may share this tensor's storage (`x.scaled_add_(a, &x, b)`): it is read
+        // before `mul_` changes it, through a snapshot (which autograd records as a copy, so
+        // no saved tensor of the addend is the one written below).
+        let other = other.snapshot_if_shared(self)?;
+        let addend = if beta != 1.0 { other.mul(beta)? } else { other };
         if alpha != 1.0 {
             self.mul_(alpha)?;
         }

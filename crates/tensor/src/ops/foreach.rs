@@ -15,8 +15,9 @@ impl<B: Backend> Tensor<B> {
     /// `dst.scaled_add_(alpha, src, beta)` does for each pair in turn, PyTorch's
     /// `torch._foreach_mul_(dsts, alpha)` then `torch._foreach_add_(dsts, srcs, alpha=beta)`.
     ///
-    /// Every pair is checked (devices, shapes, writability, autograd) before any tensor
-    /// changes. Pairs of one float dtype and one shape, outside autograd, whose storages no
+    /// Every pair's devices, shapes, writability and autograd state are checked before any
+    /// tensor changes (a dtype that cannot hold its update, such as an integer destination
+    /// with a fractional `alpha`, fails only when its pair runs, as `scaled_add_` would). Pairs of one float dtype and one shape, outside autograd, whose storages no
     /// other pair writes, go to the backend's fused `scaled_add_foreach`, one call per device
     /// and dtype (CUDA: one launch for up to 64 tensors). The rest, and every pair on a backend
     /// without a fused update, run as `scaled_add_`, in list order.

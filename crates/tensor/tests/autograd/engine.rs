@@ -327,3 +327,47 @@ fn tensors_with_graphs_can_cross_threads() {
         .unwrap();
     assert_close(&to_vec(&x.grad().unwrap()), &[2.0, 4.0], 1e-12);
 }
+
+/// A leaf's `.grad` never aliases a tensor someone else holds: not the caller's grad_output,
+/// not another leaf's gradient (an add hands one gradient to both inputs), with or without
+/// create_graph; a gradient nothing else holds is handed over as it is.
+#[test]
+fn leaf_gradients_are_their_own_tensors() {
+    for create_graph in [false, true] {
+        let a = leaf(&[1.0, 2.0], &[2]);
+        let b = leaf(&[3.0, 4.0], &[2]);
+        let grad_output = Tensor::ones(&[2], DType::F64, &cpu()).unwrap();
+        let y = a.add(&b).unwrap();
+        y.backward_opts(Some(&grad_output), false, create_graph)
+            .unwrap();
+        {
+            let _guard = autograd::no_grad();
+            a.grad().unwrap().mul_(2.0).unwrap();
+        }
+        assert_close(&to_vec(&a.grad().unwrap()), &[2.0, 2.0], 1e-12);
+        assert_close(&to_vec(&b.grad().unwrap()), &[1.0, 1.0], 1e-12);
+        assert_close(&to_vec(&grad_output), &[1.0, 1.0], 1e-12);
+        // A gradient broadcast from a sum is a stride-0 view: `.grad` is a dense, writable
+        // copy of it.
+        let c = leaf(&[1.0, 2.0, 3.0], &[3]);
+        c.sum()
+            .unwrap()
+            .backward_opts(None, false, create_graph)
+            .unwrap();
+        let g = c.grad().unwrap();
+        assert!(g.is_contiguous(), "create_graph {create_graph}");
+        let _guard = autograd::no_grad();
+        g.add_(1.0).unwrap();
+        assert_close(&to_vec(&g), &[2.0, 2.0, 2.0], 1e-12);
+    }
+    // Each weight's gradient, computed for it alone, accumulates in later steps as before.
+    let w = leaf(&[0.5, -1.0], &[2]);
+    let x = input(&[3, 2], 1);
+    for step in 1..=2 {
+        x.matmul(&w).unwrap().sum().unwrap().backward().unwrap();
+        let col: Vec<f64> = (0..2)
+            .map(|j| (0..3).map(|i| to_vec(&x)[i * 2 + j]).sum::<f64>() * step as f64)
+            .collect();
+        assert_close(&to_vec(&w.grad().unwrap()), &col, 1e-12);
+    }
+}

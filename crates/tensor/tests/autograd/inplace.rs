@@ -250,3 +250,61 @@ fn out_forms_do_not_support_autograd() {
     x.add_out(1.0, &out).unwrap();
     assert_close(&to_vec(&out), &[2.0, 3.0], 1e-12);
 }
+
+/// Index, condition and argmax tensors are saved like any operand: writing to one between the
+/// forward and the backward is an error (as in PyTorch), never a silently different gradient.
+#[test]
+fn writing_to_a_saved_index_or_mask_is_an_error() {
+    let x = leaf(&[1.0, 2.0, 3.0], &[3]);
+    let check = |what: &str, result: tiny_torch_tensor::Result<()>| {
+        let err = result.unwrap_err().to_string();
+        assert!(
+            err.contains("modified by an inplace operation"),
+            "{what}: {err}"
+        );
+    };
+    let idx = index(&[0], &[1]);
+    let y = x.gather(0, &idx).unwrap().sum().unwrap();
+    idx.copy_(&index(&[2], &[1])).unwrap();
+    check("gather", y.backward());
+    let idx = index(&[1, 1], &[2]);
+    let y = x.index_select(0, &idx).unwrap().sum().unwrap();
+    idx.copy_(&index(&[0, 2], &[2])).unwrap();
+    check("index_select", y.backward());
+    let mask = x.gt(1.5).unwrap();
+    let y = x.masked_fill(&mask, 0.0).unwrap().sum().unwrap();
+    mask.copy_(&x.lt(1.5).unwrap()).unwrap();
+    check("masked_fill", y.backward());
+    let (values, indices) = x.reshape(&[1, 3]).unwrap().max_dim(1, false).unwrap();
+    let y = values.sum().unwrap();
+    indices.add_(-1).unwrap();
+    check("max_dim", y.backward());
+    let src = leaf(&[5.0], &[1]);
+    let idx = index(&[1], &[1]);
+    let y = x.scatter(0, &idx, &src).unwrap().sum().unwrap();
+    idx.copy_(&index(&[0], &[1])).unwrap();
+    check("scatter", y.backward());
+    // Untouched, the same graphs differentiate as before.
+    let idx = index(&[2, 0, 2], &[3]);
+    x.gather(0, &idx)
+        .unwrap()
+        .sum()
+        .unwrap()
+        .backward()
+        .unwrap();
+    assert_close(&to_vec(&x.grad().unwrap()), &[1.0, 0.0, 2.0], 1e-12);
+}
+
+/// `x.scaled_add_(alpha, &x, beta)` under autograd: `x = (alpha + beta) x`, whose gradient is
+/// `alpha + beta` (the addend is read from a snapshot, so nothing it saved is overwritten).
+#[test]
+fn scaled_add_of_a_tensor_onto_itself_differentiates() {
+    for (alpha, beta) in [(1.0, 0.5), (0.9, 1.0), (0.9, -0.25)] {
+        let a = leaf(&[1.0, 2.0], &[2]);
+        let x = a.mul(1.0).unwrap();
+        x.scaled_add_(alpha, &x, beta).unwrap();
+        assert_close(&to_vec(&x), &[alpha + beta, 2.0 * (alpha + beta)], 1e-12);
+        x.sum().unwrap().backward().unwrap();
+        assert_close(&to_vec(&a.grad().unwrap()), &[alpha + beta; 2], 1e-12);
+    }
+}

@@ -1,6 +1,8 @@
 //! Backward formulas of indexing ops (`ops/indexing.rs`): `index_select` and `gather` scatter
 //! the gradient back (with `scatter_add`, so repeated indices sum); `scatter`/`scatter_add`
-//! gather it for `src`; `where`/`masked_fill` route it by the condition.
+//! gather it for `src`; `where`/`masked_fill` route it by the condition. The index and the
+//! condition are saved tensors, so writing to them before the backward is an error, as in
+//! PyTorch, rather than a different gradient.
 
 use super::view::view_scatter;
 use crate::Tensor;
@@ -16,8 +18,8 @@ pub(crate) fn record_index_select<B: Backend>(
     out: Tensor<B>,
 ) -> Tensor<B> {
     let in_dims = x.dims().to_vec();
-    let index = index.clone();
-    record("index_select", out, &[x], &[], move |_, g| {
+    record("index_select", out, &[x], &[index], move |ctx, g| {
+        let index = ctx.saved(0);
         if in_dims.is_empty() {
             return Ok(vec![Some(g.reshape(&[])?)]);
         }
@@ -38,10 +40,9 @@ pub(crate) fn record_gather<B: Backend>(
     out: Tensor<B>,
 ) -> Tensor<B> {
     let in_dims = x.dims().to_vec();
-    let index = index.clone();
-    record("gather", out, &[x], &[], move |_, g| {
+    record("gather", out, &[x], &[index], move |ctx, g| {
         let zeros = Tensor::zeros(&in_dims, g.dtype(), g.backend())?;
-        Ok(vec![Some(zeros.scatter_add(dim, &index, g)?)])
+        Ok(vec![Some(zeros.scatter_add(dim, ctx.saved(0), g)?)])
     })
 }
 
@@ -76,19 +77,19 @@ pub(crate) fn record_scatter<B: Backend>(
     src: &Tensor<B>,
     out: Tensor<B>,
 ) -> Tensor<B> {
-    let index = index.clone();
     let src_dims = src.dims().to_vec();
     let op = if add { "scatter_add" } else { "scatter" };
-    record(op, out, &[x, src], &[], move |ctx, g| {
+    record(op, out, &[x, src], &[index], move |ctx, g| {
+        let index = ctx.saved(0);
         let gx = ctx.grad_if(0, || {
             if add {
                 Ok(g.clone())
             } else {
                 let zeros = Tensor::zeros(index.dims(), g.dtype(), g.backend())?;
-                g.scatter(dim, &index, &zeros)
+                g.scatter(dim, index, &zeros)
             }
         })?;
-        let gs = ctx.grad_if(1, || gather_for_src(g, dim, &index, &src_dims))?;
+        let gs = ctx.grad_if(1, || gather_for_src(g, dim, index, &src_dims))?;
         Ok(vec![gx, gs])
     })
 }
@@ -101,11 +102,17 @@ pub(crate) fn record_where<B: Backend>(
     on_false: &Tensor<B>,
     out: Tensor<B>,
 ) -> Tensor<B> {
-    let cond_saved = cond.clone();
-    record(op, out, &[cond, on_true, on_false], &[], move |ctx, g| {
-        let zero = g.scalar_like(tiny_torch_core::Scalar::from(0.0), g.dtype())?;
-        let gt = ctx.grad_if(1, || Tensor::where_cond(&cond_saved, g, &zero))?;
-        let gf = ctx.grad_if(2, || Tensor::where_cond(&cond_saved, &zero, g))?;
-        Ok(vec![None, gt, gf])
-    })
+    record(
+        op,
+        out,
+        &[cond, on_true, on_false],
+        &[cond],
+        move |ctx, g| {
+            let cond = ctx.saved(0);
+            let zero = g.scalar_like(tiny_torch_core::Scalar::from(0.0), g.dtype())?;
+            let gt = ctx.grad_if(1, || Tensor::where_cond(cond, g, &zero))?;
+            let gf = ctx.grad_if(2, || Tensor::where_cond(cond, &zero, g))?;
+            Ok(vec![None, gt, gf])
+        },
+    )
 }

@@ -167,11 +167,12 @@ pub(crate) fn record_extreme_dim<B: Backend>(
     out: Tensor<B>,
 ) -> Tensor<B> {
     let in_dims = x.dims().to_vec();
-    let indices = indices.clone();
-    record(op, out, &[x], &[], move |_, g| {
+    // Saved, so that writing to the returned indices before the backward is an error.
+    record(op, out, &[x], &[indices], move |ctx, g| {
         if in_dims.is_empty() {
             return Ok(vec![Some(g.reshape(&[])?)]);
         }
+        let indices = ctx.saved(0);
         let (g, idx) = if keepdim {
             (g.clone(), indices.clone())
         } else {
