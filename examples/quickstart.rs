@@ -64,7 +64,7 @@ fn main() -> Result<()> {
         }
         let _no_grad = autograd::no_grad(); // the update itself is not part of the graph
         w.sub_(&(&grad * 0.1)?)?;
-        w.set_grad(None);
+        w.clear_grad();
     }
     println!(
         "fitted w = {}  (true: [2, -3, 0.5])",

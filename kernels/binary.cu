@@ -396,6 +396,7 @@ FOR_FLOAT_DTYPES(SCALED_ADD)
 #define FOREACH_BLOCKS 256
 #define FOREACH_CHUNK 65536
 #define FOREACH_ILP 4
+#define FOREACH_THREADS 512
 struct ForeachPairs {
     u64 dst[FOREACH_TENSORS];
     u64 src[FOREACH_TENSORS];
@@ -446,7 +447,8 @@ __device__ __forceinline__ void foreach_scaled_add(const ForeachPairs& pairs, do
 }
 
 #define SCALED_ADD_FOREACH(name, T) \
-    extern "C" __global__ void scaled_add_foreach_##name(ForeachPairs pairs, double alpha, double beta) { \
+    extern "C" __global__ void __launch_bounds__(FOREACH_THREADS) scaled_add_foreach_##name( \
+        ForeachPairs pairs, double alpha, double beta) { \
         foreach_scaled_add<T>(pairs, alpha, beta); \
     }
 FOR_FLOAT_DTYPES(SCALED_ADD_FOREACH)

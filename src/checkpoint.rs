@@ -146,12 +146,30 @@ pub fn load_training<B: Backend, M: Module<B> + ?Sized>(
     let optimizer_state =
         OptimizerStateDict::from_parts(optimizer_tensors, &groups).map_err(in_file)?;
 
-    model.load_state_dict(&model_state, true).map_err(in_file)?;
+    // Each part checks its state before changing anything, and a part that does not fit puts
+    // back the parts applied before it (their earlier state dicts), so a checkpoint saved for
+    // another optimizer or scheduler changes nothing. The model goes last: its parameters are
+    // written in place, the optimizer's and scheduler's state is replaced.
+    let optimizer_before = optimizer.state_dict()?;
     optimizer
         .load_state_dict(&optimizer_state)
         .map_err(in_file)?;
-    if let (Some(s), Some(state)) = (scheduler, scheduler_state) {
-        s.load_state_dict(&state).map_err(in_file)?;
+    let mut scheduler = scheduler;
+    let mut scheduler_before = None;
+    if let (Some(s), Some(state)) = (scheduler.as_deref_mut(), &scheduler_state) {
+        let before = s.state_dict();
+        if let Err(e) = s.load_state_dict(state) {
+            optimizer.load_state_dict(&optimizer_before)?;
+            return Err(in_file(e));
+        }
+        scheduler_before = Some(before);
+    }
+    if let Err(e) = model.load_state_dict(&model_state, true) {
+        optimizer.load_state_dict(&optimizer_before)?;
+        if let (Some(s), Some(before)) = (scheduler, &scheduler_before) {
+            s.load_state_dict(before)?;
+        }
+        return Err(in_file(e));
     }
     default_generator().set_state(rng);
     let extra = metadata

@@ -141,3 +141,62 @@ fn a_bad_checkpoint_changes_nothing() {
     );
     assert_eq!(params(&other), before);
 }
+
+/// A checkpoint that fits the model but not the optimizer or the scheduler changes nothing:
+/// not the weights (which load last), not the optimizer's state when the scheduler is the part
+/// that does not fit.
+#[test]
+fn a_checkpoint_for_another_optimizer_or_scheduler_changes_nothing() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    manual_seed(2);
+    let mut run = new_run();
+    train(&mut run, 2);
+    let path = temp_path("sgd-steplr.safetensors");
+    save_training(
+        &path,
+        &run.model,
+        &run.sgd,
+        Some(&run.sched),
+        &Progress::default(),
+    )
+    .unwrap();
+
+    // Adam has no momentum_buffer: the optimizer part fails, the weights stay.
+    let mut other = new_run();
+    train(&mut other, 1);
+    let before = params(&other);
+    let mut adam = tiny_torch::optim::Adam::new(
+        other.model.parameters(),
+        tiny_torch::optim::AdamOptions::default(),
+    )
+    .unwrap();
+    let err = load_training(&path, &other.model, &mut adam, None)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sgd-steplr.safetensors"), "{err}");
+    assert_eq!(params(&other), before);
+
+    // A cosine schedule where the file has a step schedule: the SGD state loads first and is
+    // put back, the weights stay.
+    let buffer = |run: &Run| {
+        run.sgd
+            .momentum_buffer(0, 0)
+            .unwrap()
+            .to_vec::<f32>()
+            .unwrap()
+    };
+    let buffer_before = buffer(&other);
+    let mut cosine = tiny_torch::optim::CosineAnnealingLR::new(&mut other.sgd, 10, 0.0).unwrap();
+    let err = load_training(&path, &other.model, &mut other.sgd, Some(&mut cosine))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("sgd-steplr.safetensors"), "{err}");
+    assert_eq!(params(&other), before);
+    assert_eq!(buffer(&other), buffer_before);
+    assert_ne!(buffer(&other), buffer(&run));
+
+    // The matching objects load it.
+    load_training(&path, &other.model, &mut other.sgd, Some(&mut other.sched)).unwrap();
+    assert_eq!(params(&other), params(&run));
+    assert_eq!(buffer(&other), buffer(&run));
+}

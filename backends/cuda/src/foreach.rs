@@ -25,8 +25,8 @@ const FOREACH_TENSORS: usize = 64;
 const FOREACH_BLOCKS: usize = 256;
 /// Elements one block updates (`FOREACH_CHUNK`): PyTorch's chunk size.
 const FOREACH_CHUNK: usize = 65536;
-/// Threads of a block: with 16-byte packs and 4 packs in flight per thread, a chunk of f32 is
-/// eight steps of the block.
+/// Threads of a block (`FOREACH_THREADS`): with 16-byte packs and 4 packs in flight per
+/// thread, a chunk of f32 is eight steps of the block.
 const THREADS: u32 = 512;
 
 /// `struct ForeachPairs` of binary.cu, passed by value.
@@ -127,6 +127,11 @@ pub(crate) fn scaled_add_foreach(
         check_scaled_add_dtypes(dst.storage.dtype(), src.storage.dtype(), "cuda")?;
         check_scaled_add_dtypes(dtype, dst.storage.dtype(), "cuda")?;
     }
+    // The kernel first: an error here must come before any pair is updated (the tensor
+    // layer runs the pairs one by one after an `Unsupported`).
+    let device = cuda.device();
+    let name = format!("scaled_add_foreach_{}", dtype_suffix(dtype));
+    let func = device.function("binary", &name)?;
     let mut spans = Vec::with_capacity(pairs.len());
     for (dst, src) in pairs {
         let dense = dst.layout.is_contiguous()
@@ -144,9 +149,6 @@ pub(crate) fn scaled_add_foreach(
             len: dst.layout.numel(),
         });
     }
-    let device = cuda.device();
-    let name = format!("scaled_add_foreach_{}", dtype_suffix(dtype));
-    let func = device.function("binary", &name)?;
     for launch in plan(&spans) {
         let config = LaunchConfig {
             grid_dim: (launch.blocks as u32, 1, 1),

@@ -173,13 +173,17 @@ impl Image {
         self.pixels
     }
 
-    /// The value at `(c, y, x)` as `f32` (`u8` values are not scaled).
-    pub fn get(&self, c: usize, y: usize, x: usize) -> f32 {
+    /// The value at `(c, y, x)` as `f32` (`u8` values are not scaled); `None` outside the
+    /// image.
+    pub fn get(&self, c: usize, y: usize, x: usize) -> Option<f32> {
+        if c >= self.channels || y >= self.height || x >= self.width {
+            return None;
+        }
         let i = (c * self.height + y) * self.width + x;
-        match &self.pixels {
+        Some(match &self.pixels {
             Pixels::U8(v) => v[i] as f32,
             Pixels::F32(v) => v[i],
-        }
+        })
     }
 
     /// All values as `f32` (`u8` values are not scaled; see `ToTensor` for that).

@@ -174,7 +174,7 @@ fn cifar10_batches() {
     assert_eq!(label, 1);
     assert_eq!(im.shape(), [3, 32, 32]);
     // Channel 1 (green), row 2, column 5 of record 1: (1 * 7 + 50 + 2 * 32 + 5) % 256.
-    assert_eq!(im.get(1, 2, 5), (7 + 50 + 64 + 5) as f32);
+    assert_eq!(im.get(1, 2, 5), Some((7 + 50 + 64 + 5) as f32));
     assert_eq!(test.classes()[3], "cat");
 
     // Corrupt files.
@@ -248,7 +248,12 @@ fn image_folder_sorted_classes_and_decoding() {
     // Pixel (y=1, x=2) of b.png: [10, 20 + 2, 30 + 1].
     assert_eq!(
         [im.get(0, 1, 2), im.get(1, 1, 2), im.get(2, 1, 2)],
-        [10.0, 22.0, 31.0]
+        [Some(10.0), Some(22.0), Some(31.0)]
+    );
+    // Outside the image: no value, not the next row's.
+    assert_eq!(
+        [im.get(0, 1, 3), im.get(3, 0, 0), im.get(0, 2, 0)],
+        [None; 3]
     );
     let (gray, _) = folder.get(2).unwrap();
     assert_eq!(gray.shape(), [3, 8, 8]);

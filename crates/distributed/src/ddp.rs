@@ -489,7 +489,7 @@ impl<B: Backend> Reducer<B> {
                     .narrow(0, offset, param.numel())?
                     .view(&dims)?
                     .deep_clone()?;
-                param.set_grad(Some(averaged));
+                param.set_grad(Some(averaged))?;
             }
         }
         it.expecting_backward = false;

@@ -74,7 +74,7 @@ impl TcpStore {
     /// than the others).
     pub fn connect(host: &str, port: u16, timeout: Duration) -> Result<Self> {
         let endpoint = format!("{host}:{port}");
-        let deadline = Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         let stream = loop {
             let attempt = endpoint
                 .to_socket_addrs()
@@ -223,7 +223,7 @@ impl Drop for TcpStore {
                 .get_ref()
                 .shutdown(std::net::Shutdown::Both);
         }
-        let deadline = Instant::now() + self.timeout;
+        let deadline = deadline_after(self.timeout);
         let mut clients = table.clients.lock().unwrap_or_else(|p| p.into_inner());
         while *clients > 0 {
             let now = Instant::now();
@@ -303,7 +303,7 @@ fn serve_client(stream: TcpStream, table: &Table) -> std::io::Result<()> {
             GET => {
                 let mut millis = [0; 8];
                 reader.read_exact(&mut millis)?;
-                let deadline = Instant::now() + Duration::from_millis(u64::from_le_bytes(millis));
+                let deadline = deadline_after(Duration::from_millis(u64::from_le_bytes(millis)));
                 let mut values = lock();
                 let value = loop {
                     if let Some(value) = values.get(&key) {
@@ -340,7 +340,7 @@ fn serve_client(stream: TcpStream, table: &Table) -> std::io::Result<()> {
                         .try_into()
                         .map(i64::from_le_bytes)
                         .unwrap_or(0);
-                    let new = old + i64::from_le_bytes(delta);
+                    let new = old.wrapping_add(i64::from_le_bytes(delta));
                     *slot = new.to_le_bytes().to_vec();
                     new
                 };
@@ -357,6 +357,14 @@ fn serve_client(stream: TcpStream, table: &Table) -> std::io::Result<()> {
         }
         writer.flush()?;
     }
+}
+
+/// `now + timeout`, or a century from now for a timeout past what an `Instant` can hold
+/// (`Duration::MAX` means "wait as long as it takes", and `+` would panic).
+fn deadline_after(timeout: Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .unwrap_or_else(|| now + Duration::from_secs(100 * 365 * 24 * 3600))
 }
 
 #[cfg(test)]
@@ -377,6 +385,20 @@ mod tests {
         assert_eq!(waiter.join().unwrap(), b"value");
         assert_eq!(server.add("n", 2).unwrap(), 2);
         assert_eq!(server.add("n", -5).unwrap(), -3);
+    }
+
+    #[test]
+    fn an_unbounded_timeout_waits_without_overflow() {
+        // Duration::MAX means "no deadline": connecting, waiting and dropping must not
+        // overflow an Instant; an ADD past i64 wraps instead of killing the server thread.
+        let server = TcpStore::serve(0, Duration::MAX).unwrap();
+        let client = TcpStore::connect("127.0.0.1", server.port(), Duration::MAX).unwrap();
+        server.set("k", b"v").unwrap();
+        assert_eq!(client.get("k").unwrap(), b"v");
+        assert_eq!(client.add("big", i64::MAX).unwrap(), i64::MAX);
+        assert_eq!(client.add("big", 1).unwrap(), i64::MIN);
+        assert_eq!(server.get("k").unwrap(), b"v");
+        drop(client);
     }
 
     #[test]

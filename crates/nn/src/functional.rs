@@ -306,6 +306,15 @@ fn nll_core<B: Backend>(
     target: &Tensor<B>,
     options: &CrossEntropyOptions<B>,
 ) -> Result<Tensor<B>> {
+    if log_probs.ndim() == 0 {
+        return Err(Error::shape(
+            op,
+            format!(
+                "expected an input of 1 or more dimensions ([C] or [N, C, ...]), got shape {}",
+                log_probs.shape()
+            ),
+        ));
+    }
     // A single sample [C] with a 0-dim target is a batch of one.
     if log_probs.ndim() == 1 {
         let loss = nll_core(
@@ -449,7 +458,8 @@ pub fn smooth_l1_loss<B: Backend>(
 }
 
 /// `F.binary_cross_entropy(input, target, weight, reduction)` on probabilities; the logs are
-/// clamped at -100 as PyTorch does.
+/// clamped at -100 and the gradient is PyTorch's, finite at inputs of exactly 0 or 1
+/// ([`Tensor::binary_cross_entropy`]).
 pub fn binary_cross_entropy<B: Backend>(
     input: &Tensor<B>,
     target: &Tensor<B>,
@@ -457,18 +467,18 @@ pub fn binary_cross_entropy<B: Backend>(
     reduction: Reduction,
 ) -> Result<Tensor<B>> {
     check_same_shape("binary_cross_entropy", input, target)?;
-    let log_p = input.log()?.clamp_min(-100.0)?;
-    let log_q = input.neg()?.add(1.0)?.log()?.clamp_min(-100.0)?;
-    let target_q = target.neg()?.add(1.0)?;
-    let mut losses = target.mul(&log_p)?.add(&target_q.mul(&log_q)?)?.neg()?;
+    let mut losses = input.binary_cross_entropy(target)?;
     if let Some(w) = weight {
         losses = losses.mul(w)?;
     }
     reduce(losses, reduction, None)
 }
 
-/// `F.binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)`, in
-/// PyTorch's stable form `max(x, 0) - x y + log(1 + exp(-|x|))`.
+/// `F.binary_cross_entropy_with_logits(input, target, weight, pos_weight, reduction)`:
+/// `(1 - y) x - lw log(sigmoid(x))` with `lw = 1 + (pos_weight - 1) y`, PyTorch's stable form
+/// (its `max(-x, 0) + log(1 + exp(-|x|))` is `-log_sigmoid(x)`), whose gradient is PyTorch's
+/// `lw sigmoid(x) - pos_weight y` wherever x is (at x = 0 too, where the kinks of `max` and
+/// `|x|` differentiated one by one would not add up to it).
 pub fn binary_cross_entropy_with_logits<B: Backend>(
     input: &Tensor<B>,
     target: &Tensor<B>,
@@ -477,26 +487,12 @@ pub fn binary_cross_entropy_with_logits<B: Backend>(
     reduction: Reduction,
 ) -> Result<Tensor<B>> {
     check_same_shape("binary_cross_entropy_with_logits", input, target)?;
-    let mut losses = match pos_weight {
-        None => input
-            .clamp_min(0.0)?
-            .sub(&input.mul(target)?)?
-            .add(&input.abs()?.neg()?.softplus()?)?,
-        Some(pw) => {
-            // (1 - y) x + (1 + (pw - 1) y) (log(1 + exp(-|x|)) + max(-x, 0))
-            let log_weight = pw.sub(1.0)?.mul(target)?.add(1.0)?;
-            let soft = input
-                .abs()?
-                .neg()?
-                .softplus()?
-                .add(&input.neg()?.clamp_min(0.0)?)?;
-            target
-                .neg()?
-                .add(1.0)?
-                .mul(input)?
-                .add(&log_weight.mul(&soft)?)?
-        }
+    let neg_log_sigmoid = input.log_sigmoid()?.neg()?;
+    let soft = match pos_weight {
+        None => neg_log_sigmoid,
+        Some(pw) => pw.sub(1.0)?.mul(target)?.add(1.0)?.mul(&neg_log_sigmoid)?,
     };
+    let mut losses = target.neg()?.add(1.0)?.mul(input)?.add(&soft)?;
     if let Some(w) = weight {
         losses = losses.mul(w)?;
     }

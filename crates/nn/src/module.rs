@@ -136,7 +136,7 @@ pub trait Module<B: Backend> {
     /// `module.zero_grad()` (set_to_none=True, PyTorch's default): clears every `.grad`.
     fn zero_grad(&self) {
         for p in self.parameters() {
-            p.set_grad(None);
+            p.clear_grad();
         }
     }
 

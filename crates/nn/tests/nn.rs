@@ -512,3 +512,57 @@ fn norm_and_embedding_modules() {
     let g = emb.weight.grad().unwrap().to_f64_vec().unwrap();
     assert_eq!(g, [1.0, 1.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 2.0, 2.0]);
 }
+
+/// `binary_cross_entropy_with_logits` differentiates to PyTorch's `lw sigmoid(x) - pw y` at
+/// x = 0 too (zero-initialised logits), with and without `pos_weight`: values PyTorch 2.15.0
+/// gives in float64 for the same calls, mean reduction.
+#[test]
+fn bce_with_logits_gradient_at_zero_matches_torch() {
+    let target = t64(&[0.0, 1.0, 0.5], &[3]);
+    let x = t64(&[0.0, 0.0, 0.0], &[3]).requires_grad_(true).unwrap();
+    F::binary_cross_entropy_with_logits(&x, &target, None, None, Reduction::Mean)
+        .unwrap()
+        .backward()
+        .unwrap();
+    let g = x.grad().unwrap().to_f64_vec().unwrap();
+    close(&g, &[1.0 / 6.0, -1.0 / 6.0, 0.0], 1e-12);
+    let x = t64(&[0.0, 0.0, 1.0], &[3]).requires_grad_(true).unwrap();
+    let pos_weight = t64(&[2.0, 3.0, 1.5], &[3]);
+    F::binary_cross_entropy_with_logits(&x, &target, None, Some(&pos_weight), Reduction::Mean)
+        .unwrap()
+        .backward()
+        .unwrap();
+    let g = x.grad().unwrap().to_f64_vec().unwrap();
+    close(&g, &[1.0 / 6.0, -0.5, 0.0546077411], 1e-9);
+}
+
+#[test]
+fn nll_loss_of_a_scalar_is_an_error() {
+    let err = F::nll_loss(
+        &t64(&[-0.5], &[]),
+        &Tensor::from_vec(vec![0i64], &[], &Cpu).unwrap(),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("nll_loss") && err.contains("1 or more dimensions"),
+        "{err}"
+    );
+}
+
+/// `binary_cross_entropy` at probabilities of exactly 0 and 1 (a saturated sigmoid): the
+/// loss takes the clamped logs, the gradient is PyTorch's finite `(x - y) / max(x (1 - x),
+/// 1e-12)`, not NaN. Values PyTorch 2.15.0 gives in float64, mean reduction.
+#[test]
+fn bce_at_probabilities_zero_and_one_matches_torch() {
+    let x = t64(&[1.0, 0.0, 0.0, 1.0], &[4])
+        .requires_grad_(true)
+        .unwrap();
+    let target = t64(&[1.0, 0.0, 1.0, 0.5], &[4]);
+    let loss = F::binary_cross_entropy(&x, &target, None, Reduction::Mean).unwrap();
+    // (0 + 0 + 100 + 50) / 4
+    close(&[scalar(&loss)], &[37.5], 1e-12);
+    loss.backward().unwrap();
+    let g = x.grad().unwrap().to_f64_vec().unwrap();
+    close(&g, &[0.0, 0.0, -2.5e11, 1.25e11], 1e-9);
+}

@@ -1,8 +1,8 @@
 //! `torch.optim.Adam` and `torch.optim.AdamW`.
 
 use crate::groups::{
-    GroupOptions, ParamGroup, add_scaled, all_parameters, group_schedule, lerp_,
-    set_group_schedule, state_tensor,
+    GroupOptions, ParamGroup, add_scaled, all_parameters, check_disjoint, group_schedule, lerp_,
+    non_negative, set_group_schedule, state_tensor,
 };
 use crate::state_dict::{self, Entries, OptimizerStateDict, ParamState, step_tensor};
 use crate::value::{Fields, Value};
@@ -70,10 +70,10 @@ impl GroupOptions for AdamOptions {
 
     fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::invalid("Adam", msg));
-        if self.lr < 0.0 {
+        if !non_negative(self.lr) {
             return bad(format!("Invalid learning rate: {}", self.lr));
         }
-        if self.eps < 0.0 {
+        if !non_negative(self.eps) {
             return bad(format!("Invalid epsilon value: {}", self.eps));
         }
         for (i, beta) in [self.betas.0, self.betas.1].into_iter().enumerate() {
@@ -81,7 +81,7 @@ impl GroupOptions for AdamOptions {
                 return bad(format!("Invalid beta parameter at index {i}: {beta}"));
             }
         }
-        if self.weight_decay < 0.0 {
+        if !non_negative(self.weight_decay) {
             return bad(format!("Invalid weight_decay value: {}", self.weight_decay));
         }
         Ok(())
@@ -206,6 +206,7 @@ impl<B: Backend> Adam<B> {
 
     pub fn add_param_group(&mut self, params: Vec<Tensor<B>>, options: AdamOptions) -> Result<()> {
         options.validate()?;
+        check_disjoint("Adam", &self.groups, &params)?;
         self.groups.push(ParamGroup::new(params, options));
         Ok(())
     }

@@ -146,3 +146,31 @@ pub(crate) fn copy_of<B: Backend>(t: &Tensor<B>) -> Result<Tensor<B>> {
     out.copy_(t)?;
     Ok(out)
 }
+
+/// Whether a hyper-parameter is `>= 0`: false for NaN too, as PyTorch's `not 0.0 <= lr`
+/// rejects it (a NaN learning rate would turn every parameter into NaN at the first step).
+pub(crate) fn non_negative(x: f64) -> bool {
+    x >= 0.0
+}
+
+/// PyTorch's `add_param_group` check: a parameter belongs to one group only (in two, a step
+/// would update it twice, each time with the other group's state and hyper-parameters).
+pub(crate) fn check_disjoint<B: Backend, H, S>(
+    op: &'static str,
+    groups: &[ParamGroup<B, H, S>],
+    params: &[Tensor<B>],
+) -> Result<()> {
+    let listed = |p: &Tensor<B>| {
+        groups
+            .iter()
+            .flat_map(|g| &g.params)
+            .any(|q| q.same_tensor(p))
+    };
+    if params.iter().any(listed) {
+        return Err(Error::invalid(
+            op,
+            "some parameters appear in more than one parameter group",
+        ));
+    }
+    Ok(())
+}

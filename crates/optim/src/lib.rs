@@ -71,7 +71,7 @@ pub trait Optimizer<B: Backend>: Schedulable {
     /// `optimizer.zero_grad()` (set_to_none=True, PyTorch's default): clears every `.grad`.
     fn zero_grad(&mut self) {
         for p in self.parameters() {
-            p.set_grad(None);
+            p.clear_grad();
         }
     }
 

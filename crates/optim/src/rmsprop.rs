@@ -1,8 +1,8 @@
 //! `torch.optim.RMSprop`.
 
 use crate::groups::{
-    GroupOptions, ParamGroup, add_scaled, all_parameters, group_schedule, lerp_,
-    set_group_schedule, state_tensor,
+    GroupOptions, ParamGroup, add_scaled, all_parameters, check_disjoint, group_schedule, lerp_,
+    non_negative, set_group_schedule, state_tensor,
 };
 use crate::state_dict::{self, Entries, OptimizerStateDict, ParamState, step_tensor};
 use crate::value::{Fields, Value};
@@ -58,19 +58,19 @@ impl GroupOptions for RmsPropOptions {
 
     fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::invalid("RMSprop", msg));
-        if self.lr < 0.0 {
+        if !non_negative(self.lr) {
             return bad(format!("Invalid learning rate: {}", self.lr));
         }
-        if self.eps < 0.0 {
+        if !non_negative(self.eps) {
             return bad(format!("Invalid epsilon value: {}", self.eps));
         }
-        if self.momentum < 0.0 {
+        if !non_negative(self.momentum) {
             return bad(format!("Invalid momentum value: {}", self.momentum));
         }
-        if self.weight_decay < 0.0 {
+        if !non_negative(self.weight_decay) {
             return bad(format!("Invalid weight_decay value: {}", self.weight_decay));
         }
-        if self.alpha < 0.0 {
+        if !non_negative(self.alpha) {
             return bad(format!("Invalid alpha value: {}", self.alpha));
         }
         Ok(())
@@ -171,6 +171,7 @@ impl<B: Backend> RmsProp<B> {
         options: RmsPropOptions,
     ) -> Result<()> {
         options.validate()?;
+        check_disjoint("RMSprop", &self.groups, &params)?;
         self.groups.push(ParamGroup::new(params, options));
         Ok(())
     }

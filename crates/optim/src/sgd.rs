@@ -1,8 +1,8 @@
 //! `torch.optim.SGD`.
 
 use crate::groups::{
-    GroupOptions, ParamGroup, add_scaled, all_parameters, copy_of, group_schedule,
-    set_group_schedule,
+    GroupOptions, ParamGroup, add_scaled, all_parameters, check_disjoint, copy_of, group_schedule,
+    non_negative, set_group_schedule,
 };
 use crate::state_dict::{self, Entries, OptimizerStateDict, ParamState};
 use crate::value::{Fields, Value};
@@ -64,13 +64,13 @@ impl GroupOptions for SgdOptions {
 
     fn validate(&self) -> Result<()> {
         let bad = |msg: String| Err(Error::invalid("SGD", msg));
-        if self.lr < 0.0 {
+        if !non_negative(self.lr) {
             return bad(format!("Invalid learning rate: {}", self.lr));
         }
-        if self.momentum < 0.0 {
+        if !non_negative(self.momentum) {
             return bad(format!("Invalid momentum value: {}", self.momentum));
         }
-        if self.weight_decay < 0.0 {
+        if !non_negative(self.weight_decay) {
             return bad(format!("Invalid weight_decay value: {}", self.weight_decay));
         }
         if self.nesterov && (self.momentum <= 0.0 || self.dampening != 0.0) {
@@ -132,6 +132,7 @@ impl<B: Backend> Sgd<B> {
     /// `optimizer.add_param_group(...)`: more parameters with their own hyper-parameters.
     pub fn add_param_group(&mut self, params: Vec<Tensor<B>>, options: SgdOptions) -> Result<()> {
         options.validate()?;
+        check_disjoint("SGD", &self.groups, &params)?;
         self.groups.push(ParamGroup::new(params, options));
         Ok(())
     }

@@ -13,7 +13,8 @@ fn param(values: &[f64]) -> Tensor<Cpu> {
 }
 
 fn set_grad(p: &Tensor<Cpu>, g: &[f64]) {
-    p.set_grad(Some(Tensor::from_slice(g, &[g.len()], &Cpu).unwrap()));
+    p.set_grad(Some(Tensor::from_slice(g, &[g.len()], &Cpu).unwrap()))
+        .unwrap();
 }
 
 fn close(got: &Tensor<Cpu>, want: &[f64]) {
@@ -249,4 +250,41 @@ fn groups_zero_grad_and_validation() {
     sgd.step().unwrap();
     assert_eq!(p.to_vec::<f32>().unwrap(), vec![1.5, -0.5]);
     assert_eq!(p.dtype(), DType::F32);
+}
+
+/// PyTorch's checks: a NaN hyper-parameter is invalid (it would make every parameter NaN at the
+/// first step), a parameter may not be in two groups, and `.grad` must fit its parameter.
+#[test]
+fn nan_options_shared_parameters_and_misfit_gradients_are_errors() {
+    let p = param(&P0);
+    assert!(Sgd::new(vec![p.clone()], SgdOptions::lr(f64::NAN)).is_err());
+    let nan_momentum = SgdOptions {
+        momentum: f64::NAN,
+        ..SgdOptions::lr(0.1)
+    };
+    assert!(Sgd::new(vec![p.clone()], nan_momentum).is_err());
+    let nan_eps = AdamOptions {
+        eps: f64::NAN,
+        ..AdamOptions::default()
+    };
+    assert!(Adam::new(vec![p.clone()], nan_eps).is_err());
+
+    let mut sgd = Sgd::new(vec![p.clone()], SgdOptions::lr(0.1)).unwrap();
+    let err = sgd
+        .add_param_group(vec![param(&P0), p.clone()], SgdOptions::lr(1.0))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("more than one parameter group"), "{err}");
+    assert_eq!(sgd.param_groups().len(), 1);
+
+    let wrong_shape = Tensor::from_slice(&[1.0, 1.0], &[2], &Cpu).unwrap();
+    let err = p.set_grad(Some(wrong_shape)).unwrap_err().to_string();
+    assert!(
+        err.contains("different size") && err.contains("[2]") && err.contains("[3]"),
+        "{err}"
+    );
+    let wrong_dtype = Tensor::from_slice(&[1.0f32, 1.0, 1.0], &[3], &Cpu).unwrap();
+    let err = p.set_grad(Some(wrong_dtype)).unwrap_err().to_string();
+    assert!(err.contains("different type"), "{err}");
+    assert!(p.grad().is_none());
 }

@@ -163,10 +163,17 @@ impl<B: Backend> Tensor<B> {
         self.inner.layout.shape()
     }
 
-    /// `x.size(dim)` with PyTorch's negative dims.
+    /// `x.size(dim)` with PyTorch's negative dims; an error for a 0-dim tensor, which has no
+    /// dims to measure (as in PyTorch, where reductions still accept dim 0 of a scalar).
     pub fn size(&self, dim: isize) -> Result<usize> {
+        if self.ndim() == 0 {
+            return Err(Error::invalid(
+                "size",
+                format!("dimension specified as {dim} but tensor has no dimensions"),
+            ));
+        }
         let d = tiny_torch_core::normalize_dim("size", dim, self.ndim())?;
-        Ok(self.dims().get(d).copied().unwrap_or(1))
+        Ok(self.dims()[d])
     }
 
     pub fn strides(&self) -> &[usize] {
@@ -210,6 +217,12 @@ impl<B: Backend> Tensor<B> {
     /// Whether other tensor handles (views, the base, a `detach()`ed alias) share this storage.
     pub(crate) fn storage_is_shared(&self) -> bool {
         Arc::strong_count(&self.inner.storage) > 1
+    }
+
+    /// Whether both handles are one tensor (clones of one handle: Python's `a is b`), not
+    /// merely two views of one storage.
+    pub fn same_tensor(&self, other: &Tensor<B>) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
     }
 
     /// Whether two tensors share one storage (a view and its base do).

@@ -31,7 +31,7 @@ pub fn set_grad(p: &Tensor<Cpu>, g: &[f64]) {
         .unwrap()
         .reshape(&p.dims().iter().map(|&d| d as isize).collect::<Vec<_>>())
         .unwrap();
-    p.set_grad(Some(g));
+    p.set_grad(Some(g)).unwrap();
 }
 
 /// `got` equals `want` to `rtol` relative to `1 + |want|`.

@@ -316,9 +316,46 @@ impl<B: Backend> Tensor<B> {
         lock(&self.inner.autograd.grad).clone()
     }
 
-    /// Replaces `.grad` (`x.grad = None` to clear it, as `zero_grad(set_to_none=True)`).
-    pub fn set_grad(&self, grad: Option<Tensor<B>>) {
+    /// `x.grad = grad`: a gradient of this tensor's shape, dtype and device (PyTorch refuses
+    /// any other, which an optimizer step would otherwise broadcast or convert); `None`
+    /// clears it, as [`clear_grad`](Tensor::clear_grad).
+    pub fn set_grad(&self, grad: Option<Tensor<B>>) -> Result<()> {
+        if let Some(g) = &grad {
+            let mismatch = if g.dims() != self.dims() {
+                Some(format!(
+                    "a different size ({} for a tensor of {})",
+                    g.shape(),
+                    self.shape()
+                ))
+            } else if g.dtype() != self.dtype() {
+                Some(format!(
+                    "a different type ({} for a tensor of {})",
+                    g.dtype(),
+                    self.dtype()
+                ))
+            } else if g.device() != self.device() {
+                Some(format!(
+                    "a different device ({} for a tensor on {})",
+                    g.device(),
+                    self.device()
+                ))
+            } else {
+                None
+            };
+            if let Some(what) = mismatch {
+                return Err(Error::invalid(
+                    "set_grad",
+                    format!("assigned grad has data of {what}"),
+                ));
+            }
+        }
         *lock(&self.inner.autograd.grad) = grad;
+        Ok(())
+    }
+
+    /// `x.grad = None`, as `zero_grad(set_to_none=True)` does for every parameter.
+    pub fn clear_grad(&self) {
+        *lock(&self.inner.autograd.grad) = None;
     }
 
     /// The name of the node that produced this tensor (`"MulBackward0"`), `None` for leaves and

@@ -10,7 +10,9 @@
 //! history (`Tensor::inplace_recorded`); `out=` forms are not differentiable.
 
 use crate::Tensor;
-use crate::autograd::formulas::elementwise::{record_binary, record_unary};
+use crate::autograd::formulas::elementwise::{
+    record_binary, record_binary_cross_entropy, record_log_sigmoid, record_unary,
+};
 use tiny_torch_core::{
     Backend, BinaryOp, DType, Error, Layout, Operand, Result, Scalar, UnaryOp, View, ViewMut,
     broadcast_shapes, result_type,
@@ -572,6 +574,54 @@ impl<B: Backend> Tensor<B> {
     pub fn clamp_max_(&self, max: f64) -> Result<()> {
         self.clamp_(None, Some(max))
     }
+
+    /// `F.logsigmoid(self)` = `log(sigmoid(x))`, stable for every x as
+    /// `min(x, 0) - log(1 + exp(-|x|))` (softplus of a non-positive number is below its
+    /// threshold, so exact), differentiated as one smooth function: `sigmoid(-x)`, as PyTorch's
+    /// log_sigmoid_backward (the kinks of `min` and `|x|` would each pass a one-sided
+    /// gradient at 0).
+    pub fn log_sigmoid(&self) -> Result<Self> {
+        let value = {
+            let _guard = crate::autograd::no_grad();
+            self.clamp_max(0.0)?.sub(&self.abs()?.neg()?.softplus()?)?
+        };
+        Ok(record_log_sigmoid(self, value))
+    }
+
+    /// `torch.binary_cross_entropy(self, target, reduction='none')` on probabilities:
+    /// `-(y log(x) + (1 - y) log(1 - x))` per element, each log clamped at -100 as PyTorch
+    /// does, differentiated as PyTorch's binary_cross_entropy_backward: `(x - y) / max(x (1 -
+    /// x), 1e-12)` for the input (finite at x = 0 and 1, where the clamped logs would give
+    /// `0 * inf`) and `log(1 - x) - log(x)` (clamped) for the target.
+    pub fn binary_cross_entropy(&self, target: &Tensor<B>) -> Result<Self> {
+        if self.dims() != target.dims() {
+            return Err(Error::shape(
+                "binary_cross_entropy",
+                format!(
+                    "target size {} must be the same as input size {}",
+                    target.shape(),
+                    self.shape()
+                ),
+            ));
+        }
+        let value = {
+            let _guard = crate::autograd::no_grad();
+            let (log_p, log_q) = clamped_logs(self)?;
+            target
+                .mul(&log_p)?
+                .add(&target.neg()?.add(1.0)?.mul(&log_q)?)?
+                .neg()?
+        };
+        Ok(record_binary_cross_entropy(self, target, value))
+    }
+}
+
+/// `log(x)` and `log(1 - x)`, each clamped at -100 (binary cross-entropy's terms).
+pub(crate) fn clamped_logs<B: Backend>(x: &Tensor<B>) -> Result<(Tensor<B>, Tensor<B>)> {
+    Ok((
+        x.log()?.clamp_min(-100.0)?,
+        x.neg()?.add(1.0)?.log()?.clamp_min(-100.0)?,
+    ))
 }
 
 macro_rules! binary_methods {

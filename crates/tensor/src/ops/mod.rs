@@ -17,3 +17,4 @@ mod view;
 
 pub use conv::{Padding, Size2};
 pub use elementwise::TensorOrScalar;
+pub(crate) use elementwise::clamped_logs;

@@ -10,7 +10,7 @@
 use crate::Tensor;
 use crate::autograd::formulas::reduce::{
     Reduction, record_extreme, record_extreme_dim, record_logsumexp, record_norm, record_prod,
-    record_sum, record_var,
+    record_std, record_sum, record_var,
 };
 use tiny_torch_core::{Backend, DType, Error, Layout, ReduceOp, Result, View, normalize_dim};
 
@@ -290,7 +290,13 @@ impl<B: Backend> Tensor<B> {
     pub fn std(&self, dims: &[isize], correction: f64, keepdim: bool) -> Result<Self> {
         check_float("std", self.dtype(), self.dims())?;
         let var = self.reduce_op("std", ReduceOp::Var { correction }, Some(dims), keepdim)?;
-        record_var(self, self.reduction(Some(dims), keepdim), correction, var).sqrt()
+        let std = var.sqrt()?; // (`var` is not recorded: one `std` node below)
+        Ok(record_std(
+            self,
+            self.reduction(Some(dims), keepdim),
+            correction,
+            std,
+        ))
     }
 
     /// `log(sum(exp(x)))` over `dims` (all when empty), computed stably.

@@ -16,7 +16,7 @@ fn backward_accumulates_into_leaves_across_calls() {
     let y = x.mul(3.0).unwrap().sum().unwrap();
     y.backward().unwrap();
     assert_close(&to_vec(&x.grad().unwrap()), &[5.0, 7.0, 9.0], 1e-12);
-    x.set_grad(None);
+    x.clear_grad();
     assert!(x.grad().is_none());
 }
 
@@ -281,7 +281,7 @@ fn max_ties_split_the_gradient_evenly_and_max_dim_goes_to_the_index() {
     let x = leaf(&[1.0, 3.0, 3.0, 2.0], &[4]);
     x.amax(&[0], false).unwrap().backward().unwrap();
     assert_close(&to_vec(&x.grad().unwrap()), &[0.0, 0.5, 0.5, 0.0], 1e-12);
-    x.set_grad(None);
+    x.clear_grad();
     let (values, indices) = x.max_dim(0, false).unwrap();
     values.backward().unwrap();
     let i = indices.to_vec::<i64>().unwrap()[0] as usize;

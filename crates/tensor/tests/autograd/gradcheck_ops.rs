@@ -74,6 +74,11 @@ fn cases() -> Vec<Case> {
         case("gelu_tanh", vec![a()], |x| x[0].gelu_tanh()),
         case("silu", vec![a()], |x| x[0].silu()),
         case("softplus", vec![a()], |x| x[0].mul(12.0)?.softplus()),
+        case("log_sigmoid", vec![a()], |x| x[0].mul(12.0)?.log_sigmoid()),
+        // Probabilities in (0, 1) and targets in [0, 1], both differentiated.
+        case("binary_cross_entropy", vec![a(), input(&[2, 3], 3)], |x| {
+            x[0].sigmoid()?.binary_cross_entropy(&x[1].sigmoid()?)
+        }),
         case("leaky_relu", vec![a()], |x| x[0].leaky_relu(0.1)),
         case("square", vec![a()], |x| x[0].square()),
         case("pow_scalar", vec![p()], |x| x[0].pow(2.5)),

@@ -143,7 +143,7 @@ fn copy_and_scatter_in_place() {
     y.mul(&c).unwrap().sum().unwrap().backward().unwrap();
     assert_close(&to_vec(&w.grad().unwrap()), &[9.0], 1e-12);
     assert!(x.grad().is_none());
-    w.set_grad(None);
+    w.clear_grad();
     // scatter_: y = [x0, w0, x2]
     let y = x.mul(1.0).unwrap();
     y.scatter_(0, &index(&[1], &[1]), &w).unwrap();
@@ -152,8 +152,8 @@ fn copy_and_scatter_in_place() {
     assert_close(&to_vec(&x.grad().unwrap()), &[2.0, 0.0, 4.0], 1e-12);
     assert_close(&to_vec(&w.grad().unwrap()), &[3.0], 1e-12);
     // scatter_add_: y = [x0, x1 + w0, x2]
-    x.set_grad(None);
-    w.set_grad(None);
+    x.clear_grad();
+    w.clear_grad();
     let y = x.mul(1.0).unwrap();
     y.scatter_add_(0, &index(&[1], &[1]), &w).unwrap();
     assert_close(&to_vec(&y), &[1.0, 7.0, 3.0], 1e-12);

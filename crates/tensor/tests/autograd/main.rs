@@ -8,3 +8,4 @@ mod engine;
 mod gradcheck_ops;
 mod higher_order;
 mod inplace;
+mod pytorch_edge_cases;

@@ -237,3 +237,16 @@ fn zero_size_views() {
     assert_eq!(x.flatten(0, 1).unwrap().dims(), &[0]);
     assert_eq!(values(&x.reshape(&[0]).unwrap()), Vec::<f64>::new());
 }
+
+#[test]
+fn size_counts_negative_dims_and_a_scalar_has_none() {
+    let (x, _) = random_f32(&[2, 3, 4], 1);
+    assert_eq!(
+        [x.size(0).unwrap(), x.size(-1).unwrap(), x.size(-3).unwrap()],
+        [2, 4, 2]
+    );
+    assert!(x.size(3).is_err() && x.size(-4).is_err());
+    let scalar = tensor(&[5.0], &[], DType::F32);
+    assert_err(scalar.size(0), &["size", "no dimensions"]);
+    assert_err(scalar.size(-1), &["size", "no dimensions"]);
+}

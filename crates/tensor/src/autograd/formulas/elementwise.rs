@@ -100,9 +100,49 @@ pub(crate) fn record_unary<B: Backend>(
     input: &Tensor<B>,
     out: Tensor<B>,
 ) -> Tensor<B> {
-    record(op.name(), out, &[input], &[input], move |ctx, g| {
+    // neg's gradient needs no input, and saving none lets `neg_` run in place on a graph
+    // tensor (it writes the input it would have saved).
+    let saved: &[&Tensor<B>] = if op == UnaryOp::Neg { &[] } else { &[input] };
+    record(op.name(), out, &[input], saved, move |ctx, g| {
+        if op == UnaryOp::Neg {
+            return Ok(vec![Some(g.neg()?)]);
+        }
         Ok(vec![Some(unary_grad(op, ctx.saved(0), g)?)])
     })
+}
+
+/// Records `out = log_sigmoid(input)`: `g * sigmoid(-input)`.
+pub(crate) fn record_log_sigmoid<B: Backend>(input: &Tensor<B>, out: Tensor<B>) -> Tensor<B> {
+    record("log_sigmoid", out, &[input], &[input], move |ctx, g| {
+        Ok(vec![Some(g.mul(&ctx.saved(0).neg()?.sigmoid()?)?)])
+    })
+}
+
+/// Records the per-element `binary_cross_entropy(x, y)`: PyTorch's gradients, `g (x - y) /
+/// max(x (1 - x), 1e-12)` for `x` and `g (log(1 - x) - log(x))` (clamped logs) for `y`.
+pub(crate) fn record_binary_cross_entropy<B: Backend>(
+    x: &Tensor<B>,
+    y: &Tensor<B>,
+    out: Tensor<B>,
+) -> Tensor<B> {
+    record(
+        "binary_cross_entropy",
+        out,
+        &[x, y],
+        &[x, y],
+        move |ctx, g| {
+            let (x, y) = (ctx.saved(0), ctx.saved(1));
+            let gx = ctx.grad_if(0, || {
+                let spread = x.mul(&x.neg()?.add(1.0)?)?.clamp_min(1e-12)?;
+                g.mul(&x.sub(y)?)?.div(&spread)
+            })?;
+            let gy = ctx.grad_if(1, || {
+                let (log_p, log_q) = crate::ops::clamped_logs(x)?;
+                g.mul(&log_q.sub(&log_p)?)
+            })?;
+            Ok(vec![gx, gy])
+        },
+    )
 }
 
 /// Records `out = op(lhs, rhs)` (inputs already promoted; broadcasting is undone by the
@@ -158,24 +198,25 @@ fn binary_grads<B: Backend>(
                 g.mul(&d.masked_fill(&b.eq(0.0)?, 0.0)?)
             })?,
             ctx.grad_if(1, || {
-                // a^b * log(a), 0 where a == 0 (the limit for b > 0).
-                let zero = a.eq(0.0)?;
-                let safe = a.masked_fill(&zero, 1.0)?;
-                let d = a.pow(b)?.mul(&safe.log()?)?.masked_fill(&zero, 0.0)?;
+                // a^b * log(a), 0 where a == 0 and b >= 0 (the limit; PyTorch's mask), so
+                // 0^b with b < 0 gives inf * -inf = -inf there, as in PyTorch.
+                let limit = a.eq(0.0)?.logical_and(&b.ge(0.0)?)?;
+                let d = a.pow(b)?.mul(&a.log()?)?.masked_fill(&limit, 0.0)?;
                 g.mul(&d)
             })?,
         ),
         Maximum | Minimum => {
-            // Ties split the gradient evenly, as PyTorch does.
-            let (wins_a, wins_b) = if op == Maximum {
-                (a.gt(b)?, a.lt(b)?)
-            } else {
+            // PyTorch's formula: ties split the gradient evenly, the side that loses gets
+            // none, and where a NaN makes every comparison false both sides get all of it.
+            let (loses_a, loses_b) = if op == Maximum {
                 (a.lt(b)?, a.gt(b)?)
+            } else {
+                (a.gt(b)?, a.lt(b)?)
             };
-            let tie = mask(a.eq(b)?, g)?.mul(0.5)?;
+            let split = Tensor::where_cond(&a.eq(b)?, &g.mul(0.5)?, g)?;
             (
-                ctx.grad_if(0, || g.mul(&mask(wins_a, g)?.add(&tie)?))?,
-                ctx.grad_if(1, || g.mul(&mask(wins_b, g)?.add(&tie)?))?,
+                ctx.grad_if(0, || split.masked_fill(&loses_a, 0.0))?,
+                ctx.grad_if(1, || split.masked_fill(&loses_b, 0.0))?,
             )
         }
         // `a` is relu's incoming gradient, `b` its input: linear in `a`, piecewise constant in

@@ -43,6 +43,8 @@ pub const BACKWARD_OPS: &[&str] = &[
     "gelu_tanh",
     "silu",
     "softplus",
+    "log_sigmoid",
+    "binary_cross_entropy",
     "leaky_relu",
     "square",
     "pow",
@@ -74,6 +76,7 @@ pub const BACKWARD_OPS: &[&str] = &[
     "max_dim",
     "min_dim",
     "var",
+    "std",
     "logsumexp",
     "norm",
     // linear algebra and softmax

@@ -130,7 +130,8 @@ pub(crate) fn record_prod<B: Backend>(x: &Tensor<B>, r: Reduction, out: Tensor<B
 }
 
 /// Records `max`/`min`/`amax`/`amin` of `x` over `r`: the gradient goes to the extreme
-/// elements, split evenly between ties (as PyTorch's `amax`).
+/// elements, split evenly between ties (as PyTorch's `amax`); `max`/`min` of a NaN result
+/// split it between the NaN elements.
 pub(crate) fn record_extreme<B: Backend>(
     op: &'static str,
     x: &Tensor<B>,
@@ -146,7 +147,14 @@ pub(crate) fn record_extreme<B: Backend>(
         } else {
             x.amin(&dims, true)?
         };
-        let hit = x.eq(&r.expand_kept(&kept)?)?.to_dtype(x.dtype())?;
+        let kept = r.expand_kept(&kept)?;
+        let mut hit = x.eq(&kept)?;
+        if op == "max" || op == "min" {
+            // A NaN result came from the NaN elements, which share its gradient (PyTorch's
+            // evenly_distribute_backward); amax/amin's gradient is NaN there, as PyTorch's.
+            hit = Tensor::where_cond(&kept.ne(&kept)?, &x.ne(x)?, &hit)?;
+        }
+        let hit = hit.to_dtype(x.dtype())?;
         let ties = if x.ndim() == 0 {
             hit.clone()
         } else {
@@ -192,16 +200,44 @@ pub(crate) fn record_var<B: Backend>(
 ) -> Tensor<B> {
     record("var", out, &[x], &[x], move |ctx, g| {
         let x = ctx.saved(0);
-        let n = count(&r.in_dims, &r.dims);
-        let mean = if x.ndim() == 0 {
-            x.clone()
-        } else {
-            x.mean_dim(&r.isize_dims(), true)?
-        };
-        let centered = x.sub(&mean)?;
-        let grad = r.unreduce(g)?.mul(&centered)?.mul(2.0 / (n - correction))?;
-        Ok(vec![Some(grad)])
+        Ok(vec![Some(var_grad(x, &r, correction, &r.unreduce(g)?)?)])
     })
+}
+
+/// Records `std` of `x` over `r` with `correction`: var's gradient taking `g / (2 std)`, and
+/// 0 where the std is 0 (a constant slice) rather than `0 * inf`, as PyTorch's std_backward.
+pub(crate) fn record_std<B: Backend>(
+    x: &Tensor<B>,
+    r: Reduction,
+    correction: f64,
+    out: Tensor<B>,
+) -> Tensor<B> {
+    record("std", out, &[x], &[x], move |ctx, g| {
+        let x = ctx.saved(0);
+        let std = r.expand_kept(&x.std(&r.isize_dims(), correction, true)?)?;
+        let g_var = r
+            .unreduce(g)?
+            .div(&std.mul(2.0)?)?
+            .masked_fill(&std.eq(0.0)?, 0.0)?;
+        Ok(vec![Some(var_grad(x, &r, correction, &g_var)?)])
+    })
+}
+
+/// The gradient of `var(x)` over `r` for the incoming gradient `g` (already in `x`'s shape):
+/// `g * 2 (x - mean) / (N - correction)`.
+fn var_grad<B: Backend>(
+    x: &Tensor<B>,
+    r: &Reduction,
+    correction: f64,
+    g: &Tensor<B>,
+) -> Result<Tensor<B>> {
+    let n = count(&r.in_dims, &r.dims);
+    let mean = if x.ndim() == 0 {
+        x.clone()
+    } else {
+        x.mean_dim(&r.isize_dims(), true)?
+    };
+    g.mul(&x.sub(&mean)?)?.mul(2.0 / (n - correction))
 }
 
 /// Records `logsumexp` of `x` over `r`: `g * exp(x - logsumexp(x))`.
