@@ -28,6 +28,15 @@ impl<const N: usize> Walk<N> {
     /// The layouts must have the same dims (checked by [`same_dims`]).
     pub(crate) fn new(layouts: [&Layout; N]) -> Self {
         let shape = layouts[0].dims();
+        if shape.contains(&0) {
+            // Nothing to walk; merging could multiply the other dims' huge strides.
+            return Walk {
+                dims: vec![0],
+                strides: vec![[0; N]],
+                base: std::array::from_fn(|k| layouts[k].offset()),
+                numel: 0,
+            };
+        }
         let mut dims: Vec<usize> = Vec::with_capacity(shape.len());
         let mut strides: Vec<[usize; N]> = Vec::with_capacity(shape.len());
         for (d, &size) in shape.iter().enumerate() {

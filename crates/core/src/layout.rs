@@ -247,6 +247,17 @@ impl Layout {
                 _ => return Err(err()),
             };
         }
+        let fits = shape.contains(&0)
+            || shape
+                .iter()
+                .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+                .is_some_and(|n| n <= isize::MAX as usize);
+        if !fits {
+            return Err(Error::shape(
+                "expand",
+                format!("the expanded size {shape:?} has more elements than an index can count"),
+            ));
+        }
         Ok(Layout {
             shape: shape.into(),
             strides,

@@ -21,16 +21,25 @@ impl Shape {
     }
 
     pub fn numel(&self) -> usize {
-        self.0.iter().product()
+        // A 0-size dim anywhere makes it 0, however large the others (whose product alone
+        // may not fit: such shapes are valid, see `contiguous_strides`).
+        if self.0.contains(&0) {
+            0
+        } else {
+            self.0.iter().product()
+        }
     }
 
     /// Strides of a C-contiguous (row-major) tensor of this shape, in elements.
     pub fn contiguous_strides(&self) -> Vec<usize> {
         let mut strides = vec![0; self.0.len()];
-        let mut acc = 1;
+        let mut acc: usize = 1;
         for (stride, &size) in strides.iter_mut().zip(&self.0).rev() {
             *stride = acc;
-            acc *= size.max(1);
+            // Saturating: only a shape with a 0-size dim gets here with a product past usize
+            // (every other one is refused before it is allocated or viewed), and its strides
+            // are never used to reach an element.
+            acc = acc.saturating_mul(size.max(1));
         }
         strides
     }

@@ -183,16 +183,20 @@ pub fn random_split_arc<D: Dataset>(
     lengths: &[usize],
     seed: u64,
 ) -> Result<Vec<Subset<D>>> {
-    let total: usize = lengths.iter().sum();
-    if total != dataset.len() {
+    let total = lengths
+        .iter()
+        .try_fold(0usize, |sum, &n| sum.checked_add(n));
+    if total != Some(dataset.len()) {
         return Err(Error::invalid(
             "random_split",
             format!(
-                "sum of input lengths ({total}) does not equal the length of the input dataset ({})",
+                "sum of input lengths ({}) does not equal the length of the input dataset ({})",
+                total.map_or("more than fits in usize".into(), |t| t.to_string()),
                 dataset.len()
             ),
         ));
     }
+    let total = dataset.len();
     let perm = randperm(total, seed);
     let mut out = Vec::with_capacity(lengths.len());
     let mut offset = 0;

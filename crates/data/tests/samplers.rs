@@ -152,6 +152,11 @@ fn random_split_sizes_and_disjointness() {
     // Lengths that do not add up.
     let e = random_split(data.clone(), &[30, 10], 0).err().unwrap();
     assert!(e.to_string().contains("does not equal"), "{e}");
+    // Lengths whose sum wraps around usize to the dataset's length: an error, not a panic.
+    let e = random_split(data.clone(), &[usize::MAX, 51], 0)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("more than fits"), "{e}");
     // Fractions: floor each, then the remainder round-robin from the first split:
     // 11 * [0.5, 0.3, 0.2] = [5.5, 3.3, 2.2] -> [5, 3, 2] + 1 -> [6, 3, 2].
     assert_eq!(split_lengths(11, &[0.5, 0.3, 0.2]).unwrap(), vec![6, 3, 2]);

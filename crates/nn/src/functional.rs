@@ -257,7 +257,19 @@ fn soft_cross_entropy<B: Backend>(
             ),
         ));
     }
-    let classes = log_probs.dims()[class_dim] as f64;
+    let classes = log_probs.dims()[class_dim];
+    if let Some(weight) = &options.weight
+        && weight.dims() != [classes]
+    {
+        return Err(Error::shape(
+            "cross_entropy",
+            format!(
+                "weight tensor should be defined for all {classes} classes, got shape {}",
+                weight.shape()
+            ),
+        ));
+    }
+    let classes = classes as f64;
     let smoothing = options.label_smoothing;
     let target = if smoothing > 0.0 {
         target.mul(1.0 - smoothing)?.add(smoothing / classes)?
@@ -527,6 +539,26 @@ fn affine<B: Backend>(
     }
 }
 
+/// Checks that an optional `weight` / `bias` parameter has exactly `expected` dims (PyTorch
+/// refuses others, which a broadcasting product would otherwise accept silently).
+fn check_param_shape<B: Backend>(
+    op: &'static str,
+    name: &str,
+    param: Option<&Tensor<B>>,
+    expected: &[usize],
+) -> Result<()> {
+    match param {
+        Some(p) if p.dims() != expected => Err(Error::shape(
+            op,
+            format!(
+                "expected {name} of shape {expected:?}, got {name} of shape {}",
+                p.shape()
+            ),
+        )),
+        _ => Ok(()),
+    }
+}
+
 /// `F.layer_norm(x, normalized_shape, weight, bias, eps)`: normalizes over the last
 /// `normalized_shape.len()` dims, which must equal `normalized_shape`.
 pub fn layer_norm<B: Backend>(
@@ -553,6 +585,8 @@ pub fn layer_norm<B: Backend>(
             ),
         ));
     }
+    check_param_shape("layer_norm", "weight", weight, normalized_shape)?;
+    check_param_shape("layer_norm", "bias", bias, normalized_shape)?;
     let dims: Vec<isize> = (ndim - k..ndim).map(|d| d as isize).collect();
     let y = normalize(x, &dims, eps)?;
     affine(y, weight, bias, None)
@@ -584,6 +618,8 @@ pub fn group_norm<B: Backend>(
             ),
         ));
     }
+    check_param_shape("group_norm", "weight", weight, &[c])?;
+    check_param_shape("group_norm", "bias", bias, &[c])?;
     let grouped = x.reshape(&[n as isize, num_groups as isize, -1])?;
     let y = normalize(&grouped, &[2], eps)?;
     let shape: Vec<isize> = x.dims().iter().map(|&d| d as isize).collect();
@@ -621,6 +657,17 @@ pub fn embedding_with_padding<B: Backend>(
             format!(
                 "weight must be 2-D [num_embeddings, embedding_dim], got {}",
                 weight.shape()
+            ),
+        ));
+    }
+    if let Some(pad) = padding_idx
+        && pad >= weight.dims()[0]
+    {
+        return Err(Error::invalid(
+            "embedding",
+            format!(
+                "padding_idx {pad} must be within num_embeddings ({})",
+                weight.dims()[0]
             ),
         ));
     }

@@ -118,6 +118,9 @@ pub fn kaiming_uniform_<B: Backend>(
     nonlinearity: &str,
     generator: Option<&Generator>,
 ) -> Result<()> {
+    if t.numel() == 0 {
+        return Ok(()); // nothing to draw (and a zero fan), as PyTorch's no-op
+    }
     let gain = calculate_gain(nonlinearity, Some(a))?;
     let std = gain / (fan(t, mode)? as f64).sqrt();
     let bound = 3f64.sqrt() * std;
@@ -132,6 +135,9 @@ pub fn kaiming_normal_<B: Backend>(
     nonlinearity: &str,
     generator: Option<&Generator>,
 ) -> Result<()> {
+    if t.numel() == 0 {
+        return Ok(()); // nothing to draw (and a zero fan), as PyTorch's no-op
+    }
     let gain = calculate_gain(nonlinearity, Some(a))?;
     let std = gain / (fan(t, mode)? as f64).sqrt();
     normal_(t, 0.0, std, generator)

@@ -566,3 +566,47 @@ fn bce_at_probabilities_zero_and_one_matches_torch() {
     let g = x.grad().unwrap().to_f64_vec().unwrap();
     close(&g, &[0.0, 0.0, -2.5e11, 1.25e11], 1e-9);
 }
+
+/// Parameters of the wrong shape are errors, as in PyTorch, not broadcast: a layer-norm weight
+/// of one of two normalized dims, a group-norm bias of the wrong length, a class weight for
+/// probability targets of the wrong length, a padding index past the table. A layer with no
+/// inputs builds (PyTorch's zero-element initialisation is a no-op) and returns its bias.
+#[test]
+fn misshapen_parameters_are_errors() {
+    let x = t64(&(0..24).map(f64::from).collect::<Vec<_>>(), &[2, 3, 4]);
+    let w4 = t64(&[1.0; 4], &[4]);
+    let err = F::layer_norm(&x, &[3, 4], Some(&w4), None, 1e-5)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("layer_norm") && err.contains("[3, 4]") && err.contains("[4]"),
+        "{err}"
+    );
+    let err = F::group_norm(&x, 3, None, Some(&w4), 1e-5)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("group_norm") && err.contains("[3]"), "{err}");
+    let logits = t64(&[0.1, 0.2, 0.3, 0.4, 0.5, 0.6], &[2, 3]);
+    let probs = t64(&[0.2, 0.3, 0.5, 1.0, 0.0, 0.0], &[2, 3]);
+    let options = CrossEntropyOptions {
+        weight: Some(t64(&[1.0, 2.0], &[2])),
+        ..CrossEntropyOptions::default()
+    };
+    let err = F::cross_entropy_with(&logits, &probs, &options)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("3 classes"), "{err}");
+    let table = t64(&[0.0; 6], &[3, 2]);
+    let idx = Tensor::from_vec(vec![0i64, 2], &[2], &Cpu).unwrap();
+    let err = F::embedding_with_padding(&idx, &table, Some(3))
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("padding_idx 3"), "{err}");
+
+    let empty = Linear::new(0, 4, true, &Cpu).unwrap();
+    let out = empty
+        .forward(&Tensor::zeros(&[2, 0], DType::F32, &Cpu).unwrap())
+        .unwrap();
+    assert_eq!(out.dims(), &[2, 4]);
+    assert_eq!(out.to_f64_vec().unwrap(), vec![0.0; 8]);
+}

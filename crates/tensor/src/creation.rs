@@ -115,12 +115,13 @@ impl<B: Backend> Tensor<B> {
     /// or 1), the format of safetensors files and of [`Tensor::to_le_bytes`].
     pub fn from_le_bytes(bytes: &[u8], dtype: DType, shape: &[usize], backend: &B) -> Result<Self> {
         let numel = checked_numel("from_le_bytes", shape)?;
-        if bytes.len() != numel * dtype.size_in_bytes() {
+        let needed = numel.checked_mul(dtype.size_in_bytes());
+        if needed != Some(bytes.len()) {
             return Err(Error::shape(
                 "from_le_bytes",
                 format!(
                     "shape {shape:?} of {dtype} needs {} bytes, but {} were given",
-                    numel * dtype.size_in_bytes(),
+                    needed.map_or("more than fit in memory".into(), |n| n.to_string()),
                     bytes.len()
                 ),
             ));

@@ -338,6 +338,9 @@ impl<B: Backend> Tensor<B> {
 
 /// The number of elements of `shape`, or an error naming `op` when it overflows `usize`.
 pub(crate) fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    if shape.contains(&0) {
+        return Ok(0); // (however large the other dims: as `Shape::numel`)
+    }
     shape
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))

@@ -44,6 +44,20 @@ fn std_of_a_constant_slice_has_zero_gradient() {
 }
 
 #[test]
+fn var_without_degrees_of_freedom() {
+    // x.var(correction=2) and (correction=3) of [0, 1]: [inf, inf]; of [1, 1]: [nan, nan].
+    let inf = f64::INFINITY;
+    for correction in [2.0, 3.0] {
+        let g = grads(&[&[0.0, 1.0]], |x| {
+            x[0].var(&[], correction, false).unwrap()
+        });
+        assert_same(&format!("correction {correction}"), &g[0], &[inf, inf]);
+    }
+    let g = grads(&[&[1.0, 1.0]], |x| x[0].var(&[], 2.0, false).unwrap());
+    assert_same("equal values", &g[0], &[f64::NAN, f64::NAN]);
+}
+
+#[test]
 fn pow_with_a_zero_base() {
     // (a ** b).sum() at a = [0, 0, 2], b = [-1, 2, 3]: d/da [-inf, 0, 12],
     // d/db [-inf, 0, 8 ln 2] (0^b ln 0 is masked to 0 only for b >= 0).

@@ -250,3 +250,22 @@ fn size_counts_negative_dims_and_a_scalar_has_none() {
     assert_err(scalar.size(0), &["size", "no dimensions"]);
     assert_err(scalar.size(-1), &["size", "no dimensions"]);
 }
+
+#[test]
+fn shapes_past_an_index_are_errors_not_overflows() {
+    let (one, _) = random_f32(&[1, 1], 2);
+    assert_err(
+        one.expand(&[1 << 40, 1 << 40]),
+        &["expand", "more elements than an index can count"],
+    );
+    // A 0-size dim makes any other size fine (nothing to count), in a view or an allocation.
+    assert_eq!(one.expand(&[0, 1 << 40]).unwrap().numel(), 0);
+    for shape in [[0, 1 << 40, 1 << 40], [1 << 40, 1 << 40, 0]] {
+        let empty = Tensor::zeros(&shape, DType::F32, &cpu()).unwrap();
+        assert_eq!(empty.numel(), 0);
+    }
+    assert_err(
+        Tensor::from_le_bytes(&[], DType::F64, &[1 << 61], &cpu()),
+        &["from_le_bytes", "more than fit in memory"],
+    );
+}

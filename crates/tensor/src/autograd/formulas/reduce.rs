@@ -224,7 +224,7 @@ pub(crate) fn record_std<B: Backend>(
 }
 
 /// The gradient of `var(x)` over `r` for the incoming gradient `g` (already in `x`'s shape):
-/// `g * 2 (x - mean) / (N - correction)`.
+/// `g * 2 (x - mean) / (N - correction)`, and PyTorch's infinities when `correction >= N`.
 fn var_grad<B: Backend>(
     x: &Tensor<B>,
     r: &Reduction,
@@ -237,7 +237,13 @@ fn var_grad<B: Backend>(
     } else {
         x.mean_dim(&r.isize_dims(), true)?
     };
-    g.mul(&x.sub(&mean)?)?.mul(2.0 / (n - correction))
+    let centered = x.sub(&mean)?;
+    if n - correction <= 0.0 {
+        // No degrees of freedom left (the variance is inf or NaN): PyTorch's gradient is inf,
+        // NaN where x equals the mean, which is |x - mean| * inf.
+        return g.mul(&centered.abs()?.mul(f64::INFINITY)?);
+    }
+    g.mul(&centered)?.mul(2.0 / (n - correction))
 }
 
 /// Records `logsumexp` of `x` over `r`: `g * exp(x - logsumexp(x))`.
