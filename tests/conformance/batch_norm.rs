@@ -296,6 +296,33 @@ fn running_stat_views<B: Backend>(b: &B) {
         1e-6,
         1e-6,
     );
+    // One statistic alone is updated alone (the other is not tracked).
+    let rm = f32_tensor(&[0.0; 3], &[3], b);
+    f32_tensor(&x, &dims, b)
+        .batch_norm(Some(&rm), None, None, None, true, 0.1, 1e-5)
+        .unwrap();
+    assert_close(
+        "running_mean alone",
+        &rm,
+        &want_m,
+        &[3],
+        DType::F32,
+        1e-6,
+        1e-6,
+    );
+    let rv = f32_tensor(&[1.0; 3], &[3], b);
+    f32_tensor(&x, &dims, b)
+        .batch_norm(None, Some(&rv), None, None, true, 0.1, 1e-5)
+        .unwrap();
+    assert_close(
+        "running_var alone",
+        &rv,
+        &want_v,
+        &[3],
+        DType::F32,
+        1e-6,
+        1e-6,
+    );
 }
 
 fn reduced_precision<B: Backend>(b: &B) {

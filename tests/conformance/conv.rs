@@ -28,6 +28,7 @@ pub fn check_conv<B: Backend>(b: &B) {
             ("gradients", gradients::<B>),
             ("finite_differences", finite_differences::<B>),
             ("transposed", transposed::<B>),
+            ("zero_channels", zero_channels::<B>),
             ("errors", errors::<B>),
         ],
     );
@@ -545,6 +546,59 @@ fn transposed<B: Backend>(b: &B) {
             );
         }
     }
+}
+
+/// An input with no channels sums nothing: PyTorch gives the bias (or zeros) at every
+/// position, with zero-size input and weight gradients and the bias gradient `sum(g)`; shapes
+/// that would take a backend's fast paths (a 64 x 64 plane, a 3 x 3 kernel on a 1 x 1 plane).
+/// A weight with fewer output channels than groups is an error.
+fn zero_channels<B: Backend>(b: &B) {
+    let bias_values = [0.5, -1.0, 2.0, 0.25];
+    let bias = f32_tensor(&bias_values, &[4], b)
+        .requires_grad_(true)
+        .unwrap();
+    for (n, hw) in [(27, 1), (1, 64), (2, 5)] {
+        let x = f32_tensor(&[], &[n, 0, hw, hw], b)
+            .requires_grad_(true)
+            .unwrap();
+        let w = f32_tensor(&[], &[4, 0, 3, 3], b)
+            .requires_grad_(true)
+            .unwrap();
+        let out = x.conv2d(&w, Some(&bias), 1, 1, 1, 1).unwrap();
+        let want: Vec<f64> = (0..n * 4 * hw * hw)
+            .map(|i| bias_values[(i / (hw * hw)) % 4])
+            .collect();
+        let what = format!("[{n}, 0, {hw}, {hw}] with a bias");
+        assert_exact(&what, &out, &want, &[n, 4, hw, hw], DType::F32);
+        let plain = x.conv2d(&w, None, 1, 1, 1, 1).unwrap();
+        let zeros = vec![0.0; n * 4 * hw * hw];
+        assert_exact(
+            "without a bias",
+            &plain,
+            &zeros,
+            &[n, 4, hw, hw],
+            DType::F32,
+        );
+        bias.clear_grad();
+        out.sum().unwrap().backward().unwrap();
+        assert_eq!(x.grad().unwrap().dims(), &[n, 0, hw, hw]);
+        assert_eq!(w.grad().unwrap().dims(), &[4, 0, 3, 3]);
+        let per_channel = (n * hw * hw) as f64;
+        assert_exact(
+            "bias gradient",
+            &bias.grad().unwrap(),
+            &[per_channel; 4],
+            &[4],
+            DType::F32,
+        );
+    }
+    let x = f32_tensor(&[0.5; 75], &[1, 3, 5, 5], b);
+    let no_outputs = f32_tensor(&[], &[0, 3, 3, 3], b);
+    assert_err(
+        "no output channels",
+        x.conv2d(&no_outputs, None, 1, 0, 1, 1),
+        &["expected weight to be at least 1 at dimension 0"],
+    );
 }
 
 fn errors<B: Backend>(b: &B) {

@@ -631,6 +631,13 @@ fn finite_differences<B: Backend>(b: &B) {
 }
 
 fn errors<B: Backend>(b: &B) {
+    // An empty plane has no windows (padding would otherwise make one of pure padding).
+    let empty_plane = f32_tensor(&[], &[1, 1, 0, 4], b);
+    assert_err(
+        "empty plane",
+        empty_plane.max_pool2d(2, 2, 1, 1, false),
+        &["max_pool2d", "[1, 1, 0, 4]"],
+    );
     let x = f32_tensor(&[0.0; 2 * 3 * 4 * 4], &[2, 3, 4, 4], b);
     assert_err(
         "kernel 0",

@@ -18,6 +18,10 @@ pub fn check_reduce<B: Backend>(b: &B) {
                 argmax_ties_take_the_first::<B>,
             ),
             ("var_and_std", var_and_std::<B>),
+            (
+                "var_without_degrees_of_freedom",
+                var_without_degrees_of_freedom::<B>,
+            ),
             ("logsumexp", logsumexp::<B>),
             ("all_and_any", all_and_any::<B>),
             ("norm", norm::<B>),
@@ -340,6 +344,43 @@ fn var_and_std<B: Backend>(b: &B) {
                 }
             }
         }
+    }
+}
+
+/// A correction at least the element count divides by `max(N - correction, 0)` (PyTorch's
+/// rule): a positive sum of squares over 0 is +inf, an empty reduction 0 / 0 is NaN; never a
+/// negative variance.
+fn var_without_degrees_of_freedom<B: Backend>(b: &B) {
+    let inf = f64::INFINITY;
+    for dtype in [DType::F32, DType::F64] {
+        let t = tensor(&[1.0, 2.0, 3.0], &[3], dtype, b);
+        for correction in [3.0, 5.0] {
+            let what = format!("var(correction {correction}) {dtype}");
+            assert_exact(
+                &what,
+                &t.var(&[0], correction, false).unwrap(),
+                &[inf],
+                &[],
+                dtype,
+            );
+            assert_exact(
+                &what,
+                &t.std(&[0], correction, false).unwrap(),
+                &[inf],
+                &[],
+                dtype,
+            );
+        }
+        let empty = tensor(&[], &[2, 0], dtype, b);
+        let nan = [f64::NAN, f64::NAN];
+        let what = format!("var over an empty dim {dtype}");
+        assert_exact(
+            &what,
+            &empty.var(&[1], 1.0, false).unwrap(),
+            &nan,
+            &[2],
+            dtype,
+        );
     }
 }
 

@@ -135,6 +135,12 @@ impl Geom {
         self.cg() * self.kh * self.kw
     }
 
+    /// No input channels (nothing to sum per output) or no output channels: every fast path
+    /// assumes at least one of each, and the answer is the bias or zeros.
+    fn sums_nothing(&self) -> bool {
+        self.taps() == 0 || self.og() == 0
+    }
+
     /// `L`: the output positions of one plane.
     fn positions(&self) -> usize {
         self.oh * self.ow
@@ -517,6 +523,16 @@ fn forward<C: Real + Native>(
     bias: Option<&[C]>,
     out: &mut [C],
 ) -> Result<()> {
+    if g.sums_nothing() {
+        // PyTorch: the bias (or zeros) at every position.
+        for (row, channel) in out
+            .chunks_exact_mut(g.positions().max(1))
+            .zip((0..g.o).cycle())
+        {
+            row.fill(bias.map_or(C::ZERO, |b| b[channel]));
+        }
+        return Ok(());
+    }
     if let Some((live, crop)) = g.cropped_if_faster() {
         let w_live = crop.live_weight(g, w)?;
         return forward(&live, x, w_live.data::<C>("conv2d")?, bias, out);
@@ -556,6 +572,10 @@ fn forward<C: Real + Native>(
 
 /// `dx [N, C, H, W] = col2im(weightᵀ @ dy)`, per (item, group).
 fn backward_input<C: Real + Native>(g: &Geom, dy: &[C], w: &[C], dx: &mut [C]) -> Result<()> {
+    if g.sums_nothing() {
+        dx.fill(C::ZERO);
+        return Ok(());
+    }
     if let Some((live, crop)) = g.cropped_if_faster() {
         let w_live = crop.live_weight(g, w)?;
         return backward_input(&live, dy, w_live.data::<C>("conv2d_backward_input")?, dx);
@@ -611,6 +631,10 @@ fn backward_input<C: Real + Native>(g: &Geom, dy: &[C], w: &[C], dx: &mut [C]) -
 /// `dw [O, K] = Σ_n dy[n] @ im2col(x[n])ᵀ`: per-thread partial sums over contiguous slices of
 /// the batch, added in slice order (see the module documentation).
 fn backward_weight<C: Real + Native>(g: &Geom, dy: &[C], x: &[C], dw: &mut [C]) -> Result<()> {
+    if g.sums_nothing() {
+        dw.fill(C::ZERO);
+        return Ok(());
+    }
     if let Some((live, crop)) = g.cropped_if_faster() {
         let mut dw_live = alloc_typed::<C>(crop.weight_len(g))?;
         let dw_live = dw_live.data_mut::<C>("conv2d_backward_weight")?;

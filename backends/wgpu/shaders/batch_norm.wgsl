@@ -136,13 +136,19 @@ fn batch_norm(@builtin(workgroup_id) wg: vec3<u32>, @builtin(local_invocation_in
     if lid == 0u {
         saved_mean[c] = mean;
         saved_invstd[c] = invstd;
-        if P.training != 0u && m > 0u && P.has_running != 0u {
-            let unbiased = C(m) / (C(m) - C(1));
-            let im = P.rm_off + c * P.rm_s;
-            let iv = P.rv_off + c * P.rv_s;
+        // has_running: bit 0 running_mean given, bit 1 running_var given (each is updated
+        // on its own, as on the CPU).
+        if P.training != 0u && m > 0u {
             let k = P.momentum;
-            running_mean[im] = cvt(k * mean + (C(1) - k) * C(SC(running_mean[im])));
-            running_var[iv] = cvt(k * var_ * unbiased + (C(1) - k) * C(SC(running_var[iv])));
+            if (P.has_running & 1u) != 0u {
+                let im = P.rm_off + c * P.rm_s;
+                running_mean[im] = cvt(k * mean + (C(1) - k) * C(SC(running_mean[im])));
+            }
+            if (P.has_running & 2u) != 0u {
+                let unbiased = C(m) / (C(m) - C(1));
+                let iv = P.rv_off + c * P.rv_s;
+                running_var[iv] = cvt(k * var_ * unbiased + (C(1) - k) * C(SC(running_var[iv])));
+            }
         }
     }
 }

@@ -98,7 +98,8 @@ pub(crate) fn batch_norm(
             },
         ));
     }
-    let has_running = running_mean.is_some() && running_var.is_some();
+    // Bit 0: running_mean given, bit 1: running_var given (the shader updates each alone).
+    let has_running = running_mean.is_some() as usize | (running_var.is_some() as usize) << 1;
     let [w_off, w_s] = vec_of(weight.map(|v| v.layout));
     let [b_off, b_s] = vec_of(bias.map(|v| v.layout));
     let [rm_off, rm_s] = vec_of(running_mean.as_ref().map(|v| v.layout));
@@ -116,7 +117,7 @@ pub(crate) fn batch_norm(
         training as usize,
         weight.is_some() as usize,
         bias.is_some() as usize,
-        has_running as usize,
+        has_running,
         w_off,
         w_s,
         b_off,

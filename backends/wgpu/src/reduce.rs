@@ -127,7 +127,7 @@ fn acc_finish(a: Acc, n: u32) -> D {
                  return Acc(a.v + d * d, 0u);\n}}\n\
                  fn merge2(a: Acc, b: Acc) -> Acc {{\n    return Acc(a.v + b.v, 0u);\n}}\n\
                  fn finish2(a: Acc, c: A, n: u32) -> D {{\n    \
-                 return cvt(a.v / (A(n) - P.correction));\n}}\n\
+                 return cvt(a.v / max(A(n) - P.correction, A(0)));\n}}\n\
                  fn acc_finish(a: Acc, n: u32) -> D {{\n    return cvt(a.v);\n}}\n"
             )
         }

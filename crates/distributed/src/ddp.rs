@@ -118,8 +118,11 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
     /// Wraps `module`: broadcasts rank 0's parameters and buffers, builds the buckets and
     /// registers the gradient hooks.
     pub fn new(module: M, group: Group<B>, config: DdpConfig) -> Result<Self> {
+        // Frozen parameters (requires_grad false) get no gradient to average, as in PyTorch:
+        // they are broadcast with the state below but are in no bucket.
         let named = module.named_parameters();
-        let (names, params): (Vec<String>, Vec<Tensor<B>>) = named.into_iter().unzip();
+        let (names, params): (Vec<String>, Vec<Tensor<B>>) =
+            named.into_iter().filter(|(_, p)| p.requires_grad()).unzip();
         if params.is_empty() {
             return Err(Error::distributed(
                 "DistributedDataParallel",

@@ -152,3 +152,34 @@ fn buckets_start_in_order_during_backward_with_their_gradients() -> Result<()> {
     }
     Ok(())
 }
+
+/// Frozen parameters (a fine-tuned model's backbone) get no gradient: DDP leaves them out of
+/// its buckets, as PyTorch does, instead of refusing to wrap the model.
+#[test]
+fn frozen_parameters_stay_out_of_the_buckets() -> Result<()> {
+    manual_seed(1);
+    let backbone = Linear::new(8, 16, true, &Cpu)?;
+    for p in backbone.parameters() {
+        p.requires_grad_(false)?;
+    }
+    let model = Sequential::new(vec![
+        Box::new(backbone) as Box<dyn Module<Cpu>>,
+        Box::new(Relu),
+        Box::new(Linear::new(16, 4, true, &Cpu)?),
+    ]);
+    let group = Arc::new(RecordingGroup {
+        first_layer_weight: Mutex::new(None),
+        seen: Mutex::new(Vec::new()),
+    });
+    let ddp = DistributedDataParallel::new(model, group.clone(), DdpConfig::default())?;
+    assert_eq!(ddp.bucket_names(), vec![vec!["2.bias", "2.weight"]]);
+    let x = Tensor::randn(&[5, 8], DType::F32, &Cpu)?;
+    let y = Tensor::randn(&[5, 4], DType::F32, &Cpu)?;
+    mse_loss(&ddp.forward(&x)?, &y, Reduction::Mean)?.backward()?;
+    let seen = group.seen.lock().unwrap().clone();
+    assert_eq!(
+        seen.iter().map(|s| s.numel).collect::<Vec<_>>(),
+        vec![4 + 64]
+    );
+    Ok(())
+}

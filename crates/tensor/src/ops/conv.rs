@@ -131,6 +131,15 @@ fn conv_output_dims(
     let [n, c, h, w] = four(op, "input", input)?;
     let [o, cg, kh, kw] = four(op, "weight", weight)?;
     let g = p.groups;
+    if o < g {
+        return Err(Error::shape(
+            op,
+            format!(
+                "Given groups={g}, expected weight to be at least {g} at dimension 0, but got \
+                 weight of size {weight:?} instead"
+            ),
+        ));
+    }
     if !o.is_multiple_of(g) {
         return Err(Error::shape(
             op,

@@ -53,6 +53,16 @@ fn check_pool(op: &'static str, input: [usize; 4], p: &Pool2dParams) -> Result<[
     let [sh, sw] = p.stride;
     let [dh, dw] = p.dilation;
     let [ph, pw] = p.padding;
+    if input[1..].contains(&0) {
+        // (A batch of 0 is fine; an empty channel or plane has no windows to pool.)
+        return Err(Error::shape(
+            op,
+            format!(
+                "Expected 3D or 4D (batch mode) tensor with optional 0 dim batch size for \
+                 input, but got: {input:?}"
+            ),
+        ));
+    }
     if kh == 0 || kw == 0 {
         return Err(Error::invalid(
             op,
