@@ -70,6 +70,14 @@ struct Iteration<B: Backend> {
     ready: Vec<bool>,
     /// Per parameter: did this rank's output depend on it (for `find_unused_parameters`).
     locally_used: Vec<bool>,
+    /// Per parameter: did a backward under `no_sync` give it a gradient since the last
+    /// synchronized step. It then counts as used, as in PyTorch: its accumulated gradient
+    /// must be averaged even if the synchronized step's output does not reach it.
+    used_since_sync: Vec<bool>,
+    /// Parameters the armed backward will not reach (`find_unused_parameters`): marked ready
+    /// at its first gradient hook, not in `forward`, so that a forward with no backward (an
+    /// evaluation pass with grad mode on) leaves nothing half done.
+    unreached: Vec<usize>,
     /// Per bucket: parameters not ready yet.
     pending: Vec<usize>,
     next_to_launch: usize,
@@ -142,6 +150,8 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
             expecting_backward: false,
             ready: vec![false; params.len()],
             locally_used: vec![false; params.len()],
+            used_since_sync: vec![false; params.len()],
+            unreached: Vec::new(),
             pending: buckets.iter().map(|b| b.params.len()).collect(),
             next_to_launch: 0,
             in_flight: Vec::new(),
@@ -362,7 +372,7 @@ impl<B: Backend> Reducer<B> {
     }
 
     fn prepare_for_backward(&self, output: &Tensor<B>) {
-        let unused: Vec<usize> = if self.find_unused_parameters {
+        let unreached: Vec<usize> = if self.find_unused_parameters {
             let reachable = reachable_leaves(&[output]);
             (0..self.params.len())
                 .filter(|&p| {
@@ -383,22 +393,31 @@ impl<B: Backend> Reducer<B> {
         }
         it.next_to_launch = 0;
         it.in_flight.clear();
-        for p in unused {
-            it.locally_used[p] = false;
-            self.mark_ready(&mut it, p);
+        for &p in &unreached {
+            it.locally_used[p] = it.used_since_sync[p];
         }
+        it.unreached = unreached;
     }
 
     /// The post-accumulate-grad hook of parameter `index`.
     fn on_grad_ready(&self, index: usize) {
+        let mut it = self.lock();
         if self.no_sync.load(Ordering::Relaxed) {
+            it.used_since_sync[index] = true;
             return;
         }
-        let mut it = self.lock();
         if !it.expecting_backward || it.ready[index] {
             return;
         }
-        self.mark_ready(&mut it, index);
+        // The first gradient of this backward: the parameters it will not reach are ready.
+        for p in std::mem::take(&mut it.unreached) {
+            if it.expecting_backward && !it.ready[p] {
+                self.mark_ready(&mut it, p);
+            }
+        }
+        if it.expecting_backward && !it.ready[index] {
+            self.mark_ready(&mut it, index);
+        }
     }
 
     fn mark_ready(&self, it: &mut Iteration<B>, index: usize) {
@@ -496,6 +515,7 @@ impl<B: Backend> Reducer<B> {
             }
         }
         it.expecting_backward = false;
+        it.used_since_sync.iter_mut().for_each(|u| *u = false);
         Ok(())
     }
 }

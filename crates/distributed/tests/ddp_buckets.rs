@@ -41,6 +41,10 @@ impl ProcessGroup<Cpu> for RecordingGroup {
         Duration::from_secs(1)
     }
     fn all_reduce_async(&self, tensor: &Tensor<Cpu>, op: ReduceOp) -> Result<Work> {
+        if op == ReduceOp::Max {
+            // find_unused_parameters' "used on some rank" flags: not a bucket.
+            return Ok(Work::done("all_reduce"));
+        }
         assert_eq!(op, ReduceOp::Avg, "DDP averages gradients");
         let first_layer_done = self
             .first_layer_weight
@@ -181,5 +185,103 @@ fn frozen_parameters_stay_out_of_the_buckets() -> Result<()> {
         seen.iter().map(|s| s.numel).collect::<Vec<_>>(),
         vec![4 + 64]
     );
+    Ok(())
+}
+
+/// A trunk and two heads; `head_b` takes part only while `use_b` is set.
+struct Heads {
+    trunk: Linear<Cpu>,
+    head_a: Linear<Cpu>,
+    head_b: Linear<Cpu>,
+    use_b: std::sync::atomic::AtomicBool,
+}
+
+impl Module<Cpu> for Heads {
+    fn forward(&self, x: &Tensor<Cpu>) -> Result<Tensor<Cpu>> {
+        let h = self.trunk.forward(x)?.tanh()?;
+        let out = self.head_a.forward(&h)?;
+        if self.use_b.load(std::sync::atomic::Ordering::Relaxed) {
+            out.add(&self.head_b.forward(&h)?)
+        } else {
+            Ok(out)
+        }
+    }
+
+    fn children(&self) -> Vec<(String, &dyn Module<Cpu>)> {
+        vec![
+            ("trunk".into(), &self.trunk as &dyn Module<Cpu>),
+            ("head_a".into(), &self.head_a),
+            ("head_b".into(), &self.head_b),
+        ]
+    }
+}
+
+fn heads_ddp(use_b: bool) -> Result<(DistributedDataParallel<Cpu, Heads>, Arc<RecordingGroup>)> {
+    manual_seed(2);
+    let heads = Heads {
+        trunk: Linear::new(8, 6, true, &Cpu)?,
+        head_a: Linear::new(6, 4, true, &Cpu)?,
+        head_b: Linear::new(6, 4, true, &Cpu)?,
+        use_b: use_b.into(),
+    };
+    let group = Arc::new(RecordingGroup {
+        first_layer_weight: Mutex::new(None),
+        seen: Mutex::new(Vec::new()),
+    });
+    let config = DdpConfig {
+        find_unused_parameters: true,
+        ..DdpConfig::default()
+    };
+    Ok((
+        DistributedDataParallel::new(heads, group.clone(), config)?,
+        group,
+    ))
+}
+
+/// With find_unused_parameters, a forward that no backward follows (an evaluation pass with
+/// grad mode on) starts nothing and leaves the next iteration free to run.
+#[test]
+fn a_forward_without_backward_leaves_nothing_half_done() -> Result<()> {
+    let (ddp, group) = heads_ddp(false)?;
+    let x = Tensor::randn(&[5, 8], DType::F32, &Cpu)?;
+    let y = Tensor::randn(&[5, 4], DType::F32, &Cpu)?;
+    ddp.forward(&x)?;
+    assert!(group.seen.lock().unwrap().is_empty());
+    mse_loss(&ddp.forward(&x)?, &y, Reduction::Mean)?.backward()?;
+    assert_eq!(group.seen.lock().unwrap().len(), 1);
+    assert!(ddp.module().head_b.parameters()[0].grad().is_none());
+    Ok(())
+}
+
+/// A head used in a `no_sync` micro-step but not in the synchronized step still has an
+/// accumulated gradient: it is averaged with the rest (as PyTorch counts it used), not replaced
+/// by zeros or left out.
+#[test]
+fn a_parameter_used_only_under_no_sync_is_averaged() -> Result<()> {
+    let (ddp, group) = heads_ddp(true)?;
+    let x = Tensor::randn(&[5, 8], DType::F32, &Cpu)?;
+    let y = Tensor::randn(&[5, 4], DType::F32, &Cpu)?;
+    {
+        let _guard = ddp.no_sync();
+        mse_loss(&ddp.forward(&x)?, &y, Reduction::Mean)?.backward()?;
+    }
+    let head_b: Vec<Vec<f32>> = ddp
+        .module()
+        .head_b
+        .parameters()
+        .iter()
+        .map(|p| p.grad().unwrap().to_vec::<f32>().unwrap())
+        .collect();
+    ddp.module()
+        .use_b
+        .store(false, std::sync::atomic::Ordering::Relaxed);
+    mse_loss(&ddp.forward(&x)?, &y, Reduction::Mean)?.backward()?;
+    let seen = group.seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), 1);
+    // The one bucket holds, in reverse order, head_b's bias then weight before the rest.
+    let names = ddp.bucket_names().concat();
+    assert_eq!(&names[..2], ["head_b.bias", "head_b.weight"]);
+    let sent: Vec<f32> = head_b[1].iter().chain(&head_b[0]).copied().collect();
+    assert_eq!(&seen[0].values[..sent.len()], &sent[..]);
     Ok(())
 }
