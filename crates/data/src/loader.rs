@@ -289,6 +289,8 @@ where
             let shared = self.shared.clone();
             let mine = batches.clone();
             let spawned = std::thread::Builder::new()
+                // (The name tells the distributed crate's MPI panic hook that this thread's
+                // panics are caught here, not a reason to abort every rank.)
                 .name(format!("tiny-torch-data-worker-{w}"))
                 .spawn(move || worker_loop(&shared, &mine, epoch, w, workers, tx));
             match spawned {
@@ -590,6 +592,8 @@ where
             };
             let (batch_size, drop_last) = (opts.batch_size, opts.drop_last);
             let spawned = std::thread::Builder::new()
+                // (The name tells the distributed crate's MPI panic hook that this thread's
+                // panics are caught here, not a reason to abort every rank.)
                 .name(format!("tiny-torch-data-worker-{w}"))
                 .spawn(move || {
                     let run = || -> Option<()> {

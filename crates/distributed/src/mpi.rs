@@ -178,14 +178,26 @@ fn run_worker(inbox: Receiver<Job>, ready: Sender<Result<(usize, usize)>>) {
     drop(universe);
 }
 
+/// The name prefix of `tiny_torch_data::DataLoader`'s worker threads (crates/data/src/loader.rs).
+const DATA_WORKER_PREFIX: &str = "tiny-torch-data-worker-";
+
 /// A panic on one rank would leave the others waiting in a collective (and unwinding would
-/// call `MPI_Finalize`, which waits for them too): abort the whole job instead.
+/// call `MPI_Finalize`, which waits for them too): abort the whole job instead. Except on the
+/// threads of a `DataLoader` (named [`DATA_WORKER_PREFIX`]), which catch their panics and hand
+/// them to the training loop as that batch's `Err`, as PyTorch re-raises a worker's exception.
 fn install_abort_on_panic() {
     static INSTALL: Once = Once::new();
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
             previous(info);
+            let thread = std::thread::current();
+            if thread
+                .name()
+                .is_some_and(|name| name.starts_with(DATA_WORKER_PREFIX))
+            {
+                return;
+            }
             eprintln!(
                 "tiny-torch distributed: a panic on this rank: calling MPI_Abort to stop every rank"
             );

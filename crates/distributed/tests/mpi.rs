@@ -632,6 +632,41 @@ fn a_dead_rank_ends_the_job() {
     );
 }
 
+/// Four items; fetching item 2 panics.
+struct PanicsAtTwo;
+
+impl tiny_torch_data::Dataset for PanicsAtTwo {
+    type Item = i64;
+    fn len(&self) -> usize {
+        4
+    }
+    fn get(&self, index: usize) -> Result<i64> {
+        assert_ne!(index, 2, "item 2 panics on purpose");
+        Ok(index as i64)
+    }
+}
+
+/// A panic inside a DataLoader worker is that batch's `Err` (the loader catches it), not a
+/// reason to abort every rank: the job goes on and its collectives still meet.
+#[test]
+fn a_data_worker_panic_is_a_batch_error_not_an_abort() {
+    if is_worker() {
+        let pg = group(Duration::from_secs(60));
+        let loader = tiny_torch_data::DataLoader::builder(PanicsAtTwo)
+            .num_workers(2)
+            .build(|items: Vec<i64>| -> Result<Vec<i64>> { Ok(items) })
+            .unwrap();
+        let ok: Vec<bool> = loader.iter().map(|batch| batch.is_ok()).collect();
+        assert_eq!(ok, [true, true, false, true]);
+        let t = Tensor::ones(&[4], DType::F32, &Cpu).unwrap();
+        pg.all_reduce(&t, ReduceOp::Sum).unwrap();
+        assert_eq!(t.to_vec::<f32>().unwrap(), vec![pg.world_size() as f32; 4]);
+        println!("rank {}: went on after a worker panic", pg.rank());
+        return;
+    }
+    expect_success("a_data_worker_panic_is_a_batch_error_not_an_abort", 2);
+}
+
 #[test]
 fn a_panicking_rank_aborts_every_rank() {
     if is_worker() {
