@@ -14,7 +14,7 @@
 use std::collections::HashMap;
 use std::io::{BufReader, BufWriter, Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 use tiny_torch_core::{Error, Result};
@@ -28,8 +28,9 @@ const TIMED_OUT: u8 = 1;
 /// A client of the store (and, on rank 0, its server).
 pub struct TcpStore {
     endpoint: String,
-    /// On the rank that serves the store: its table, to wait for the clients at drop.
-    served: Option<Arc<Table>>,
+    /// On the rank that serves the store: its table (to wait for the clients at drop) and the
+    /// accepting thread (stopped at drop, which frees the port).
+    served: Option<(Arc<Table>, std::thread::JoinHandle<()>)>,
     connection: Mutex<Connection>,
     timeout: Duration,
     barriers: AtomicU64,
@@ -48,7 +49,8 @@ impl std::fmt::Debug for TcpStore {
 
 impl TcpStore {
     /// Starts the server on `0.0.0.0:port` (port 0 picks a free one; see [`TcpStore::port`])
-    /// and connects to it. The server threads live as long as the process.
+    /// and connects to it. The server stops, and the port is free again, when this store is
+    /// dropped (after the other ranks have disconnected, or the timeout).
     pub fn serve(port: u16, timeout: Duration) -> Result<Self> {
         let listener = TcpListener::bind(("0.0.0.0", port)).map_err(|e| {
             Error::distributed(
@@ -59,14 +61,25 @@ impl TcpStore {
         let port = listener.local_addr().map(|a| a.port()).unwrap_or(port);
         let table = Arc::new(Table::default());
         let served = table.clone();
-        std::thread::Builder::new()
+        let server = std::thread::Builder::new()
             .name("tiny-torch-store".into())
-            .spawn(move || serve_forever(listener, table))
+            .spawn(move || serve_until_stopped(listener, table))
             .map_err(|e| {
                 Error::distributed("TcpStore", format!("cannot start the server thread: {e}"))
             })?;
-        let mut store = Self::connect("127.0.0.1", port, timeout)?;
-        store.served = Some(served);
+        let stop_server = |table: &Table| {
+            table.stopping.store(true, Ordering::Relaxed);
+            let _ = TcpStream::connect(("127.0.0.1", port)); // wakes the accept
+        };
+        let mut store = match Self::connect("127.0.0.1", port, timeout) {
+            Ok(store) => store,
+            Err(e) => {
+                stop_server(&served);
+                let _ = server.join();
+                return Err(e);
+            }
+        };
+        store.served = Some((served, server));
         Ok(store)
     }
 
@@ -216,7 +229,9 @@ impl Drop for TcpStore {
     /// The serving rank keeps the store up until the other ranks have disconnected (or the
     /// timeout passed), so that a rank finishing first does not cut the others off mid-request.
     fn drop(&mut self) {
-        let Some(table) = &self.served else { return };
+        let Some((table, server)) = self.served.take() else {
+            return;
+        };
         if let Ok(connection) = self.connection.get_mut() {
             let _ = connection
                 .reader
@@ -236,6 +251,11 @@ impl Drop for TcpStore {
                 .unwrap_or_else(|p| p.into_inner())
                 .0;
         }
+        drop(clients);
+        // Stop accepting: the flag, then a connection that wakes the blocked accept.
+        table.stopping.store(true, Ordering::Relaxed);
+        let _ = TcpStream::connect(&self.endpoint);
+        let _ = server.join();
     }
 }
 
@@ -260,10 +280,15 @@ struct Table {
     /// Open client connections.
     clients: Mutex<usize>,
     clients_changed: Condvar,
+    /// Set when the serving store is dropped: the accept loop ends (and the port is freed).
+    stopping: AtomicBool,
 }
 
-fn serve_forever(listener: TcpListener, table: Arc<Table>) {
+fn serve_until_stopped(listener: TcpListener, table: Arc<Table>) {
     for stream in listener.incoming().flatten() {
+        if table.stopping.load(Ordering::Relaxed) {
+            return;
+        }
         let table = table.clone();
         let _ = std::thread::Builder::new()
             .name("tiny-torch-store-conn".into())
@@ -385,6 +410,19 @@ mod tests {
         assert_eq!(waiter.join().unwrap(), b"value");
         assert_eq!(server.add("n", 2).unwrap(), 2);
         assert_eq!(server.add("n", -5).unwrap(), -3);
+    }
+
+    #[test]
+    fn dropping_the_serving_store_frees_its_port() {
+        let server = TcpStore::serve(0, Duration::from_secs(5)).unwrap();
+        let port = server.port();
+        let client = TcpStore::connect("127.0.0.1", port, Duration::from_secs(5)).unwrap();
+        drop(client);
+        drop(server);
+        // A second job on the same MASTER_PORT can serve its own store.
+        let again = TcpStore::serve(port, Duration::from_secs(5)).unwrap();
+        again.set("k", b"v").unwrap();
+        assert_eq!(again.get("k").unwrap(), b"v");
     }
 
     #[test]
