@@ -282,6 +282,46 @@ fn dtype_conversions<B: Backend>(b: &B) {
         &[6],
         DType::I32,
     );
+    // Out of range: as Rust's `as i64 as i32` / `as u8` (truncate, saturate at i64's range,
+    // NaN to 0, keep the low bits), the CPU's rule, on every backend.
+    let wide = [
+        3e9,
+        -3e9,
+        1e19,
+        -1e19,
+        4294967296.0 + 7.0 * 256.0,
+        -2.5e9,
+        255.9,
+        -1.5,
+    ];
+    let special = [f64::NAN, f64::INFINITY, f64::NEG_INFINITY];
+    for dtype in [DType::F32, DType::F64] {
+        let values: Vec<f64> = wide
+            .iter()
+            .chain(&special)
+            .map(|&v| round_to(dtype, v))
+            .collect();
+        let t = tensor(&values, &[values.len()], dtype, b);
+        let as_i32: Vec<f64> = values.iter().map(|&v| f64::from(v as i64 as i32)).collect();
+        let as_u8: Vec<f64> = values.iter().map(|&v| f64::from(v as i64 as u8)).collect();
+        let n = [values.len()];
+        let what = format!("{dtype} -> i32 out of range");
+        assert_exact(
+            &what,
+            &t.to_dtype(DType::I32).unwrap(),
+            &as_i32,
+            &n,
+            DType::I32,
+        );
+        let what = format!("{dtype} -> u8 out of range");
+        assert_exact(
+            &what,
+            &t.to_dtype(DType::U8).unwrap(),
+            &as_u8,
+            &n,
+            DType::U8,
+        );
+    }
     assert_exact(
         "f32 -> bool",
         &t.to_dtype(DType::Bool).unwrap(),

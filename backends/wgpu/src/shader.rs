@@ -86,9 +86,11 @@ pub fn convert_fn(name: &str, from: DType, to: DType) -> String {
              return bitcast<f32>((b + 0x7fffu + ((b >> 16u) & 1u)) & 0xffff0000u);\n}}\n"
         );
     }
+    if from.is_float() && matches!(to, DType::I32 | DType::U8) {
+        return float_to_low_bits_fn(name, x, to);
+    }
     let body = match to {
         DType::Bool => format!("select(0u, 1u, x != {x}(0))"),
-        DType::U8 if from.is_float() => "u32(i32(x)) & 255u".to_string(),
         DType::U8 => "u32(x) & 255u".to_string(),
         DType::I32 if from == DType::U8 || from == DType::Bool => "i32(x)".to_string(),
         _ => format!("{}(x)", storage_type(to)),
@@ -96,6 +98,32 @@ pub fn convert_fn(name: &str, from: DType, to: DType) -> String {
     format!(
         "fn {name}(x: {x}) -> {} {{\n    return {body};\n}}\n",
         storage_type(to)
+    )
+}
+
+/// Float to i32 or u8 as the CPU casts (Rust's `x as i64 as i32` / `as u8`): truncate,
+/// saturate at i64's range (NaN: 0), keep the low 32 (8) bits. WGSL's `i32(x)` clamps to
+/// i32's range instead, and needs no i64 here: past 2^31 a float is an integer, whose value
+/// modulo 2^32 the float arithmetic below computes exactly.
+fn float_to_low_bits_fn(name: &str, x: &str, to: DType) -> String {
+    let ret = if to == DType::U8 {
+        "low & 255u"
+    } else {
+        "bitcast<i32>(low)"
+    };
+    format!(
+        "fn {name}(x: {x}) -> {st} {{\n    \
+         let t = trunc(x);\n    \
+         var low = 0u;\n    \
+         if x != x {{\n        low = 0u;\n    \
+         }} else if abs(t) < {x}(2147483648.0) {{\n        low = bitcast<u32>(i32(t));\n    \
+         }} else if t >= {x}(9223372036854775808.0) {{\n        low = 0xffffffffu;\n    \
+         }} else if t < {x}(-9223372036854775808.0) {{\n        low = 0u;\n    \
+         }} else {{\n        \
+         low = u32(t - floor(t / {x}(4294967296.0)) * {x}(4294967296.0));\n    \
+         }}\n    \
+         return {ret};\n}}\n",
+        st = storage_type(to)
     )
 }
 
