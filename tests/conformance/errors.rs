@@ -3,7 +3,7 @@
 //! `Err` (never a panic) whose message names the op, as PyTorch's messages do.
 
 use crate::common::*;
-use tiny_torch::{Backend, DType, Result, Tensor};
+use tiny_torch::{Backend, DType, Layout, Result, Scalar, Tensor, View, ViewMut};
 
 pub fn check_errors<B: Backend>(b: &B) {
     run_checks(
@@ -19,6 +19,7 @@ pub fn check_errors<B: Backend>(b: &B) {
                 "non_contiguous_and_overlapping",
                 non_contiguous_and_overlapping::<B>,
             ),
+            ("views_past_their_storage", views_past_their_storage::<B>),
         ],
     );
 }
@@ -650,4 +651,36 @@ fn non_contiguous_and_overlapping<B: Backend>(b: &B) {
         &[3, 3],
         DType::F32,
     );
+}
+
+/// The backend API takes any layout: one that runs past its storage is an error naming the
+/// op on every backend (a GPU buffer is rounded up, so reading past the end would return
+/// stale memory instead of failing).
+fn views_past_their_storage<B: Backend>(b: &B) {
+    let mut four = b.alloc(DType::F32, 4).unwrap();
+    let mut other = b.alloc(DType::F32, 4).unwrap();
+    let past = Layout::new([4], vec![1], 10).unwrap();
+    let fits = Layout::contiguous([4]);
+    expect_errors(vec![
+        (
+            "fill",
+            b.fill(ViewMut::new(&mut four, &past), Scalar::from(1.0)),
+            &["fill"],
+        ),
+        (
+            "copy from",
+            b.copy(View::new(&four, &past), ViewMut::new(&mut other, &fits)),
+            &["copy"],
+        ),
+        (
+            "copy into",
+            b.copy(View::new(&other, &fits), ViewMut::new(&mut four, &past)),
+            &["copy"],
+        ),
+        (
+            "to_bytes",
+            unit(b.to_bytes(View::new(&four, &past))),
+            &["to_bytes"],
+        ),
+    ]);
 }

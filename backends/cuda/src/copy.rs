@@ -7,7 +7,9 @@ use crate::pinned;
 use crate::storage::{self, CudaStorage};
 use cudarc::driver::{PushKernelArg, result};
 use half::{bf16, f16};
-use tiny_torch_core::{BackendStorage, DType, Element, Layout, Result, Scalar, View, ViewMut};
+use tiny_torch_core::{
+    BackendStorage, DType, Element, Layout, Result, Scalar, View, ViewMut, check_extent,
+};
 
 pub(crate) fn from_bytes(cuda: &Cuda, dtype: DType, bytes: &[u8]) -> Result<CudaStorage> {
     let size = dtype.size_in_bytes();
@@ -31,6 +33,7 @@ pub(crate) fn from_bytes(cuda: &Cuda, dtype: DType, bytes: &[u8]) -> Result<Cuda
 }
 
 pub(crate) fn to_bytes(cuda: &Cuda, src: View<'_, CudaStorage>) -> Result<Vec<u8>> {
+    check_extent("to_bytes", src.layout, src.storage.len())?;
     let device = cuda.device();
     let dtype = src.storage.dtype();
     let n = src.layout.numel();
@@ -84,6 +87,7 @@ pub(crate) fn scalar_bits(value: Scalar, dtype: DType) -> u64 {
 }
 
 pub(crate) fn fill(cuda: &Cuda, dst: ViewMut<'_, CudaStorage>, value: Scalar) -> Result<()> {
+    check_extent("fill", dst.layout, dst.storage.len())?;
     let n = dst.layout.numel();
     if n == 0 {
         return Ok(());
@@ -116,6 +120,8 @@ pub(crate) fn copy(
             ),
         ));
     }
+    check_extent("copy", src.layout, src.storage.len())?;
+    check_extent("copy", dst.layout, dst.storage.len())?;
     let n = dst.layout.numel();
     if n == 0 {
         return Ok(());

@@ -7,7 +7,7 @@ use crate::shader::{ShaderSpec, device_size};
 use crate::storage::{self, WgpuStorage};
 use half::{bf16, f16};
 use tiny_torch_core::{
-    BackendStorage, DType, Element, Error, Layout, Result, Scalar, View, ViewMut,
+    BackendStorage, DType, Element, Error, Layout, Result, Scalar, View, ViewMut, check_extent,
 };
 
 /// Host bytes (the `Backend` format: `bool` and `u8` one byte each) in the device format
@@ -59,6 +59,7 @@ pub(crate) fn to_bytes(wgpu: &Wgpu, src: View<'_, WgpuStorage>) -> Result<Vec<u8
     let device = wgpu.device();
     let dtype = src.storage.dtype();
     device.check("to_bytes", &[dtype])?;
+    check_extent("to_bytes", src.layout, src.storage.len())?;
     let n = src.layout.numel();
     let esize = device_size(dtype) as u64;
     // A contiguous view is read in place (from a 4-byte boundary); any other is gathered first.
@@ -136,6 +137,7 @@ fn copy_spec(src: DType, dst: DType) -> ShaderSpec {
 pub(crate) fn fill(wgpu: &Wgpu, dst: ViewMut<'_, WgpuStorage>, value: Scalar) -> Result<()> {
     let dtype = dst.storage.dtype();
     wgpu.device().check("fill", &[dtype])?;
+    check_extent("fill", dst.layout, dst.storage.len())?;
     let n = dst.layout.numel();
     if n == 0 {
         return Ok(());
@@ -169,6 +171,9 @@ pub(crate) fn copy(
     }
     let (sd, dd) = (src.storage.dtype(), dst.storage.dtype());
     wgpu.device().check("copy", &[sd, dd])?;
+    // (Storage buffers are rounded up: a view past its storage would read stale pool memory.)
+    check_extent("copy", src.layout, src.storage.len())?;
+    check_extent("copy", dst.layout, dst.storage.len())?;
     let n = dst.layout.numel();
     if n == 0 {
         return Ok(());
