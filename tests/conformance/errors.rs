@@ -683,4 +683,32 @@ fn views_past_their_storage<B: Backend>(b: &B) {
             &["to_bytes"],
         ),
     ]);
+    // matmul's operands: [1, 2, 2] from 4 elements fits, from an offset of 10 does not; the
+    // inner sizes and the dtypes must agree.
+    let square = Layout::contiguous([1, 2, 2]);
+    let square_past = Layout::new([1, 2, 2], vec![4, 2, 1], 10).unwrap();
+    let tall = Layout::contiguous([1, 4, 1]);
+    let f64s = b.alloc(DType::F64, 4).unwrap();
+    expect_errors(vec![
+        (
+            "matmul lhs past its storage",
+            unit(b.matmul(View::new(&four, &square_past), View::new(&other, &square))),
+            &["matmul"],
+        ),
+        (
+            "matmul rhs past its storage",
+            unit(b.matmul(View::new(&four, &square), View::new(&other, &square_past))),
+            &["matmul"],
+        ),
+        (
+            "matmul inner sizes",
+            unit(b.matmul(View::new(&four, &square), View::new(&other, &tall))),
+            &["matmul"],
+        ),
+        (
+            "matmul dtypes",
+            unit(b.matmul(View::new(&four, &square), View::new(&f64s, &square))),
+            &["matmul"],
+        ),
+    ]);
 }

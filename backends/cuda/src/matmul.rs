@@ -16,7 +16,9 @@ use cudarc::cublas::sys::{
     cublasComputeType_t, cublasGemmAlgo_t, cublasOperation_t, cudaDataType_t,
 };
 use std::ffi::c_void;
-use tiny_torch_core::{BackendStorage, DType, Error, Layout, Result, Scalar, View, ViewMut};
+use tiny_torch_core::{
+    BackendStorage, DType, Error, Layout, Result, Scalar, View, ViewMut, check_extent,
+};
 
 /// How a row-major logical `[rows, cols]` matrix lies in memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,12 +92,39 @@ fn to_i32(op: &'static str, value: usize) -> Result<i32> {
         .map_err(|_| Error::invalid(op, format!("size {value} exceeds cuBLAS's 32-bit limit")))
 }
 
+/// The CPU backend's checks, before cuBLAS reads anything through the layouts: one dtype,
+/// `[b, m, k] @ [b, k, n]` (a batch of 1 broadcasts), both views inside their storages.
+fn check_operands(lhs: View<'_, CudaStorage>, rhs: View<'_, CudaStorage>) -> Result<()> {
+    let dtype = lhs.storage.dtype();
+    if rhs.storage.dtype() != dtype {
+        return Err(Error::DType {
+            op: "matmul",
+            expected: format!("both operands of dtype {dtype}"),
+            got: rhs.storage.dtype(),
+        });
+    }
+    let (ld, rd) = (lhs.layout.dims(), rhs.layout.dims());
+    let batches_agree = |a: usize, b: usize| a == b || a == 1 || b == 1;
+    if ld.len() != 3 || rd.len() != 3 || !batches_agree(ld[0], rd[0]) || ld[2] != rd[1] {
+        return Err(Error::shape(
+            "matmul",
+            format!(
+                "expected [b, m, k] and [b, k, n] operands, got shapes {ld:?} and {rd:?} \
+                 (the backend expects batch dims broadcast and flattened)"
+            ),
+        ));
+    }
+    check_extent("matmul", lhs.layout, lhs.storage.len())?;
+    check_extent("matmul", rhs.layout, rhs.storage.len())
+}
+
 pub(crate) fn matmul(
     cuda: &Cuda,
     lhs: View<'_, CudaStorage>,
     rhs: View<'_, CudaStorage>,
 ) -> Result<CudaStorage> {
     let dtype = lhs.storage.dtype();
+    check_operands(lhs, rhs)?;
     let (data_type, compute_type) = match dtype {
         DType::F32 if allow_tf32() => (
             cudaDataType_t::CUDA_R_32F,
@@ -121,9 +150,13 @@ pub(crate) fn matmul(
     };
     let (ld, rd) = (lhs.layout.dims(), rhs.layout.dims());
     let (batch, m, k, n) = (ld[0].max(rd[0]), ld[1], ld[2], rd[2]);
+    let out_len = batch
+        .checked_mul(m)
+        .and_then(|v| v.checked_mul(n))
+        .ok_or_else(|| Error::shape("matmul", format!("output [{batch}, {m}, {n}] overflows")))?;
     let device = cuda.device();
-    let mut out = storage::alloc(device, dtype, batch * m * n)?;
-    if batch * m * n == 0 {
+    let mut out = storage::alloc(device, dtype, out_len)?;
+    if out_len == 0 {
         return Ok(out);
     }
     if k == 0 {

@@ -7,7 +7,7 @@ use crate::Wgpu;
 use crate::device::{read, write};
 use crate::shader::{ShaderSpec, compute_type};
 use crate::storage::{self, WgpuStorage};
-use tiny_torch_core::{BackendStorage, DType, Error, Result, View};
+use tiny_torch_core::{BackendStorage, DType, Error, Result, View, check_extent};
 
 fn spec(dtype: DType) -> ShaderSpec {
     let acc = if dtype.is_float() && dtype != DType::F64 {
@@ -66,6 +66,8 @@ pub(crate) fn matmul(
             ),
         ));
     }
+    check_extent("matmul", l, lhs.storage.len())?;
+    check_extent("matmul", r, rhs.storage.len())?;
     let device = wgpu.device();
     device.check("matmul", &[dtype])?;
     let dst = storage::alloc(device, dtype, b * m * n)?;
