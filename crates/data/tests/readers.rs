@@ -205,6 +205,45 @@ fn write_png(path: &Path, w: u32, h: u32, rgb: [u8; 3]) {
     img.save(path).unwrap();
 }
 
+/// Within a class, torchvision's order (`sorted(os.walk(...))`): a folder's own files, then its
+/// subfolders by path string. The expected list is what torchvision 0.29.2's `ImageFolder`
+/// gives for the same tree.
+#[test]
+fn image_folder_orders_nested_files_as_torchvision() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    for sub in ["cat/more/deeper", "cat/more-x", "dog"] {
+        std::fs::create_dir_all(root.join(sub)).unwrap();
+    }
+    for file in [
+        "cat/x.png",
+        "cat/z.png",
+        "cat/more/c.png",
+        "cat/more-x/w.png",
+        "cat/more/deeper/v.png",
+        "dog/b.png",
+    ] {
+        write_png(&root.join(file), 1, 1, [0, 0, 0]);
+    }
+    let folder = ImageFolder::new(root).unwrap();
+    let names: Vec<String> = folder
+        .samples()
+        .iter()
+        .map(|(p, _)| p.strip_prefix(root).unwrap().display().to_string())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "cat/x.png",
+            "cat/z.png",
+            "cat/more/c.png",
+            "cat/more-x/w.png",
+            "cat/more/deeper/v.png",
+            "dog/b.png"
+        ]
+    );
+}
+
 #[test]
 fn image_folder_sorted_classes_and_decoding() {
     let dir = tempfile::tempdir().unwrap();
@@ -236,8 +275,8 @@ fn image_folder_sorted_classes_and_decoding() {
         names,
         vec![
             "Zebra/z.png:0",
-            "cat/more/c.png:1",
             "cat/x.jpg:1",
+            "cat/more/c.png:1",
             "dog/a.PNG:2",
             "dog/b.png:2"
         ]
@@ -255,7 +294,7 @@ fn image_folder_sorted_classes_and_decoding() {
         [im.get(0, 1, 3), im.get(3, 0, 0), im.get(0, 2, 0)],
         [None; 3]
     );
-    let (gray, _) = folder.get(2).unwrap();
+    let (gray, _) = folder.get(1).unwrap();
     assert_eq!(gray.shape(), [3, 8, 8]);
     assert!(gray.to_f32_vec().iter().all(|v| (v - 128.0).abs() <= 2.0));
 

@@ -27,25 +27,52 @@ fn is_image(path: &Path) -> bool {
         .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// Files under `dir`, recursively, in sorted order (symlinks followed, as `os.walk(followlinks=True)`).
-fn walk(dir: &Path, out: &mut Vec<PathBuf>, depth: usize) -> Result<()> {
+/// Image files under `dir` in torchvision's order (`sorted(os.walk(dir, followlinks=True))`,
+/// then each folder's `sorted(fnames)`): folders in the order of their path strings, so a
+/// folder's own files come before its subfolders' (and `more-x/` before `more/deeper/`: '-'
+/// sorts before '/'), each folder's files by name. Symlinks are followed.
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut folders: Vec<(PathBuf, Vec<PathBuf>)> = Vec::new();
+    collect_folders(dir, &mut folders, 0)?;
+    // Python compares str by code point, which is the order of their UTF-8 bytes.
+    folders.sort_by(|a, b| {
+        a.0.as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.0.as_os_str().as_encoded_bytes())
+    });
+    for (_, files) in folders {
+        out.extend(files);
+    }
+    Ok(())
+}
+
+/// `dir` and every folder below it, each with its image files sorted by name.
+fn collect_folders(
+    dir: &Path,
+    folders: &mut Vec<(PathBuf, Vec<PathBuf>)>,
+    depth: usize,
+) -> Result<()> {
     if depth > 64 {
         return Err(Error::file(
             dir,
             "folders nested more than 64 deep (a symlink loop?)",
         ));
     }
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+    let entries: Vec<PathBuf> = std::fs::read_dir(dir)
         .map_err(|e| Error::file(dir, format!("cannot list folder: {e}")))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
-    entries.sort();
-    for path in entries {
-        if path.is_dir() {
-            walk(&path, out, depth + 1)?;
-        } else if is_image(&path) {
-            out.push(path);
-        }
+    let (subfolders, files): (Vec<PathBuf>, Vec<PathBuf>) =
+        entries.into_iter().partition(|p| p.is_dir());
+    let mut images: Vec<PathBuf> = files.into_iter().filter(|p| is_image(p)).collect();
+    images.sort_by(|a, b| {
+        a.as_os_str()
+            .as_encoded_bytes()
+            .cmp(b.as_os_str().as_encoded_bytes())
+    });
+    folders.push((dir.to_path_buf(), images));
+    for sub in subfolders {
+        collect_folders(&sub, folders, depth + 1)?;
     }
     Ok(())
 }
@@ -70,7 +97,7 @@ impl ImageFolder {
         let mut empty = Vec::new();
         for (index, class) in classes.iter().enumerate() {
             let mut files = Vec::new();
-            walk(&root.join(class), &mut files, 0)?;
+            walk(&root.join(class), &mut files)?;
             if files.is_empty() {
                 empty.push(class.clone());
             }
