@@ -78,13 +78,7 @@ fn dims(lhs: &Layout, rhs: &Layout) -> Result<Dims> {
 /// `lhs @ rhs` into a new contiguous `[b, m, n]` buffer.
 pub(crate) fn matmul(lhs: View<'_, CpuStorage>, rhs: View<'_, CpuStorage>) -> Result<CpuStorage> {
     let dtype = lhs.storage.dtype();
-    if rhs.storage.dtype() != dtype {
-        return Err(Error::DType {
-            op: "matmul",
-            expected: format!("both operands of dtype {dtype}"),
-            got: rhs.storage.dtype(),
-        });
-    }
+    tiny_torch_core::check_matmul_dtypes(dtype, rhs.storage.dtype())?;
     let d = dims(lhs.layout, rhs.layout)?;
     match dtype {
         DType::F32 => float::<f32>(d, lhs, rhs),

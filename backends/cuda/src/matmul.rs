@@ -96,13 +96,7 @@ fn to_i32(op: &'static str, value: usize) -> Result<i32> {
 /// `[b, m, k] @ [b, k, n]` (a batch of 1 broadcasts), both views inside their storages.
 fn check_operands(lhs: View<'_, CudaStorage>, rhs: View<'_, CudaStorage>) -> Result<()> {
     let dtype = lhs.storage.dtype();
-    if rhs.storage.dtype() != dtype {
-        return Err(Error::DType {
-            op: "matmul",
-            expected: format!("both operands of dtype {dtype}"),
-            got: rhs.storage.dtype(),
-        });
-    }
+    tiny_torch_core::check_matmul_dtypes(dtype, rhs.storage.dtype())?;
     let (ld, rd) = (lhs.layout.dims(), rhs.layout.dims());
     let batches_agree = |a: usize, b: usize| a == b || a == 1 || b == 1;
     if ld.len() != 3 || rd.len() != 3 || !batches_agree(ld[0], rd[0]) || ld[2] != rd[1] {

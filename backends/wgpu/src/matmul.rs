@@ -37,13 +37,7 @@ pub(crate) fn matmul(
     rhs: View<'_, WgpuStorage>,
 ) -> Result<WgpuStorage> {
     let dtype = lhs.storage.dtype();
-    if rhs.storage.dtype() != dtype {
-        return Err(Error::DType {
-            op: "matmul",
-            expected: format!("both operands of dtype {dtype}"),
-            got: rhs.storage.dtype(),
-        });
-    }
+    tiny_torch_core::check_matmul_dtypes(dtype, rhs.storage.dtype())?;
     if dtype == DType::Bool {
         return Err(Error::unsupported("matmul", dtype, "wgpu"));
     }

@@ -37,8 +37,8 @@ pub use nn_op::{
     check_conv_dims, check_max_pool2d_backward, check_same_dtype, conv_dims,
 };
 pub use op::{
-    BinaryOp, Distribution, ReduceOp, ScatterReduce, UnaryOp, check_output_dtype,
-    check_scaled_add_dtypes, check_where_dtypes,
+    BinaryOp, Distribution, ReduceOp, ScatterReduce, UnaryOp, check_matmul_dtypes,
+    check_output_dtype, check_scaled_add_dtypes, check_where_dtypes,
 };
 pub use shape::{Shape, broadcast_shapes, normalize_dim};
 

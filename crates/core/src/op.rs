@@ -229,6 +229,18 @@ pub fn check_output_dtype(op: &'static str, got: DType, want: DType) -> Result<(
     })
 }
 
+/// `matmul`'s dtypes: both operands of one dtype (every backend checks this before reading).
+pub fn check_matmul_dtypes(lhs: DType, rhs: DType) -> Result<()> {
+    if rhs != lhs {
+        return Err(Error::DType {
+            op: "matmul",
+            expected: format!("both operands of dtype {lhs}"),
+            got: rhs,
+        });
+    }
+    Ok(())
+}
+
 /// `where`'s dtypes: a `Bool` condition, and `on_true`, `on_false` and `dst` of one dtype.
 pub fn check_where_dtypes(cond: DType, on_true: DType, on_false: DType, dst: DType) -> Result<()> {
     if cond != DType::Bool {
