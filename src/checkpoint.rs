@@ -81,7 +81,7 @@ pub fn load_training<B: Backend, M: Module<B> + ?Sized>(
     path: impl AsRef<Path>,
     model: &M,
     optimizer: &mut dyn Optimizer<B>,
-    scheduler: Option<&mut dyn LrScheduler>,
+    mut scheduler: Option<&mut dyn LrScheduler>,
 ) -> Result<Progress> {
     let path = path.as_ref();
     let in_file = |e: Error| match e {
@@ -154,7 +154,6 @@ pub fn load_training<B: Backend, M: Module<B> + ?Sized>(
     optimizer
         .load_state_dict(&optimizer_state)
         .map_err(in_file)?;
-    let mut scheduler = scheduler;
     let mut scheduler_before = None;
     if let (Some(s), Some(state)) = (scheduler.as_deref_mut(), &scheduler_state) {
         let before = s.state_dict();

@@ -105,13 +105,12 @@ fn an_interrupted_run_resumes_bit_for_bit() {
     assert_eq!(resumed.sgd.lr(0), reference.sgd.lr(0));
 }
 
-#[test]
-fn a_bad_checkpoint_changes_nothing() {
-    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
-    manual_seed(1);
+/// A run seeded with `seed`, trained 2 steps and saved (with its scheduler) as `name`.
+fn trained_and_saved(seed: u64, name: &str) -> (Run, PathBuf) {
+    manual_seed(seed);
     let mut run = new_run();
     train(&mut run, 2);
-    let path = temp_path("bad.safetensors");
+    let path = temp_path(name);
     save_training(
         &path,
         &run.model,
@@ -120,6 +119,13 @@ fn a_bad_checkpoint_changes_nothing() {
         &Progress::default(),
     )
     .unwrap();
+    (run, path)
+}
+
+#[test]
+fn a_bad_checkpoint_changes_nothing() {
+    let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let (run, path) = trained_and_saved(1, "bad.safetensors");
     let bytes = std::fs::read(&path).unwrap();
     std::fs::write(&path, &bytes[..bytes.len() / 2]).unwrap();
     let mut other = new_run();
@@ -148,18 +154,7 @@ fn a_bad_checkpoint_changes_nothing() {
 #[test]
 fn a_checkpoint_for_another_optimizer_or_scheduler_changes_nothing() {
     let _guard = RNG.lock().unwrap_or_else(|e| e.into_inner());
-    manual_seed(2);
-    let mut run = new_run();
-    train(&mut run, 2);
-    let path = temp_path("sgd-steplr.safetensors");
-    save_training(
-        &path,
-        &run.model,
-        &run.sgd,
-        Some(&run.sched),
-        &Progress::default(),
-    )
-    .unwrap();
+    let (run, path) = trained_and_saved(2, "sgd-steplr.safetensors");
 
     // Adam has no momentum_buffer: the optimizer part fails, the weights stay.
     let mut other = new_run();

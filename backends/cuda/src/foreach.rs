@@ -16,7 +16,7 @@ use crate::launch::{dtype_suffix, launch_error};
 use crate::storage::CudaStorage;
 use cudarc::driver::{DeviceRepr, LaunchConfig, PushKernelArg};
 use tiny_torch_core::{
-    BackendStorage, Result, ScaledAddPair, check_extent, check_scaled_add_dtypes,
+    BackendStorage, Error, Result, ScaledAddPair, check_extent, check_scaled_add_dtypes,
 };
 
 /// Pairs one launch carries (`FOREACH_TENSORS` in binary.cu).
@@ -125,7 +125,13 @@ pub(crate) fn scaled_add_foreach(
     let dtype = first.storage.dtype();
     for (dst, src) in &pairs {
         check_scaled_add_dtypes(dst.storage.dtype(), src.storage.dtype(), "cuda")?;
-        check_scaled_add_dtypes(dtype, dst.storage.dtype(), "cuda")?;
+        if dst.storage.dtype() != dtype {
+            return Err(Error::DType {
+                op: "scaled_add_foreach",
+                expected: format!("every pair of the first pair's dtype {dtype}"),
+                got: dst.storage.dtype(),
+            });
+        }
     }
     // The kernel first: an error here must come before any pair is updated (the tensor
     // layer runs the pairs one by one after an `Unsupported`).

@@ -2,8 +2,9 @@
 //
 // Host header: `S`/`SC` (input storage/compute types), `D` (output storage type),
 // `fn op(a: SC, b: SC) -> SC` and `fn cvt(x: SC) -> D`. Flags: INPLACE (the output is the
-// left operand, one binding), SCALED (the uniform carries scaled_add's alpha and beta), DIVCHECK (integer division: a zero divisor sets the error record),
-// F32MATH (the f32 helpers), WHERE (the `where_cond` entry point and its bindings instead).
+// left operand, one binding), SCALED (the uniform carries scaled_add's alpha and beta),
+// DIVCHECK (integer division: a zero divisor sets the error record), F32MATH (the f32
+// helpers), WHERE (the `where_cond` entry point and its bindings instead).
 
 struct Params {
     a: Layout,

@@ -104,7 +104,8 @@ pub fn convert_fn(name: &str, from: DType, to: DType) -> String {
 /// Float to i32 or u8 as the CPU casts (Rust's `x as i64 as i32` / `as u8`): truncate,
 /// saturate at i64's range (NaN: 0), keep the low 32 (8) bits. WGSL's `i32(x)` clamps to
 /// i32's range instead, and needs no i64 here: past 2^31 a float is an integer, whose value
-/// modulo 2^32 the float arithmetic below computes exactly.
+/// modulo 2^32 the float arithmetic below computes exactly. NaN takes the first branch (every
+/// comparison after it is false for NaN, and `u32(NaN)` is undefined).
 fn float_to_low_bits_fn(name: &str, x: &str, to: DType) -> String {
     let ret = if to == DType::U8 {
         "low & 255u"

@@ -27,6 +27,15 @@ struct RecordingGroup {
     seen: Mutex<Vec<Seen>>,
 }
 
+impl RecordingGroup {
+    fn new() -> Arc<Self> {
+        Arc::new(RecordingGroup {
+            first_layer_weight: Mutex::new(None),
+            seen: Mutex::new(Vec::new()),
+        })
+    }
+}
+
 impl ProcessGroup<Cpu> for RecordingGroup {
     fn rank(&self) -> usize {
         0
@@ -90,10 +99,7 @@ fn buckets_start_in_order_during_backward_with_their_gradients() -> Result<()> {
         Box::new(Relu),
         Box::new(Linear::new(32, 4, true, &Cpu)?),
     ]);
-    let group = Arc::new(RecordingGroup {
-        first_layer_weight: Mutex::new(None),
-        seen: Mutex::new(Vec::new()),
-    });
+    let group = RecordingGroup::new();
     // 1 KiB buckets: 256 f32 each (a parameter bigger than that gets a bucket of its own).
     let config = DdpConfig {
         bucket_cap_mb: 1.0 / 1024.0,
@@ -171,10 +177,7 @@ fn frozen_parameters_stay_out_of_the_buckets() -> Result<()> {
         Box::new(Relu),
         Box::new(Linear::new(16, 4, true, &Cpu)?),
     ]);
-    let group = Arc::new(RecordingGroup {
-        first_layer_weight: Mutex::new(None),
-        seen: Mutex::new(Vec::new()),
-    });
+    let group = RecordingGroup::new();
     let ddp = DistributedDataParallel::new(model, group.clone(), DdpConfig::default())?;
     assert_eq!(ddp.bucket_names(), vec![vec!["2.bias", "2.weight"]]);
     let x = Tensor::randn(&[5, 8], DType::F32, &Cpu)?;
@@ -224,10 +227,7 @@ fn heads_ddp(use_b: bool) -> Result<(DistributedDataParallel<Cpu, Heads>, Arc<Re
         head_b: Linear::new(6, 4, true, &Cpu)?,
         use_b: use_b.into(),
     };
-    let group = Arc::new(RecordingGroup {
-        first_layer_weight: Mutex::new(None),
-        seen: Mutex::new(Vec::new()),
-    });
+    let group = RecordingGroup::new();
     let config = DdpConfig {
         find_unused_parameters: true,
         ..DdpConfig::default()

@@ -478,8 +478,7 @@ pub fn binary_cross_entropy<B: Backend>(
     weight: Option<&Tensor<B>>,
     reduction: Reduction,
 ) -> Result<Tensor<B>> {
-    check_same_shape("binary_cross_entropy", input, target)?;
-    let mut losses = input.binary_cross_entropy(target)?;
+    let mut losses = input.binary_cross_entropy(target)?; // (checks the shapes)
     if let Some(w) = weight {
         losses = losses.mul(w)?;
     }

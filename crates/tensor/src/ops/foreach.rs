@@ -17,10 +17,12 @@ impl<B: Backend> Tensor<B> {
     ///
     /// Every pair's devices, shapes, writability and autograd state are checked before any
     /// tensor changes (a dtype that cannot hold its update, such as an integer destination
-    /// with a fractional `alpha`, fails only when its pair runs, as `scaled_add_` would). Pairs of one float dtype and one shape, outside autograd, whose storages no
-    /// other pair writes, go to the backend's fused `scaled_add_foreach`, one call per device
-    /// and dtype (CUDA: one launch for up to 64 tensors). The rest, and every pair on a backend
-    /// without a fused update, run as `scaled_add_`, in list order.
+    /// with a fractional `alpha`, fails only when its pair runs, as `scaled_add_` would).
+    ///
+    /// Pairs of one float dtype and one shape, outside autograd, whose storages no other pair
+    /// writes, go to the backend's fused `scaled_add_foreach`, one call per device and dtype
+    /// (CUDA: one launch for up to 64 tensors). The rest, and every pair on a backend without
+    /// a fused update, run as `scaled_add_`, in list order.
     pub fn foreach_scaled_add_(
         dsts: &[Tensor<B>],
         alpha: f64,
