@@ -198,13 +198,51 @@ impl NcclProcessGroup {
             .record_event(None)
             .map_err(|e| driver_error(op, e))?;
         let (rank, world_size, timeout) = (self.rank, self.world_size, self.timeout);
-        let broken = self.broken.clone();
         let comm = Comm(self.comm.0);
+        let mut queued = Queued {
+            done,
+            compute,
+            broken: self.broken.clone(),
+            finish: Some(finish),
+        };
         Ok(Work::new(op, move || {
-            wait_event(&done, op, rank, world_size, timeout, &broken, &comm)?;
-            compute.wait(&done).map_err(|e| driver_error(op, e))?;
-            finish()
+            let done = &queued.done;
+            wait_event(done, op, rank, world_size, timeout, &queued.broken, &comm)?;
+            queued.compute.wait(done).map_err(|e| driver_error(op, e))?;
+            match queued.finish.take() {
+                Some(finish) => finish(),
+                None => Ok(()),
+            }
         }))
+    }
+}
+
+/// A collective queued on the NCCL stream; `finish` holds the buffers it reads and writes.
+///
+/// The caching allocator hands a freed block to the next allocation on the compute stream at
+/// once, so those buffers must not go back to it before the compute stream is ordered after
+/// the collective. A [`Work`] dropped without `wait` (a caller's early `?`) therefore makes
+/// the compute stream wait for the collective's end before it lets them go, as PyTorch's
+/// `recordStream` keeps a block from reuse until the other stream is done with it.
+struct Queued<F> {
+    /// Recorded on the NCCL stream after the collective.
+    done: CudaEvent,
+    compute: Arc<CudaStream>,
+    broken: Arc<AtomicBool>,
+    /// `None` once the work completed.
+    finish: Option<F>,
+}
+
+impl<F> Drop for Queued<F> {
+    fn drop(&mut self) {
+        let Some(finish) = self.finish.take() else {
+            return;
+        };
+        // After a timeout (the communicator was aborted) or a failed wait, the collective may
+        // never end: its buffers stay allocated for good rather than be reused under it.
+        if self.broken.load(Ordering::Relaxed) || self.compute.wait(&self.done).is_err() {
+            std::mem::forget(finish);
+        }
     }
 }
 

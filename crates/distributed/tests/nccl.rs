@@ -124,6 +124,37 @@ fn collectives_on_cuda_tensors() -> Result<()> {
     Ok(())
 }
 
+/// A `Work` dropped without `wait` (the caller left early) must not hand the collective's
+/// buffers back to the caching allocator while NCCL may still use them: the compute stream
+/// waits for the collective first, so the blocks reused right away hold what the compute
+/// stream wrote. (A world of one can't make NCCL slow enough to force the race; this checks
+/// that the drop path orders the streams without errors or hangs and loses no data.)
+#[test]
+fn dropped_work_keeps_its_buffers_until_the_collective_ends() -> Result<()> {
+    let Some((cuda, pg)) = world_of_one() else {
+        return Ok(());
+    };
+    let n: usize = 1 << 22;
+    let base = Tensor::arange(0.0, n as f64, 1.0, DType::F32, &cuda)?.reshape(&[1024, -1])?;
+    // A transposed view travels through a contiguous copy that only the work holds.
+    let view = base.t()?;
+    drop(pg.all_reduce_async(&view, ReduceOp::Sum)?);
+    // Blocks of the copy's size class, taken at once and written on the compute stream.
+    let reused: Vec<Tensor<Cuda>> = (0..4)
+        .map(|k| Tensor::full(&[n], k as f64, DType::F32, &cuda))
+        .collect::<Result<_>>()?;
+    for (k, t) in reused.iter().enumerate() {
+        assert!(
+            t.to_vec::<f32>()?.iter().all(|&v| v == k as f32),
+            "a block reused under the collective"
+        );
+    }
+    let got = base.reshape(&[-1])?.to_vec::<f32>()?;
+    assert!(got.iter().enumerate().all(|(i, &v)| v == i as f32));
+    pg.barrier()?;
+    Ok(())
+}
+
 #[test]
 fn ddp_on_cuda_matches_plain_training() -> Result<()> {
     let Some((cuda, pg)) = world_of_one() else {
