@@ -8,6 +8,9 @@
 //! [64, 64, 24, 24], and batch norm in training (forward, and
 //! forward + backward) on [32, 64, 56, 56], in input elements per second (CPU).
 //!
+//! `overhead` cases time a chain of ops on one-element tensors (with and without autograd): what
+//! an op costs apart from its work.
+//!
 //! Every timed call ends with `synchronize()`, so queued (CUDA) work is measured, not just its
 //! launch; on the CPU that call does nothing. CUDA cases run when a GPU is present (add
 //! `-- cuda/` to pick them), with larger and reduced-precision matrix products besides.
@@ -225,13 +228,45 @@ fn bench_pool_batch_norm<B: Backend>(c: &mut Criterion, backend: &B) {
     group.finish();
 }
 
+/// The cost of an op itself, apart from its work: 100 times `(x + b).relu()` on one-element
+/// tensors, without autograd and with it (the forward records the graph, then a backward
+/// through all 200 ops), one synchronization at the end. Throughput counts ops, so criterion's
+/// "elem/s" are ops per second. On CUDA this is the host's side of a launch: what bounds a
+/// step of many small kernels.
+fn bench_overhead<B: Backend>(c: &mut Criterion, backend: &B) {
+    const CHAIN: usize = 100;
+    let mut group = c.benchmark_group(format!("{}/overhead", backend.name()));
+    group.throughput(Throughput::Elements(2 * CHAIN as u64));
+    let b = Tensor::full(&[1], 0.5, DType::F32, backend).unwrap();
+    let chain = |x: &Tensor<B>| {
+        let mut y = x.clone();
+        for _ in 0..CHAIN {
+            y = (&y + &b).unwrap().relu().unwrap();
+        }
+        y
+    };
+    let x = Tensor::full(&[1], 1.0, DType::F32, backend).unwrap();
+    group.bench_function("add_relu_1elem", |bench| {
+        bench.iter(synced(backend, || black_box(chain(&x))))
+    });
+    let leaf = x.requires_grad_(true).unwrap();
+    group.bench_function("add_relu_1elem_autograd", |bench| {
+        bench.iter(synced(backend, || {
+            chain(&leaf).sum().unwrap().backward().unwrap();
+        }))
+    });
+    group.finish();
+}
+
 fn benches(c: &mut Criterion) {
+    bench_overhead(c, &Cpu);
     bench_backend(c, &Cpu);
     bench_conv(c, &Cpu);
     bench_pool_batch_norm(c, &Cpu);
     #[cfg(feature = "cuda")]
     match tiny_torch::cuda::Cuda::new(0) {
         Ok(cuda) => {
+            bench_overhead(c, &cuda);
             bench_backend(c, &cuda);
             // PyTorch's defaults: TF32 convolutions (cudnn.allow_tf32), f32 matrix products.
             bench_conv(c, &cuda);

@@ -9,8 +9,9 @@
 #   3. runs the criterion benches of the CUDA backend and, when PyTorch is installed, times the
 #      same cases with PyTorch on the same GPU and prints the ratios.
 # Logs go to $OUT (or gpu-logs/). Exit status: the number of failed steps.
-# QUICK=1: a short run for a small device budget (no CLI, NCCL, MNIST, whole-step criterion
-# bench or kernel compile test; step_phases gives the step times).
+# QUICK=1: a short run for a small device budget (no CLI, NCCL, MNIST, wgpu, whole-step
+# criterion bench or kernel compile test; step_phases gives the step times). BUDGET=S (below)
+# ends the run after S seconds: `QUICK=1 BUDGET=420 bash scripts/cuda-check.sh`.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bundle=gpu-bundle
@@ -59,16 +60,37 @@ fi
 export TINY_TORCH_REQUIRE=cuda TINY_TORCH_KERNEL_CACHE="$PWD/gpu-kernel-cache" RUST_BACKTRACE=1
 
 failed=0
+skipped=0
+# BUDGET=S: the run ends S seconds after its start (a lent GPU's time is short): a step's
+# limit is cut to the time left, and a step that finds under 15 s left is skipped (listed in
+# the summary; not a failure). The steps come most telling first.
 step() {
   local name=$1 limit=$2
   shift 2
+  if [ -n "${BUDGET:-}" ]; then
+    local left=$((BUDGET - SECONDS))
+    if [ "$left" -lt 15 ]; then
+      printf '%-16s %s\n' "$name" "skipped (budget)" | tee -a "$summary"
+      skipped=$((skipped + 1))
+      return 0
+    fi
+    [ "$left" -lt "$limit" ] && limit=$left
+  fi
   local start=$SECONDS
   timeout "$limit" "$@" > "$logs/$name.log" 2>&1
   local status=$?
   local verdict=ok
-  [ $status -ne 0 ] && { verdict="FAILED ($status)"; failed=$((failed + 1)); }
-  printf '%-14s %-12s %4ss\n' "$name" "$verdict" $((SECONDS - start)) | tee -a "$summary"
+  [ $status -eq 124 ] && verdict="TIMED OUT (${limit}s)"
+  [ $status -ne 0 ] && [ $status -ne 124 ] && verdict="FAILED ($status)"
+  [ $status -ne 0 ] && failed=$((failed + 1))
+  printf '%-16s %-18s %4ss\n' "$name" "$verdict" $((SECONDS - start)) | tee -a "$summary"
   [ $status -ne 0 ] && tail -n 60 "$logs/$name.log"
+  return 0
+}
+
+# Prints a step's log, when the step ran.
+show() {
+  [ -f "$logs/$1.log" ] && cat "$logs/$1.log"
   return 0
 }
 
@@ -77,65 +99,78 @@ full_step() {
   [ -n "${QUICK:-}" ] || step "$@"
 }
 
-# ---------------------------------------------------------------- correctness
-step conformance 90 "$bundle/conformance" cuda::
-step golden      40 "$bundle/golden" cuda
-# Training-mode f32/f64 batch norm runs on cuDNN; this checks our own kernels for it too.
-TINY_TORCH_CUDNN_BATCH_NORM=0 step own_bn 60 "$bundle/conformance" cuda::batch_norm
-# Convolutions through cuDNN's graph API (opt-in until checked here; see docs/cuda.md).
-TINY_TORCH_CUDNN_GRAPH=1 step graph_conv 90 "$bundle/conformance" cuda::conv
-TINY_TORCH_CUDNN_GRAPH=1 step graph_golden 40 "$bundle/golden" cuda
-step mlp_train   30 "$bundle/mlp_train" cuda
-full_step cli    20 "$bundle/tiny-torch" conformance --golden tests/data/golden --device cuda
-# NCCL with one GPU is a world of 1: every collective and DDP go through NCCL for real, but a
-# world of several ranks needs several GPUs (tiny-torch run --nproc-per-node N there).
-if [ -z "${QUICK:-}" ]; then
-  echo "nccl: one GPU here, so a world of 1 process" | tee -a "$summary"
-  step nccl      60 "$bundle/nccl" --test-threads=1
-  head -40 "$logs/cli.log"
-fi
-# A short MNIST training run on the GPU: one epoch of the full set when the bundle carries it,
-# else of the 10,000 images embedded in the example.
-mnist_data=(); [ -d "$bundle/mnist-data" ] && mnist_data=(--data "$bundle/mnist-data")
-full_step mnist  75 "$bundle/mnist" --device cuda --epochs 1 "${mnist_data[@]}" --out gpu-runs/mnist
-[ -f "$logs/mnist.log" ] && tail -n 4 "$logs/mnist.log"
-
-# ---------------------------------------------------------------- speed
-# BENCH_FILTER picks cases (a regex; default: the headline ones) to keep the run short.
-step bench       60 "$bundle/ops" --bench "${BENCH_FILTER:-cuda/(matmul/(1024|4096)|matmul_bfloat16/8192|matmul_tf32/8192|elementwise|reduce|conv2d|nn)}" --warm-up-time 0.5 --measurement-time 1 --noplot
-# Batch norm on our own kernels instead of cuDNN's, to compare with the cuda/nn cases above.
-TINY_TORCH_CUDNN_BATCH_NORM=0 step own_bn_bench 30 "$bundle/ops" --bench "cuda/nn/batch_norm" --warm-up-time 0.5 --measurement-time 1 --noplot
-grep -h "time:" -B1 "$logs/own_bn_bench.log" | head -8
-# Whole ResNet training steps on the GPU (cuDNN convolutions and batch norm, our pooling).
-full_step train_bench 100 "$bundle/train" --bench "cuda/train" --warm-up-time 1 --measurement-time 3 --noplot
-# The same steps split into forward, backward and optimizer (each ended by a synchronization).
-step phases      60 "$bundle/step_phases" cuda 20
-cat "$logs/phases.log"
-# The 224² steps with cuDNN's benchmark mode (PyTorch's torch.backends.cudnn.benchmark).
-step phases_benchmark 60 "$bundle/step_phases" cuda 20 8x224 benchmark
-cat "$logs/phases_benchmark.log"
-# The convolution benches and the steps with the graph API (compare with bench.log, phases.log).
-TINY_TORCH_CUDNN_GRAPH=1 step graph_bench 40 "$bundle/ops" --bench "cuda/conv2d" --warm-up-time 0.5 --measurement-time 1 --noplot
-grep -h "time:" -B1 "$logs/graph_bench.log" | head -12
-TINY_TORCH_CUDNN_GRAPH=1 step phases_graph 60 "$bundle/step_phases" cuda 20
-cat "$logs/phases_graph.log"
 python=""
 for p in /opt/torch/.venv/bin/python python3; do
   if command -v "$p" >/dev/null && "$p" -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
     python=$p; break
   fi
 done
-if [ -n "$python" ]; then
-  step torch_bench 90 "$python" scripts/torch_cuda_bench.py --ours "$logs/bench.log" --ours "$logs/train_bench.log" --json "$logs/torch_bench.json"
-  cat "$logs/torch_bench.log"
-else
-  echo "PyTorch with CUDA not found: no PyTorch timings" | tee -a "$summary"
+[ -n "$python" ] || echo "PyTorch with CUDA not found: no PyTorch timings" | tee -a "$summary"
+# A step that needs PyTorch.
+torch_step() {
+  [ -n "$python" ] && step "$@"
+  return 0
+}
+
+# ---------------------------------------------------------------- correctness
+step conformance 90 "$bundle/conformance" cuda::
+step golden      40 "$bundle/golden" cuda
+
+# ---------------------------------------------------------------- the ResNet step
+# Whole ResNet training steps (cuDNN convolutions and batch norm, our pooling, foreach SGD),
+# split into forward, backward and optimizer (each ended by a synchronization).
+step phases      60 "$bundle/step_phases" cuda 20
+show phases
+full_step train_bench 100 "$bundle/train" --bench "cuda/train" --warm-up-time 1 --measurement-time 3 --noplot
+# PyTorch's steps on the same GPU (ratios against train_bench.log when it ran).
+torch_step torch_train 90 "$python" scripts/torch_cuda_bench.py --only train --ours "$logs/train_bench.log" --json "$logs/torch_train.json"
+show torch_train
+# Convolutions through cuDNN's graph API (opt-in until checked here; see docs/cuda.md).
+TINY_TORCH_CUDNN_GRAPH=1 step graph_conv 90 "$bundle/conformance" cuda::conv
+TINY_TORCH_CUDNN_GRAPH=1 step graph_golden 40 "$bundle/golden" cuda
+TINY_TORCH_CUDNN_GRAPH=1 step phases_graph 60 "$bundle/step_phases" cuda 20
+show phases_graph
+# Where the ResNet-50 step's time goes, op by op, ours and PyTorch's (torch.profiler).
+step profile     60 "$bundle/step_phases" cuda 5 50_8x224 profile
+torch_step torch_profile 60 "$python" scripts/torch_profile_step.py --steps 5 resnet50_8x224
+step mlp_train   30 "$bundle/mlp_train" cuda
+# Training-mode f32/f64 batch norm runs on cuDNN; this checks our own kernels for it too.
+TINY_TORCH_CUDNN_BATCH_NORM=0 step own_bn 60 "$bundle/conformance" cuda::batch_norm
+# The 224² steps with cuDNN's benchmark mode (PyTorch's torch.backends.cudnn.benchmark).
+step phases_benchmark 60 "$bundle/step_phases" cuda 20 8x224 benchmark
+show phases_benchmark
+
+# ---------------------------------------------------------------- op benches
+# BENCH_FILTER picks cases (a regex; default: the headline ones) to keep the run short.
+step bench       60 "$bundle/ops" --bench "${BENCH_FILTER:-cuda/(matmul/(1024|4096)|matmul_bfloat16/8192|matmul_tf32/8192|elementwise|reduce|conv2d|nn)}" --warm-up-time 0.5 --measurement-time 1 --noplot
+torch_step torch_ops 90 "$python" scripts/torch_cuda_bench.py --only ops --ours "$logs/bench.log" --json "$logs/torch_ops.json"
+show torch_ops
+# Batch norm on our own kernels instead of cuDNN's, to compare with the cuda/nn cases above.
+TINY_TORCH_CUDNN_BATCH_NORM=0 step own_bn_bench 30 "$bundle/ops" --bench "cuda/nn/batch_norm" --warm-up-time 0.5 --measurement-time 1 --noplot
+grep -h "time:" -B1 "$logs/own_bn_bench.log" 2>/dev/null | head -8
+# The convolution benches with the graph API (compare with bench.log).
+TINY_TORCH_CUDNN_GRAPH=1 step graph_bench 40 "$bundle/ops" --bench "cuda/conv2d" --warm-up-time 0.5 --measurement-time 1 --noplot
+grep -h "time:" -B1 "$logs/graph_bench.log" 2>/dev/null | head -12
+
+# ---------------------------------------------------------------- the rest (full runs)
+full_step cli    20 "$bundle/tiny-torch" conformance --golden tests/data/golden --device cuda
+[ -f "$logs/cli.log" ] && head -40 "$logs/cli.log"
+# NCCL with one GPU is a world of 1: every collective and DDP go through NCCL for real, but a
+# world of several ranks needs several GPUs (tiny-torch run --nproc-per-node N there).
+if [ -z "${QUICK:-}" ]; then
+  echo "nccl: one GPU here, so a world of 1 process" | tee -a "$summary"
+  step nccl      60 "$bundle/nccl" --test-threads=1
 fi
+# A short MNIST training run on the GPU: one epoch of the full set when the bundle carries it,
+# else of the 10,000 images embedded in the example.
+mnist_data=(); [ -d "$bundle/mnist-data" ] && mnist_data=(--data "$bundle/mnist-data")
+full_step mnist  75 "$bundle/mnist" --device cuda --epochs 1 "${mnist_data[@]}" --out gpu-runs/mnist
+[ -f "$logs/mnist.log" ] && tail -n 4 "$logs/mnist.log"
 # The wgpu backend on the GPU's own Vulkan driver, when the machine has one.
-if ls /usr/share/vulkan/icd.d/*nvidia* /etc/vulkan/icd.d/*nvidia* >/dev/null 2>&1; then
+if [ -z "${QUICK:-}" ] && ls /usr/share/vulkan/icd.d/*nvidia* /etc/vulkan/icd.d/*nvidia* >/dev/null 2>&1; then
   TINY_TORCH_REQUIRE=wgpu step wgpu_conformance 120 "$bundle/conformance" wgpu::
   step wgpu_bench 90 "$bundle/ops" --bench "wgpu/" --warm-up-time 0.5 --measurement-time 1 --noplot
-else
+elif [ -z "${QUICK:-}" ]; then
   echo "no NVIDIA Vulkan driver (ICD) here: wgpu steps skipped" | tee -a "$summary"
 fi
 # The NVRTC + ptxas compile test (CI runs it too), with the machine's own NVRTC.

@@ -37,10 +37,42 @@ def timeit(fn, min_time=0.3, reps=3):
     return statistics.median(times)
 
 
-def cases():
-    dev = "cuda"
-    torch.manual_seed(0)
+def cases(groups):
+    """PyTorch's times of the `groups` ("ops": benches/ops.rs, "train": benches/train.rs)."""
     out = {}
+    if "ops" in groups:
+        out.update(op_cases("cuda"))
+    if "train" in groups:
+        out.update(training_steps("cuda"))
+    return out
+
+
+def overhead(dev):
+    """benches/ops.rs `bench_overhead`: 100 x (x + b).relu() on one-element tensors, without and
+    with autograd (forward + backward), per op."""
+    b = torch.full((1,), 0.5, device=dev)
+    x = torch.full((1,), 1.0, device=dev)
+    leaf = x.clone().requires_grad_()
+
+    def chain(y):
+        for _ in range(100):
+            y = (y + b).relu()
+        return y
+
+    def with_grad():
+        chain(leaf).sum().backward()
+
+    with torch.no_grad():
+        plain = timeit(lambda: chain(x))
+    return {
+        f"{dev}/overhead/add_relu_1elem": (plain, 200, "op"),
+        f"{dev}/overhead/add_relu_1elem_autograd": (timeit(with_grad), 200, "op"),
+    }
+
+
+def op_cases(dev):
+    torch.manual_seed(0)
+    out = overhead(dev)
     torch.backends.cuda.matmul.allow_tf32 = False
     for n in [256, 512, 1024, 2048, 4096, 8192]:
         a, b = torch.randn(n, n, device=dev), torch.randn(n, n, device=dev)
@@ -69,7 +101,6 @@ def cases():
     out["cuda/reduce/softmax_4096x1024"] = (timeit(lambda: s.softmax(-1)), 8 * 4096 * 1024, "B")
     out.update(convolutions(dev))
     out.update(pooling_and_batch_norm(dev))
-    out.update(training_steps(dev))
     return out
 
 
@@ -178,6 +209,8 @@ def rate(work, unit, seconds):
         return f"{work / seconds / 1e12:8.1f} TFLOP/s"
     if unit == "img":
         return f"{work / seconds:8.0f} img/s"
+    if unit == "op":
+        return f"{seconds / work * 1e6:8.2f} us/op"
     if unit == "elem":
         return f"{work / seconds / 1e9:8.2f} Gelem/s"
     return f"{work / seconds / 1e9:8.1f} GB/s"
@@ -188,9 +221,10 @@ def main():
     parser.add_argument("--ours", action="append", default=[],
                         help="criterion output of `ops --bench cuda/` or `train --bench cuda/train` (repeatable)")
     parser.add_argument("--json", help="write PyTorch's times here")
+    parser.add_argument("--only", choices=["ops", "train"], help="time only these cases")
     args = parser.parse_args()
     print(f"PyTorch {torch.__version__} on {torch.cuda.get_device_name()}")
-    torch_times = cases()
+    torch_times = cases([args.only] if args.only else ["ops", "train"])
     ours = {}
     for path in args.ours:
         if os.path.exists(path):  # a quick run has no train_bench.log

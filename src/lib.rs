@@ -38,6 +38,9 @@ pub use tiny_torch_core::{
     ViewMut, bf16, broadcast_shapes, f16, normalize_dim, philox, result_type,
 };
 pub use tiny_torch_tensor::autograd;
+/// [`profiler::Profiled`]: a backend that times every call of the one it wraps
+/// (`torch.profiler`).
+pub use tiny_torch_tensor::profiler;
 pub use tiny_torch_tensor::{
     DEFAULT_SEED, Generator, NestedArray, Padding, Size2, Tensor, TensorOrScalar,
     default_generator, manual_seed,

@@ -113,6 +113,43 @@ fn golden_gradients_pass_on_cpu() {
     check_golden_gradients(&tiny_torch::Cpu);
 }
 
+/// The profiler hands every call on unchanged: the golden ops and gradients pass through it,
+/// and it records the backend methods they use.
+#[cfg(feature = "cpu")]
+#[test]
+fn golden_ops_and_gradients_pass_through_the_profiler() {
+    use tiny_torch::profiler::{Profiled, Timing};
+    let profiled = Profiled::new(tiny_torch::Cpu, Timing::Device);
+    check_golden_ops(&profiled);
+    check_golden_gradients(&profiled);
+    let profile = profiled.profile();
+    print!("{profile}");
+    for method in [
+        "conv2d",
+        "conv2d_backward_input",
+        "conv2d_backward_weight",
+        "batch_norm(train)",
+        "batch_norm_backward(train)",
+        "max_pool2d",
+        "avg_pool2d",
+        "adaptive_avg_pool2d",
+        "matmul",
+        "softmax",
+        "softmax(log)",
+        "index_select",
+        "gather",
+        "binary(add)",
+        "unary(relu)",
+        "reduce(sum)",
+        "copy",
+        "fill",
+        "from_bytes",
+        "to_bytes",
+    ] {
+        assert!(profile.row(method).is_some(), "{method} not recorded");
+    }
+}
+
 #[cfg(feature = "cuda")]
 #[test]
 fn golden_gradients_pass_on_cuda() {

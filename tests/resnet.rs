@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use tiny_torch::nn::checkpoint::load_safetensors;
 use tiny_torch::nn::models::{ResNetConfig, resnet18, resnet34, resnet50};
 use tiny_torch::nn::{F, Module};
-use tiny_torch::{Cpu, Tensor};
+use tiny_torch::profiler::{Profiled, Timing};
+use tiny_torch::{Backend, Cpu, DType, Tensor, manual_seed};
 
 /// Parameter counts of torchvision's models at 1000 classes (`sum(p.numel() for p in
 /// m.parameters())`, as published in torchvision's model table).
@@ -42,6 +43,55 @@ fn parameter_counts_and_names_match_torchvision() {
     // torchvision's order: conv1, bn1, then the layers, then fc.
     assert_eq!(names[0], "conv1.weight");
     assert_eq!(names.last().unwrap(), "fc.bias");
+}
+
+/// One training step of ResNet-18 (batch 2, 32²) and its loss and fc gradient, on `backend`.
+fn resnet18_step<B: Backend>(backend: &B) -> (Vec<f64>, Vec<f64>) {
+    manual_seed(3);
+    let config = ResNetConfig {
+        num_classes: 10,
+        ..ResNetConfig::default()
+    };
+    let model = resnet18(config, backend).unwrap();
+    model.train();
+    let x = Tensor::randn(&[2, 3, 32, 32], DType::F32, backend).unwrap();
+    let y = Tensor::randint(0, 10, &[2], backend).unwrap();
+    let loss = F::cross_entropy(&model.forward(&x).unwrap(), &y).unwrap();
+    loss.backward().unwrap();
+    let grad = model.fc.weight.grad().unwrap();
+    (loss.to_f64_vec().unwrap(), grad.to_f64_vec().unwrap())
+}
+
+/// The profiler counts the calls the model's structure implies (20 convolutions and batch
+/// norms; no input gradient for the stem, whose input needs none) and changes no result.
+#[test]
+fn profiled_resnet18_step_counts_its_layers_and_computes_the_same() {
+    for timing in [Timing::Host, Timing::Device] {
+        let profiled = Profiled::new(Cpu, timing);
+        let (loss, grad) = resnet18_step(&profiled);
+        assert_eq!(
+            (loss.clone(), grad.clone()),
+            resnet18_step(&Cpu),
+            "{timing:?}"
+        );
+        let profile = profiled.profile();
+        print!("{profile}");
+        let calls = |name: &str| profile.row(name).map_or(0, |row| row.calls);
+        assert_eq!(calls("conv2d"), 20);
+        assert_eq!(calls("conv2d_backward_weight"), 20);
+        assert_eq!(calls("conv2d_backward_input"), 19);
+        assert_eq!(calls("batch_norm(train)"), 20);
+        assert_eq!(calls("batch_norm_backward(train)"), 20);
+        assert_eq!(calls("max_pool2d"), 1);
+        assert_eq!(calls("max_pool2d_backward"), 1);
+        assert_eq!(calls("adaptive_avg_pool2d"), 1);
+        assert_eq!(calls("adaptive_avg_pool2d_backward"), 1);
+        assert_eq!(calls("softmax(log)"), 1);
+        assert!(profile.rows.windows(2).all(|w| w[0].total >= w[1].total));
+        assert_eq!(profile.total(), profile.rows.iter().map(|r| r.total).sum());
+        profiled.reset();
+        assert!(profiled.profile().rows.is_empty());
+    }
 }
 
 #[test]

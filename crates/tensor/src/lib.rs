@@ -15,6 +15,7 @@ pub mod autograd;
 mod creation;
 mod display;
 pub mod ops;
+pub mod profiler;
 mod random;
 mod tensor;
 
