@@ -482,8 +482,8 @@ fn gradients<B: Backend>(b: &B) {
 
 /// Forward and backward that a backend may send down different paths (the CUDA backend's
 /// cuDNN batch norm takes contiguous, affine cases; its own kernels the rest): an affine
-/// forward whose gradient arrives transposed, and a forward with a weight but no bias whose
-/// gradient is contiguous.
+/// forward whose gradient arrives transposed or expanded (both packed for cuDNN), and a forward
+/// with a weight but no bias whose gradient is contiguous.
 fn mixed_layouts<B: Backend>(b: &B) {
     for (k, dims) in [&[2usize, 4, 5, 6][..], &[300, 9, 4, 4]]
         .into_iter()
@@ -534,6 +534,32 @@ fn mixed_layouts<B: Backend>(b: &B) {
             let case = "weight without bias";
             close(case, "dx", xt.grad().unwrap(), &dx, dims);
             close(case, "dw", wt.grad().unwrap(), &dw, &[c]);
+
+            // `y.sum().backward()`: the gradient arrives expanded from one element (stride 0).
+            let ones = vec![1.0; x.len()];
+            let (dx1, dw1, db1) = grads(&x, dims, &ones, Some(&w), true, None);
+            let (xt, wt, bt) = (leaf(&x, dims), leaf(&w, &[c]), leaf(&bias, &[c]));
+            let y = xt
+                .batch_norm(None, None, Some(&wt), Some(&bt), true, 0.1, 1e-5)
+                .unwrap();
+            y.sum().unwrap().backward().unwrap();
+            let case = "expanded gradient";
+            close(case, "dx", xt.grad().unwrap(), &dx1, dims);
+            close(case, "db", bt.grad().unwrap(), &db1, &[c]);
+            // dw = Σ x̂ cancels to 0 over m terms of size ~1: the rounding of the sum is
+            // relative to their scale, √m for a sum in the input's precision.
+            let m = (numel(dims) / c) as f64;
+            let what = format!("{case}: dw of {dims:?} {dtype}");
+            let dw_tol = tol * m.sqrt();
+            assert_close(
+                &what,
+                &wt.grad().unwrap(),
+                &dw1,
+                &[c],
+                dtype,
+                dw_tol,
+                dw_tol,
+            );
         }
     }
 }

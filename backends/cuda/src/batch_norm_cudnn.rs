@@ -9,9 +9,12 @@
 //! cases, so it runs only there; everything else stays with our kernels:
 //! - f32 and f64 inputs: cuDNN keeps the statistics and affine parameters of f16/bf16 inputs in
 //!   f32, ours are in the input's dtype;
-//! - contiguous input (and gradient), 16-byte aligned, with `N * prod(*) >= 2` elements per
-//!   channel, `N` at most 880,801 (PyTorch's bound for cuDNN), fewer than 2^31 - 1 elements
-//!   and `eps >= 0`: cuDNN sees `[N, C, *]` as `[N, C, prod(*), 1]`;
+//! - contiguous input, 16-byte aligned, with at least 3 dims (`[N, C]` inputs stay with our
+//!   kernels, as in PyTorch), `N * prod(*) >= 2` elements per channel, `N` at most 880,801
+//!   (PyTorch's bound for cuDNN), fewer than 2^31 - 1 elements and `eps >= 0`: cuDNN sees
+//!   `[N, C, *]` as `[N, C, prod(*), 1]`. A gradient that is not packed (the expanded gradient
+//!   of a `sum`, say) is packed first, as PyTorch makes it contiguous, so that the backward of
+//!   a cuDNN forward is cuDNN's too;
 //! - affine (weight and bias given) and running statistics either both given or both absent,
 //!   every `[C]` parameter with stride 1;
 //! - training only. In evaluation our kernels already make a single pass (per-channel
@@ -23,6 +26,7 @@
 //! `TINY_TORCH_CUDNN_BATCH_NORM=0` turns this path off (to compare with our kernels).
 
 use crate::Cuda;
+use crate::copy;
 use crate::cudnn::{Scales, TensorDesc, cudnn_available, cudnn_error, data_types};
 use crate::device::CudaDevice;
 use crate::storage::{self, CudaStorage};
@@ -46,12 +50,13 @@ fn enabled() -> bool {
 /// own kernels, `_batch_norm_impl_index`).
 const MAX_BATCH: usize = 880_801;
 
-/// Whether cuDNN may take an input of `dtype` seen as `dims`, with `eps`: it is enabled, the
-/// dtype f32 or f64, each of the `C > 0` channels holds at least two elements, the batch is at
+/// Whether cuDNN may take an input of `rank` dims and `dtype`, seen as `dims`, with `eps`: it
+/// is enabled, the rank at least 3, the dtype f32 or f64, each of the `C > 0` channels holds at least two elements, the batch is at
 /// most [`MAX_BATCH`], the element count fits cuDNN's 32-bit sizes and `eps >= 0` (cuDNN 9's
 /// `CUDNN_BN_MIN_EPSILON`; false for NaN).
-fn suits(dtype: DType, dims: [usize; 4], eps: f64) -> bool {
+fn suits(rank: usize, dtype: DType, dims: [usize; 4], eps: f64) -> bool {
     enabled()
+        && rank >= 3
         && matches!(dtype, DType::F32 | DType::F64)
         && dims[1] > 0
         && dims[0] * dims[2] >= 2
@@ -119,7 +124,7 @@ pub(crate) fn forward_training(
     let op = "batch_norm";
     let dtype = input.storage.dtype();
     let dims = cudnn_dims(input.layout);
-    if !suits(dtype, dims, eps) {
+    if !suits(input.layout.dims().len(), dtype, dims, eps) {
         return Ok(None);
     }
     let (Some(weight), Some(bias)) = (weight, bias) else {
@@ -197,7 +202,7 @@ pub(crate) fn backward_training(
     let op = "batch_norm_backward";
     let dtype = input.storage.dtype();
     let dims = cudnn_dims(input.layout);
-    if !suits(dtype, dims, saved.eps)
+    if !suits(input.layout.dims().len(), dtype, dims, saved.eps)
         || saved.mean.dtype() != dtype
         || saved.invstd.dtype() != dtype
     {
@@ -206,12 +211,21 @@ pub(crate) fn backward_training(
     let Some(weight) = weight else {
         return Ok(None);
     };
-    let (Some(x), Some(dy), Some(w)) = (
+    let (Some(x), Some(w)) = (
         dense_ptr(input.storage, input.layout),
-        dense_ptr(grad_output.storage, grad_output.layout),
         param_ptr(weight.storage, weight.layout),
     ) else {
         return Ok(None);
+    };
+    let packed_dy;
+    let dy = match dense_ptr(grad_output.storage, grad_output.layout) {
+        Some(ptr) => ptr,
+        None => {
+            // Lives until the call below is queued; the pool hands it out again only to later
+            // work on the same stream.
+            packed_dy = copy::contiguous(cuda, grad_output)?;
+            packed_dy.ptr()
+        }
     };
     let device = cuda.device();
     let c = dims[1];
