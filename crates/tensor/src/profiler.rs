@@ -520,3 +520,38 @@ impl<B: Backend> Backend for Profiled<B> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    /// The method names declared in `source` between `start` and the end of its block.
+    fn methods(source: &str, start: &str) -> Vec<String> {
+        let from = source.find(start).expect("block start");
+        let block = &source[from..];
+        let block = &block[..block.find("\n}\n").expect("block end")];
+        block
+            .lines()
+            .filter_map(|line| line.trim_start().strip_prefix("fn "))
+            .map(|rest| rest.split(['(', '<']).next().unwrap_or("").to_string())
+            .collect()
+    }
+
+    /// Every `Backend` method is handed on: a forgotten one would run the trait's default body
+    /// (`Unsupported`, or a slower fallback) instead of the wrapped backend's.
+    #[test]
+    fn every_backend_method_is_forwarded() {
+        let declared = methods(
+            include_str!("../../core/src/backend.rs"),
+            "pub trait Backend:",
+        );
+        let forwarded = methods(
+            include_str!("profiler.rs"),
+            "impl<B: Backend> Backend for Profiled<B>",
+        );
+        assert!(declared.len() >= 30, "{declared:?}");
+        let missing: Vec<&String> = declared
+            .iter()
+            .filter(|name| !forwarded.contains(name))
+            .collect();
+        assert!(missing.is_empty(), "not forwarded by Profiled: {missing:?}");
+    }
+}
