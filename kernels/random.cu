@@ -201,12 +201,24 @@ template <> __device__ __forceinline__ bf16 random_from_i64<bf16>(i64 x) {
     return f32_to_bf16(i64_to_f32_round_odd(x));
 }
 
+// `philox::uniform_digits`: the bits of a word a uniform draw of the dtype keeps (its
+// significant digits), so that `u < 1` survives rounding to the dtype.
+template <typename T> __device__ __forceinline__ int uniform_digits() { return 24; }
+template <> __device__ __forceinline__ int uniform_digits<f16>() { return 11; }
+template <> __device__ __forceinline__ int uniform_digits<bf16>() { return 8; }
+
+// `philox::uniform_from_word_digits`: the top `digits` bits as a float in [0, 1) (exact).
+__device__ __forceinline__ float uniform_from_word_digits(u32 word, int digits) {
+    // 2^-digits, built from its exponent bits (exact).
+    return __fmul_rn(__uint2float_rn(word >> (32 - digits)), __int_as_float((127 - digits) << 23));
+}
+
 // Uniform on [low, high) for f32, f16 and bf16: `low + range * u` in f32 (no FMA), then rounded
 // to the dtype. `low` and `range = high - low` arrive as the CPU's f32 values.
 template <typename T>
 __device__ void uniform_impl(T* dst, Layout layout, i64 n, u64 seed, u64 offset, float low, float range) {
     FOR_EACH_INDEX(i, n) {
-        const float u = uniform_from_word(philox_block(seed, offset, (u64)i).w[0]);
+        const float u = uniform_from_word_digits(philox_block(seed, offset, (u64)i).w[0], uniform_digits<T>());
         dst[layout_offset(layout, i)] = store_acc<T>(__fadd_rn(low, __fmul_rn(range, u)));
     }
 }

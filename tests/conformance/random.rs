@@ -128,6 +128,22 @@ fn rand_and_uniform_match_philox<B: Backend>(b: &B) {
         &[10],
         DType::F64,
     );
+    // f16 and bf16 keep their own significant bits of the word, so that `u < 1` survives the
+    // rounding to the dtype (24 bits would give 1.0 for 0.2 % of bf16 draws).
+    for dtype in [DType::F16, DType::BF16] {
+        manual_seed(5);
+        let n = 1 << 16;
+        let x = Tensor::rand(&[n], dtype, b).unwrap();
+        let digits = philox::uniform_digits(dtype);
+        let want: Vec<f64> = (0..n as u64)
+            .map(|i| philox::uniform_from_word_digits(philox::block(5, 0, i)[0], digits) as f64)
+            .collect();
+        assert_exact(&format!("rand {dtype}"), &x, &want, &[n], dtype);
+        assert!(
+            host(&x).iter().all(|&v| (0.0..1.0).contains(&v)),
+            "rand {dtype} in [0, 1)"
+        );
+    }
 }
 
 fn randint_matches_philox<B: Backend>(b: &B) {

@@ -10,6 +10,7 @@
 use crate::num::{Convert, FloatStore};
 use crate::storage::{CpuStorage, Native, alloc_typed, dispatch};
 use crate::strided::Walk;
+use half::{bf16, f16};
 use rayon::prelude::*;
 use tiny_torch_core::{
     BackendStorage, DType, Error, Layout, Result, ScatterReduce, View, ViewMut, indexing,
@@ -173,6 +174,17 @@ pub(crate) fn scatter(
     let dsel = restrict(dst.layout, &idims, dim, true)?;
     let ssel = restrict(src.layout, &idims, dim, false)?;
     let stride = dst_1d.strides()[dim];
+    if reduce == ScatterReduce::Add {
+        match dtype {
+            DType::F16 => {
+                return add_in_f32::<f16>(dst.storage, src.storage, [&dsel, &ssel], &idx, stride);
+            }
+            DType::BF16 => {
+                return add_in_f32::<bf16>(dst.storage, src.storage, [&dsel, &ssel], &idx, stride);
+            }
+            _ => {}
+        }
+    }
     dispatch!(dtype, T => {
         let s = src.storage.data::<T>(op)?;
         let d = dst.storage.data_mut::<T>(op)?;
@@ -192,6 +204,41 @@ pub(crate) fn scatter(
         });
         Ok(())
     })
+}
+
+/// `scatter_add` of f16 or bf16: every destination's sum in f32, rounded once at the end (as
+/// PyTorch's CPU kernel sums; rounding after each add, 1000 ones would sum to 256 in bf16). The
+/// sums live in an f32 copy of the destination's storage; only the slots the walk reaches are
+/// written back.
+fn add_in_f32<T: FloatStore<C = f32>>(
+    dst: &mut CpuStorage,
+    src: &CpuStorage,
+    [dsel, ssel]: [&Layout; 2],
+    idx: &[usize],
+    stride: usize,
+) -> Result<()> {
+    let op = "scatter_add";
+    let s = src.data::<T>(op)?;
+    let d = dst.data_mut::<T>(op)?;
+    let mut sums: Vec<f32> = d.iter().map(|v| v.up()).collect();
+    let walk = Walk::new([dsel, ssel]);
+    let [di, si] = walk.inner();
+    let mut k = 0;
+    walk.runs(0, walk.numel(), |[od, os], len| {
+        for i in 0..len {
+            sums[od + i * di + idx[k] * stride] += s[os + i * si].up();
+            k += 1;
+        }
+    });
+    let mut k = 0;
+    walk.runs(0, walk.numel(), |[od, _], len| {
+        for i in 0..len {
+            let slot = od + i * di + idx[k] * stride;
+            d[slot] = T::down(sums[slot]);
+            k += 1;
+        }
+    });
+    Ok(())
 }
 
 /// Addition for `scatter_add`: floats in their compute type, integers wrapping, bool as or.

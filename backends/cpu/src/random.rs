@@ -5,8 +5,9 @@
 //! the fill is split over threads. The blocks are computed a batch at a time
 //! (`philox_batch`: eight at once with AVX2). Per dtype:
 //!
-//! - uniform: `u = uniform_from_word(w0)`; `F64`: `low + (high - low) * u` in `f64`; other
-//!   floats: `low as f32 + (high - low) as f32 * u` in `f32`, then rounded to the dtype;
+//! - uniform: `u = uniform_from_word_digits(w0, uniform_digits(dtype))` (the dtype's
+//!   significant bits of the word); `F64`: `low + (high - low) * u` in `f64`; other floats:
+//!   `low as f32 + (high - low) as f32 * u` in `f32`, then rounded to the dtype;
 //! - normal: `F64`: `normal_from_words_f64(w0, w1) * std + mean` in `f64`; other floats:
 //!   `normal_from_words(w0, w1) * std as f32 + mean as f32` in `f32`, then rounded;
 //! - bernoulli: `1` if `(u as f64) < p` else `0`, in any dtype;
@@ -26,7 +27,8 @@ use crate::philox_batch::{BATCH, first_words};
 use crate::storage::{CpuStorage, dispatch};
 use half::{bf16, f16};
 use tiny_torch_core::philox::{
-    normal_from_words, normal_from_words_f64, randint_from_words, uniform_from_word,
+    normal_from_words, normal_from_words_f64, randint_from_words, uniform_digits,
+    uniform_from_word, uniform_from_word_digits,
 };
 
 /// How many of a block's words a distribution reads.
@@ -149,8 +151,9 @@ fn fill_f32<T: FloatStore<C = f32>>(
     match distribution {
         Distribution::Uniform { low, high } => {
             let (low32, range) = (low as f32, (high - low) as f32);
+            let digits = uniform_digits(T::DTYPE);
             from_words("uniform", (d, layout), at, Words::One, move |w0, _| {
-                T::down(low32 + range * uniform_from_word(w0))
+                T::down(low32 + range * uniform_from_word_digits(w0, digits))
             })
         }
         Distribution::Normal { mean, std } => {

@@ -16,7 +16,8 @@ struct Params {
     a: f32,
     b: f32,
     mode: u32,
-    pad: u32,
+    // The bits of a word a uniform draw keeps (`philox::uniform_digits` of the dtype).
+    digits: u32,
 }
 
 const MODE_UNIFORM: u32 = 0u;
@@ -59,6 +60,12 @@ fn philox(counter: vec4<u32>, key: vec2<u32>) -> vec4<u32> {
 
 fn uniform_from_word(w: u32) -> f32 {
     return f32(w >> 8u) * (1.0 / 16777216.0);
+}
+
+// `philox::uniform_from_word_digits`: the top `digits` bits as an f32 in [0, 1) (exact; the
+// scale 2^-digits is built from its exponent bits).
+fn uniform_from_word_digits(w: u32, digits: u32) -> f32 {
+    return f32(w >> (32u - digits)) * bitcast<f32>((127u - digits) << 23u);
 }
 
 // ln_f32 of philox/math.rs.
@@ -141,7 +148,7 @@ fn random(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: ve
     let o = offset_of(P.dst, i);
     switch P.mode {
         case MODE_UNIFORM: {
-            dst[o] = cvt_f(P.a + P.b * uniform_from_word(w.x));
+            dst[o] = cvt_f(P.a + P.b * uniform_from_word_digits(w.x, P.digits));
         }
         case MODE_NORMAL: {
             dst[o] = cvt_f(normal_from_words(w.x, w.y) * P.b + P.a);

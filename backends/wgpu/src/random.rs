@@ -1,7 +1,8 @@
 //! Random fills from the Philox 4x32-10 stream (`shaders/random.wgsl`), bit for bit the CPU's
 //! (`crates/core/src/philox.rs`).
 //!
-//! On the device: uniform into `f32`, `f16` and `bf16` (drawn in `f32`, as on the CPU),
+//! On the device: uniform into `f32`, `f16` and `bf16` (the dtype's significant bits of the
+//! word, computed in `f32`, as on the CPU),
 //! bernoulli into every dtype, randint into every dtype for ranges up to 2^31 (bounds within
 //! `i32` unless the output is `i64`). These use only integer arithmetic and exact float steps
 //! no compiler rewrites, so they match the CPU everywhere.
@@ -22,7 +23,10 @@ use crate::shader::ShaderSpec;
 use crate::storage::WgpuStorage;
 use half::{bf16, f16};
 use std::sync::OnceLock;
-use tiny_torch_core::philox::{block, normal_from_words, normal_from_words_f64, uniform_from_word};
+use tiny_torch_core::philox::{
+    block, normal_from_words, normal_from_words_f64, uniform_digits, uniform_from_word,
+    uniform_from_word_digits,
+};
 use tiny_torch_core::{
     Backend, BackendStorage, DType, Distribution, Error, Layout, Result, View, ViewMut,
 };
@@ -99,6 +103,7 @@ pub(crate) fn random(
         threshold,
         range,
         low,
+        digits: uniform_digits(dtype),
     };
     device_fill(wgpu, dst, &params, seed, offset)
 }
@@ -111,6 +116,8 @@ struct DeviceParams {
     threshold: u32,
     range: u32,
     low: i64,
+    /// The word's bits a uniform draw keeps ([`uniform_digits`] of the dtype).
+    digits: u32,
 }
 
 fn device_fill(
@@ -134,7 +141,7 @@ fn device_fill(
         p.a.to_bits(),
         p.b.to_bits(),
         p.mode,
-        0,
+        p.digits,
     ] {
         params.extend(w.to_le_bytes());
     }
@@ -167,6 +174,7 @@ fn normal_is_exact(wgpu: &Wgpu) -> Result<bool> {
         threshold: 0,
         range: 1,
         low: 0,
+        digits: 24,
     };
     device_fill(wgpu, ViewMut::new(&mut s, &l), &normal, seed, offset)?;
     let got: Vec<f32> = bytemuck::pod_collect_to_vec(&wgpu.to_bytes(View::new(&s, &l))?);
@@ -193,7 +201,8 @@ fn host_fill(
         let w = block(seed, offset, i as u64);
         match distribution {
             Distribution::Uniform { low, high } => {
-                low as f32 + (high - low) as f32 * uniform_from_word(w[0])
+                low as f32
+                    + (high - low) as f32 * uniform_from_word_digits(w[0], uniform_digits(dtype))
             }
             Distribution::Normal { mean, std } => {
                 normal_from_words(w[0], w[1]) * std as f32 + mean as f32

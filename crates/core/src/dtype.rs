@@ -1,5 +1,6 @@
 //! Element types, host-side element conversion, and PyTorch's type promotion.
 
+use crate::{Error, Result};
 use half::{bf16, f16};
 use std::fmt;
 
@@ -217,6 +218,49 @@ impl Scalar {
         }
     }
 
+    /// PyTorch's `checked_convert` for a value stored as is (`torch.full`, `masked_fill`):
+    /// converting to `dtype` must keep the value in the dtype's range. Floats may hold
+    /// infinities and NaN; integers take neither; an unsigned dtype takes small negative
+    /// integers as two's complement (`-1` in `uint8` is 255), as in PyTorch. (Arithmetic with
+    /// a scalar wraps instead: `uint8 + 300` is `uint8 + 44`.)
+    pub fn check_fits(self, op: &'static str, dtype: DType) -> Result<()> {
+        let fits = match (self, dtype) {
+            (Scalar::Bool(_), _) | (_, DType::Bool) => true,
+            (Scalar::Int(i), _) if !dtype.is_float() => {
+                let (lowest, max) = integer_range(dtype);
+                let lowest = if dtype == DType::U8 { -max } else { lowest };
+                (lowest..=max).contains(&(i as i128))
+            }
+            (Scalar::Float(f), _) if !dtype.is_float() => {
+                let (lowest, max) = integer_range(dtype);
+                // (`i64::MAX as f64` rounds up to 2^63, which does not fit.)
+                f.is_finite() && f >= lowest as f64 && f <= max as f64 && f < 2f64.powi(63)
+            }
+            (value, _) => {
+                let v = value.to_f64();
+                let max = match dtype {
+                    DType::F16 => f64::from(f16::MAX),
+                    DType::BF16 => f64::from(bf16::MAX),
+                    DType::F32 => f64::from(f32::MAX),
+                    _ => f64::MAX,
+                };
+                !v.is_finite() || v.abs() <= max
+            }
+        };
+        if fits {
+            return Ok(());
+        }
+        let shown = match self {
+            Scalar::Bool(b) => b.to_string(),
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+        };
+        Err(Error::invalid(
+            op,
+            format!("value {shown} cannot be converted to type {dtype} without overflow"),
+        ))
+    }
+
     /// The dtype a tensor made from this scalar alone gets (`torch.tensor(2.5)` is float32).
     pub fn default_dtype(self) -> DType {
         match self {
@@ -224,6 +268,15 @@ impl Scalar {
             Scalar::Int(_) => DType::I64,
             Scalar::Float(_) => DType::F32,
         }
+    }
+}
+
+/// The smallest and largest values of an integer dtype.
+fn integer_range(dtype: DType) -> (i128, i128) {
+    match dtype {
+        DType::U8 => (0, u8::MAX.into()),
+        DType::I32 => (i32::MIN.into(), i32::MAX.into()),
+        _ => (i64::MIN.into(), i64::MAX.into()),
     }
 }
 

@@ -151,7 +151,12 @@ impl Layout {
         let mut dims = self.dims().to_vec();
         let mut strides = self.strides.clone();
         dims[dim] = length;
-        strides[dim] *= step;
+        if length > 1 {
+            // (A dim of one element or none never steps, so its stride may stay.)
+            strides[dim] = strides[dim].checked_mul(step).ok_or_else(|| {
+                Error::invalid("slice", format!("step {step} overflows the stride"))
+            })?;
+        }
         Ok(Layout {
             shape: dims.into(),
             strides,

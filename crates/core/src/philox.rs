@@ -9,8 +9,10 @@
 //! (row-major) the value below, then advances the generator's offset by `numel` (counters are
 //! never reused, whatever the distribution):
 //!
-//! - `block = philox(counter = offset + i as u128 split into 4 words, key = seed split in 2)`;
-//! - uniform: `u = uniform_from_word(block[0])` in `[0, 1)`, scaled to `[low, high)`;
+//! - `block = philox(counter = [n as u32, (n >> 32) as u32, 0, 0], key = seed split in 2)` with
+//!   `n = offset + i` (wrapping in `u64`);
+//! - uniform: `u` = the top [`uniform_digits`] bits of `block[0]` (24; 11 for f16 and 8 for
+//!   bf16) as a fraction in `[0, 1)`, scaled to `[low, high)`;
 //! - normal: Box–Muller, `sqrt(-2 ln(1 - u0)) * cos(2π u1)` from `block[0]`, `block[1]`, with
 //!   the logarithm and cosine of [`math`] (not the platform's, which differ between C libraries
 //!   and GPUs);
@@ -21,6 +23,7 @@
 
 pub mod math;
 
+use crate::DType;
 use math::{cos_2pi_f32, cos_2pi_f64, ln_f32, ln_f64};
 
 const M0: u32 = 0xD251_1F53;
@@ -60,7 +63,26 @@ pub fn block(seed: u64, offset: u64, index: u64) -> [u32; 4] {
 
 /// A word's top 24 bits as an `f32` in `[0, 1)`, exactly representable.
 pub fn uniform_from_word(word: u32) -> f32 {
-    (word >> 8) as f32 * (1.0 / 16_777_216.0)
+    uniform_from_word_digits(word, 24)
+}
+
+/// A word's top `digits` bits (1 to 24) as an `f32` in `[0, 1)`, a multiple of `2^-digits`.
+pub fn uniform_from_word_digits(word: u32, digits: u32) -> f32 {
+    // 2^-digits, built from its exponent bits (exact).
+    let scale = f32::from_bits((127 - digits) << 23);
+    (word >> (32 - digits)) as f32 * scale
+}
+
+/// How many bits of a word a uniform draw of `dtype` keeps: the dtype's significant digits
+/// (11 for f16, 8 for bf16; 24 for f32, and for f64, which draws from the same word). Fewer
+/// would leave gaps; more would let `u` round up to 1.0 in the dtype, breaking `[0, 1)`
+/// (PyTorch draws the dtype's digits too: its bf16 `rand` never returns 1.0).
+pub fn uniform_digits(dtype: DType) -> u32 {
+    match dtype {
+        DType::F16 => 11,
+        DType::BF16 => 8,
+        _ => 24,
+    }
 }
 
 /// Standard normal from two words (Box–Muller, cosine branch); never infinite.

@@ -5,7 +5,7 @@
 //! `label_smoothing=0`, `beta=1`); options that PyTorch passes as keyword arguments are fields
 //! of a small options struct with `Default`.
 
-use tiny_torch_core::{Backend, Error, Result};
+use tiny_torch_core::{Backend, DType, Error, Result};
 use tiny_torch_tensor::{Generator, Tensor, default_generator};
 
 // The fused nn ops (pooling, batch norm), one file each under `functional/`.
@@ -510,6 +510,21 @@ pub fn binary_cross_entropy_with_logits<B: Backend>(
     reduce(losses, reduction, None)
 }
 
+/// A norm layer's operand in the dtype it computes in: f32 for f16 and bf16, as PyTorch's
+/// kernels keep the statistics and the affine step in float and round the output once (in
+/// bf16, rounding the mean alone can move it by a whole unit of the data).
+fn in_compute_dtype<B: Backend>(t: &Tensor<B>) -> Result<Tensor<B>> {
+    match t.dtype() {
+        DType::F16 | DType::BF16 => t.to_dtype(DType::F32),
+        _ => Ok(t.clone()),
+    }
+}
+
+/// [`in_compute_dtype`] of an optional parameter.
+fn param_in_compute_dtype<B: Backend>(t: Option<&Tensor<B>>) -> Result<Option<Tensor<B>>> {
+    t.map(in_compute_dtype).transpose()
+}
+
 /// `(x - mean) / sqrt(var + eps)` over `dims` (biased variance, as the norm layers use).
 fn normalize<B: Backend>(x: &Tensor<B>, dims: &[isize], eps: f64) -> Result<Tensor<B>> {
     let mean = x.mean_dim(dims, true)?;
@@ -587,8 +602,12 @@ pub fn layer_norm<B: Backend>(
     check_param_shape("layer_norm", "weight", weight, normalized_shape)?;
     check_param_shape("layer_norm", "bias", bias, normalized_shape)?;
     let dims: Vec<isize> = (ndim - k..ndim).map(|d| d as isize).collect();
-    let y = normalize(x, &dims, eps)?;
-    affine(y, weight, bias, None)
+    let y = normalize(&in_compute_dtype(x)?, &dims, eps)?;
+    let (weight, bias) = (
+        param_in_compute_dtype(weight)?,
+        param_in_compute_dtype(bias)?,
+    );
+    affine(y, weight.as_ref(), bias.as_ref(), None)?.to_dtype(x.dtype())
 }
 
 /// `F.group_norm(x, num_groups, weight, bias, eps)` on `[N, C, *]`, with `C` divisible by
@@ -619,13 +638,17 @@ pub fn group_norm<B: Backend>(
     }
     check_param_shape("group_norm", "weight", weight, &[c])?;
     check_param_shape("group_norm", "bias", bias, &[c])?;
-    let grouped = x.reshape(&[n as isize, num_groups as isize, -1])?;
+    let grouped = in_compute_dtype(x)?.reshape(&[n as isize, num_groups as isize, -1])?;
     let y = normalize(&grouped, &[2], eps)?;
     let shape: Vec<isize> = x.dims().iter().map(|&d| d as isize).collect();
     let y = y.reshape(&shape)?;
     let mut channel_shape = vec![1; x.ndim()];
     channel_shape[1] = c as isize;
-    affine(y, weight, bias, Some(&channel_shape))
+    let (weight, bias) = (
+        param_in_compute_dtype(weight)?,
+        param_in_compute_dtype(bias)?,
+    );
+    affine(y, weight.as_ref(), bias.as_ref(), Some(&channel_shape))?.to_dtype(x.dtype())
 }
 
 /// `F.embedding(indices, weight)`: the rows of `weight [num, dim]` at integer `indices` of any

@@ -106,18 +106,20 @@ pub trait Module<B: Backend> {
     }
 
     /// All parameters with dotted names (`"0.weight"`, `"layer1.0.conv1.weight"`), this
-    /// module's first, then each child's in order, as `named_parameters()` lists them.
+    /// module's first, then each child's in order, as `named_parameters()` lists them. A
+    /// parameter held by two modules (tied weights) is listed once, under its first name, so
+    /// that an optimizer steps it once.
     fn named_parameters(&self) -> Vec<(String, Tensor<B>)> {
         let mut out = Vec::new();
         collect(self, "", &mut out, Own::Parameters);
-        out
+        first_of_each(out)
     }
 
-    /// All buffers with dotted names (`"bn1.running_mean"`).
+    /// All buffers with dotted names (`"bn1.running_mean"`), each once as parameters are.
     fn named_buffers(&self) -> Vec<(String, Tensor<B>)> {
         let mut out = Vec::new();
         collect(self, "", &mut out, Own::Buffers);
-        out
+        first_of_each(out)
     }
 
     /// The parameters without names, in `named_parameters` order (what an optimizer takes).
@@ -217,6 +219,18 @@ fn quoted(keys: &[String]) -> String {
         .map(|k| format!("\"{k}\""))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `named` without the tensors listed before under another name (PyTorch's
+/// `remove_duplicate=True`); `state_dict` keeps every name.
+fn first_of_each<B: Backend>(named: Vec<(String, Tensor<B>)>) -> Vec<(String, Tensor<B>)> {
+    let mut out: Vec<(String, Tensor<B>)> = Vec::with_capacity(named.len());
+    for (name, t) in named {
+        if !out.iter().any(|(_, seen)| seen.same_tensor(&t)) {
+            out.push((name, t));
+        }
+    }
+    out
 }
 
 /// Which of a module's own tensors [`collect`] gathers.

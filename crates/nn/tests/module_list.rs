@@ -32,3 +32,24 @@ fn modules_are_registered_by_index() {
             .contains("ModuleList")
     );
 }
+
+/// A weight held by two modules (tied weights) is one parameter: listed once, under its first
+/// name, so an optimizer steps it once; the state dict still names both places, as PyTorch's.
+#[test]
+fn tied_parameters_are_listed_once() {
+    let first = Linear::new(4, 4, true, &Cpu).unwrap();
+    let mut second = Linear::new(4, 4, true, &Cpu).unwrap();
+    second.weight = first.weight.clone();
+    let mut list = ModuleList::<Cpu>::default();
+    list.push(first);
+    list.push(second);
+    let names: Vec<String> = list
+        .named_parameters()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(names, ["0.weight", "0.bias", "1.bias"]);
+    assert_eq!(list.num_parameters(), 16 + 4 + 4);
+    let keys: Vec<String> = list.state_dict().into_iter().map(|(k, _)| k).collect();
+    assert_eq!(keys, ["0.weight", "0.bias", "1.weight", "1.bias"]);
+}

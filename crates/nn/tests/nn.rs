@@ -421,6 +421,42 @@ fn norms_match_hand_f64() {
     assert!(err.contains("divisible"), "{err}");
 }
 
+/// f16/bf16 norms compute in f32 and round once, as PyTorch's: bf16 rounds the mean of
+/// [100, 100.5, 101, 101.5] (100.75) to 101, so a bf16 computation would be far off
+/// (PyTorch 2.15: [-1.3438, -0.4473, 0.4473, 1.3438]).
+#[test]
+fn half_precision_norms_compute_in_f32() {
+    let v = [100.0, 100.5, 101.0, 101.5, -3.0, 2.0, 7.5, 0.25];
+    let (w, b) = ([1.5, -0.5, 2.0, 1.0], [0.25, 0.0, -1.0, 0.5]);
+    let mut want = Vec::new();
+    for row in v.chunks(4) {
+        let m = row.iter().sum::<f64>() / 4.0;
+        let var = row.iter().map(|r| (r - m).powi(2)).sum::<f64>() / 4.0;
+        for (k, r) in row.iter().enumerate() {
+            want.push((r - m) / (var + 1e-5).sqrt() * w[k] + b[k]);
+        }
+    }
+    for dtype in [DType::BF16, DType::F16] {
+        let half = |values: &[f64], shape: &[usize]| t64(values, shape).to_dtype(dtype).unwrap();
+        let x = half(&v, &[2, 4]);
+        let (wt, bt) = (half(&w, &[4]), half(&b, &[4]));
+        // One rounding of the exact result: within half a unit in the last place, plus the
+        // f32 computation's error.
+        let unit = if dtype == DType::BF16 {
+            2f64.powi(-8)
+        } else {
+            2f64.powi(-11)
+        };
+        let y = F::layer_norm(&x, &[4], Some(&wt), Some(&bt), 1e-5).unwrap();
+        assert_eq!(y.dtype(), dtype);
+        close(&y.to_f64_vec().unwrap(), &want, unit);
+        // group_norm over one group of [C = 4] per sample is the same normalization.
+        let y = F::group_norm(&x.reshape(&[2, 4, 1]).unwrap(), 1, None, None, 1e-5).unwrap();
+        let plain: Vec<f64> = (0..8).map(|i| (want[i] - b[i % 4]) / w[i % 4]).collect();
+        close(&y.to_f64_vec().unwrap(), &plain, unit);
+    }
+}
+
 #[test]
 fn init_functions() -> Result<()> {
     let t = Tensor::zeros(&[64, 32], DType::F64, &Cpu)?.requires_grad_(true)?;

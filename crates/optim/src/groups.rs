@@ -154,7 +154,8 @@ pub(crate) fn non_negative(x: f64) -> bool {
 }
 
 /// PyTorch's `add_param_group` check: a parameter belongs to one group only (in two, a step
-/// would update it twice, each time with the other group's state and hyper-parameters).
+/// would update it twice, each time with the other group's state and hyper-parameters), and
+/// is listed once in it.
 pub(crate) fn check_disjoint<B: Backend, H, S>(
     op: &'static str,
     groups: &[ParamGroup<B, H, S>],
@@ -170,6 +171,18 @@ pub(crate) fn check_disjoint<B: Backend, H, S>(
         return Err(Error::invalid(
             op,
             "some parameters appear in more than one parameter group",
+        ));
+    }
+    // Twice in one group, a parameter would be stepped twice per `step()` (PyTorch warns;
+    // `Module::parameters` lists a tied parameter once).
+    if params
+        .iter()
+        .enumerate()
+        .any(|(i, p)| params[..i].iter().any(|q| q.same_tensor(p)))
+    {
+        return Err(Error::invalid(
+            op,
+            "a parameter group lists a parameter more than once",
         ));
     }
     Ok(())

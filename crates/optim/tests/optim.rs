@@ -276,6 +276,14 @@ fn nan_options_shared_parameters_and_misfit_gradients_are_errors() {
         .to_string();
     assert!(err.contains("more than one parameter group"), "{err}");
     assert_eq!(sgd.param_groups().len(), 1);
+    // Listed twice in one group, a parameter would be stepped twice per step.
+    for err in [
+        Sgd::new(vec![p.clone(), p.clone()], SgdOptions::lr(0.1)).map(|_| ()),
+        Adam::new(vec![p.clone(), p.clone()], AdamOptions::default()).map(|_| ()),
+    ] {
+        let err = err.unwrap_err().to_string();
+        assert!(err.contains("more than once"), "{err}");
+    }
 
     let wrong_shape = Tensor::from_slice(&[1.0, 1.0], &[2], &Cpu).unwrap();
     let err = p.set_grad(Some(wrong_shape)).unwrap_err().to_string();

@@ -97,7 +97,7 @@ fn linspace_values(start: f64, end: f64, steps: usize, out: &mut Vec<f64>) {
 
 /// An empty host vector with room for `len` values, or an error naming `op` when the memory
 /// cannot be had (instead of aborting the process).
-fn host_buffer(op: &'static str, len: usize) -> Result<Vec<f64>> {
+fn host_buffer<T>(op: &'static str, len: usize) -> Result<Vec<T>> {
     let mut values = Vec::new();
     values
         .try_reserve_exact(len)
@@ -179,6 +179,7 @@ impl<B: Backend> Tensor<B> {
         backend: &B,
     ) -> Result<Self> {
         let value = value.into();
+        value.check_fits("full", dtype)?;
         Tensor::build(shape, dtype, backend, |dst| backend.fill(dst, value))
     }
 
@@ -191,17 +192,32 @@ impl<B: Backend> Tensor<B> {
     }
 
     /// `torch.arange(start, end, step, dtype=dtype)`: `start, start + step, ...` below `end`
-    /// (above it for a negative step). Values are computed in `f64`, then converted.
+    /// (above it for a negative step). The length comes from the `f64` range. Float values
+    /// are computed in `f64`, then converted; for an integer dtype, as in PyTorch, `start` and
+    /// `step` are truncated to integers first and the values computed in `i64`
+    /// (`arange(-1.5, 3.0, 1.0, I64)` is `[-1, 0, 1, 2, 3]`).
     pub fn arange(start: f64, end: f64, step: f64, dtype: DType, backend: &B) -> Result<Self> {
         let len = arange_len(start, end, step)?;
+        if !dtype.is_float() && dtype != DType::Bool {
+            let (first, stride) = (start as i64, step as i64);
+            let mut values = host_buffer("arange", len)?;
+            values.extend((0..len as i64).map(|i| first.wrapping_add(stride.wrapping_mul(i))));
+            return Self::from_slice(&values, &[len], backend)?.to_dtype(dtype);
+        }
         let mut values = host_buffer("arange", len)?;
         values.extend((0..len).map(|i| start + step * i as f64));
         Self::from_slice(&values, &[len], backend)?.to_dtype(dtype)
     }
 
     /// `torch.linspace(start, end, steps, dtype=dtype)`: `steps` evenly spaced values from
-    /// `start` to `end` inclusive.
+    /// `start` to `end` inclusive. For an integer dtype the ends are truncated to integers
+    /// first, as in PyTorch (`linspace(-0.5, 10.0, 3, I64)` is `[0, 5, 10]`).
     pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType, backend: &B) -> Result<Self> {
+        let (start, end) = if !dtype.is_float() && dtype != DType::Bool {
+            (start.trunc(), end.trunc())
+        } else {
+            (start, end)
+        };
         let mut values = host_buffer("linspace", steps)?;
         linspace_values(start, end, steps, &mut values);
         Self::from_slice(&values, &[steps], backend)?.to_dtype(dtype)

@@ -117,11 +117,29 @@ fn check_float_dtype(op: &'static str, dtype: DType) -> Result<()> {
     })
 }
 
-fn check_uniform(op: &'static str, low: f64, high: f64) -> Result<()> {
+/// PyTorch's `uniform_` checks: a finite `[low, high)` whose ends and width fit `dtype` (a
+/// width past the dtype's largest value would make every sample inf or NaN).
+fn check_uniform(op: &'static str, low: f64, high: f64, dtype: DType) -> Result<()> {
     if !(low.is_finite() && high.is_finite() && low <= high) {
         return Err(Error::invalid(
             op,
             format!("expects to return a [from, to) range, but found from={low} > to={high}"),
+        ));
+    }
+    let max = match dtype {
+        DType::F16 => f64::from(half::f16::MAX),
+        DType::BF16 => f64::from(half::bf16::MAX),
+        DType::F32 => f64::from(f32::MAX),
+        _ => f64::MAX,
+    };
+    // (`high - low` is finite here for every dtype but f64, where it may overflow to inf.)
+    if low.abs() > max || high.abs() > max || high - low > max {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "expects from, to and to - from within the range of {dtype}, but found \
+                 from={low}, to={high}"
+            ),
         ));
     }
     Ok(())
@@ -245,7 +263,7 @@ impl<B: Backend> Tensor<B> {
         generator: &Generator,
     ) -> Result<Self> {
         check_float_dtype("uniform", dtype)?;
-        check_uniform("uniform", low, high)?;
+        check_uniform("uniform", low, high, dtype)?;
         let distribution = Distribution::Uniform { low, high };
         Self::random(shape, dtype, backend, distribution, generator)
     }

@@ -337,17 +337,18 @@ impl<B: Backend> Tensor<B> {
 }
 
 /// The number of elements of `shape`, or an error naming `op` when it overflows `usize`.
+/// A zero dim does not excuse the others: as in PyTorch, `[2^40, 2^40, 0]` is refused, so that
+/// views of the tensor (`flatten`, strides) never overflow either.
 pub(crate) fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
-    if shape.contains(&0) {
-        return Ok(0); // (however large the other dims: as `Shape::numel`)
-    }
-    shape
+    let nonzero = shape
         .iter()
+        .filter(|&&d| d != 0)
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| {
             Error::invalid(
                 op,
                 format!("shape {shape:?} has more elements than fit in memory"),
             )
-        })
+        })?;
+    Ok(if shape.contains(&0) { 0 } else { nonzero })
 }

@@ -127,6 +127,34 @@ fn gather_along_each_dim() {
     }
 }
 
+/// f16/bf16 `scatter_add` sums each destination in f32 and rounds once, as PyTorch's CPU kernel
+/// does (`torch.zeros(3, dtype=torch.bfloat16).scatter_add(0, zeros(1000), ones(1000))` is
+/// `[1000, 0, 0]`; rounding after each add would stop at 256, where 256 + 1 rounds back).
+#[test]
+fn half_scatter_add_rounds_each_sum_once() {
+    let be = cpu();
+    for (dtype, n, want) in [(DType::BF16, 1000, 1000.0), (DType::F16, 3000, 3000.0)] {
+        let mut d = store(&[0.5, 0.0, 7.0], dtype);
+        let l = contiguous(&[3]);
+        let (i, il) = index(&vec![0; n], &[n]);
+        let src = store(&vec![1.0; n], dtype);
+        be.scatter(
+            view_mut(&mut d, &l),
+            0,
+            view(&i, &il),
+            view(&src, &contiguous(&[n])),
+            ScatterReduce::Add,
+        )
+        .unwrap();
+        // Slot 0 holds round(0.5 + n) in the dtype; the others are untouched.
+        assert_eq!(
+            read(&d, &l),
+            [rounded(&[want + 0.5], dtype)[0], 0.0, 7.0],
+            "{dtype}"
+        );
+    }
+}
+
 #[test]
 fn scatter_assign_and_add_with_duplicates() {
     let be = cpu();

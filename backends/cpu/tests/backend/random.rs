@@ -2,7 +2,8 @@
 
 use crate::common::*;
 use tiny_torch_core::philox::{
-    block, normal_from_words, normal_from_words_f64, randint_from_words, uniform_from_word,
+    block, normal_from_words, normal_from_words_f64, randint_from_words, uniform_digits,
+    uniform_from_word, uniform_from_word_digits,
 };
 use tiny_torch_core::{Backend, DType, Distribution};
 
@@ -29,11 +30,21 @@ fn uniform_and_normal_follow_the_stream_bit_for_bit() {
         .map(|i| (-2.0f32 + 5.0f32 * uniform_from_word(block(seed, offset, i)[0])) as f64)
         .collect();
     assert_same(&fill(DType::F32, n, u, seed, offset), &want32, "fill");
-    assert_same(
-        &fill(DType::BF16, n, u, seed, offset),
-        &rounded(&want32, DType::BF16),
-        "fill",
-    );
+    // bf16 and f16 draw their own significant bits of the word (8 and 11), then compute as f32.
+    for dtype in [DType::BF16, DType::F16] {
+        let digits = uniform_digits(dtype);
+        let want: Vec<f64> = (0..n as u64)
+            .map(|i| {
+                let u = uniform_from_word_digits(block(seed, offset, i)[0], digits);
+                (-2.0f32 + 5.0f32 * u) as f64
+            })
+            .collect();
+        assert_same(
+            &fill(dtype, n, u, seed, offset),
+            &rounded(&want, dtype),
+            "fill",
+        );
+    }
     let nd = Distribution::Normal {
         mean: 1.5,
         std: 2.0,

@@ -78,6 +78,41 @@ fn compute_dtype(op: BinaryOp, promoted: DType) -> Result<DType> {
     })
 }
 
+/// Whether `op` computing in `compute` with `rhs` runs in f32 instead: PyTorch's f16 and bf16
+/// arithmetic (add, sub, mul, div) computes in float ("opmath") with a host scalar taken as a
+/// float, and rounds the result once, so a scalar the half type cannot hold exactly (65536 or
+/// 1e5 in f16, 1e-3 in either) must not be rounded to it first. Exact scalars give the same
+/// result in the half type. (PyTorch's comparisons convert the scalar to the half type:
+/// `f16(0.1) == 0.1` is true, so they stay as they are.)
+fn computes_in_f32<B: Backend>(op: BinaryOp, compute: DType, rhs: &TensorOrScalar<'_, B>) -> bool {
+    use BinaryOp::*;
+    let TensorOrScalar::Scalar(s) = rhs else {
+        return false;
+    };
+    if !matches!(op, Add | Sub | Mul | Div) {
+        return false;
+    }
+    let v = s.to_f64();
+    let held = match compute {
+        DType::F16 => half::f16::from_f64(v).to_f64(),
+        DType::BF16 => half::bf16::from_f64(v).to_f64(),
+        _ => return false,
+    };
+    held != v && !v.is_nan()
+}
+
+/// PyTorch's rule for an integer tensor raised to a host scalar: a negative exponent is an
+/// error (the result would be 0 for most bases; a tensor exponent is computed as is).
+fn check_integer_exponent(op: &'static str, exponent: Scalar) -> Result<()> {
+    if exponent.to_f64() < 0.0 {
+        return Err(Error::invalid(
+            op,
+            format!("integers to negative integer powers are not allowed (exponent {exponent:?})"),
+        ));
+    }
+    Ok(())
+}
+
 /// The output dtype of a binary op computing in `compute`.
 fn output_dtype(op: BinaryOp, compute: DType) -> DType {
     if op.returns_bool() {
@@ -158,7 +193,9 @@ impl<B: Backend> Tensor<B> {
 
     /// A zero-dimensional tensor holding `value` as `dtype` on this tensor's backend.
     pub fn scalar_like(&self, value: Scalar, dtype: DType) -> Result<Self> {
-        Tensor::full(&[], value, dtype, self.backend())
+        // Converted as arithmetic converts (wrapping), not range-checked as `full` is.
+        let backend = self.backend();
+        Tensor::build(&[], dtype, backend, |dst| backend.fill(dst, value))
     }
 
     /// The operand of `rhs` for type promotion, checking its device.
@@ -227,13 +264,31 @@ impl<B: Backend> Tensor<B> {
         op: BinaryOp,
         rhs: impl Into<TensorOrScalar<'a, B>>,
     ) -> Result<Self> {
-        let prepared = self.prepare(op, &rhs.into(), false)?;
-        self.run_binary(op, prepared)
+        self.binary_op_either_way(op, &rhs.into(), false)
     }
 
     /// `op(lhs, self)` for a scalar `lhs` (`2.0 - x`, `1.0 / x`).
     pub(crate) fn binary_op_reversed(&self, op: BinaryOp, lhs: Scalar) -> Result<Self> {
-        let prepared = self.prepare(op, &TensorOrScalar::Scalar(lhs), true)?;
+        self.binary_op_either_way(op, &TensorOrScalar::Scalar(lhs), true)
+    }
+
+    /// `op(self, rhs)`, or `op(rhs, self)` when `reversed`.
+    fn binary_op_either_way(
+        &self,
+        op: BinaryOp,
+        rhs: &TensorOrScalar<'_, B>,
+        reversed: bool,
+    ) -> Result<Self> {
+        let compute = compute_dtype(
+            op,
+            result_type(&[self.operand(), self.rhs_operand(op.name(), rhs)?]),
+        )?;
+        if computes_in_f32(op, compute, rhs) {
+            let wide = self.to_dtype(DType::F32)?;
+            let out = wide.run_binary(op, wide.prepare(op, rhs, reversed)?)?;
+            return out.to_dtype(output_dtype(op, compute));
+        }
+        let prepared = self.prepare(op, rhs, reversed)?;
         self.run_binary(op, prepared)
     }
 
@@ -269,6 +324,9 @@ impl<B: Backend> Tensor<B> {
         if !can_cast(p.out_dtype, out.dtype()) {
             let shapes = format!("out has shape {}", out.shape());
             return Err(cast_error(op.name(), p.out_dtype, out.dtype(), shapes));
+        }
+        if computes_in_f32(op, p.lhs.dtype(), &rhs) {
+            return out.copy_(&self.binary_op(op, rhs)?);
         }
         let direct = out.dtype() == p.out_dtype
             && !out.shares_storage_with(&p.lhs)
@@ -327,6 +385,19 @@ impl<B: Backend> Tensor<B> {
         if !can_cast(compute, self.dtype()) {
             let shapes = format!("shapes {} and {rhs_shape}", self.shape());
             return Err(cast_error(name, compute, self.dtype(), shapes));
+        }
+        if compute != self.dtype() || computes_in_f32(op, compute, &rhs) {
+            // PyTorch computes in the promoted dtype (f32 for a half tensor and a scalar it
+            // cannot hold) and casts on the store: `f16.mul_(f32 tensor)`, `i32.add_(i64)`.
+            if record {
+                let needs_old = !matches!(op, BinaryOp::Add | BinaryOp::Sub);
+                return self.inplace_recorded(name, needs_old, |old| old.binary_op(op, rhs));
+            }
+            let result = self.binary_op(op, rhs)?;
+            if result.dims() != self.dims() {
+                return Err(shape_error());
+            }
+            return self.copy_(&result);
         }
         let rhs = self.rhs_as(&rhs, self.dtype())?.snapshot_if_shared(self)?;
         if record {
@@ -504,6 +575,7 @@ impl<B: Backend> Tensor<B> {
                     self.to_dtype(dtype)?
                         .unary_op(UnaryOp::PowScalar(s.to_f64()))
                 } else {
+                    check_integer_exponent("pow", s)?;
                     self.binary_op(BinaryOp::Pow, s)
                 }
             }
@@ -516,6 +588,10 @@ impl<B: Backend> Tensor<B> {
         match exponent.into() {
             TensorOrScalar::Scalar(s) if self.dtype().is_float() => {
                 self.unary_op_(UnaryOp::PowScalar(s.to_f64()))
+            }
+            TensorOrScalar::Scalar(s) if !matches!(s, Scalar::Float(_)) => {
+                check_integer_exponent("pow_", s)?;
+                self.binary_op_(BinaryOp::Pow, s)
             }
             rhs => self.binary_op_(BinaryOp::Pow, rhs),
         }

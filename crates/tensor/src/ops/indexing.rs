@@ -234,7 +234,9 @@ impl<B: Backend> Tensor<B> {
                 got: mask.dtype(),
             });
         }
-        let value = self.scalar_like(value.into(), self.dtype())?;
+        let value = value.into();
+        value.check_fits(op, self.dtype())?;
+        let value = self.scalar_like(value, self.dtype())?;
         Tensor::where_impl(op, mask, &value, self)
     }
 

@@ -253,6 +253,13 @@ impl<B: Backend> Tensor<B> {
         dim: Option<isize>,
         keepdim: bool,
     ) -> Result<Self> {
+        if self.dtype() == DType::Bool {
+            return Err(Error::DType {
+                op,
+                expected: "a numeric tensor (bool input is not supported)".into(),
+                got: DType::Bool,
+            });
+        }
         if let Some(d) = dim {
             return self.reduce_op(op, reduce, Some(&[d]), keepdim);
         }
@@ -299,9 +306,12 @@ impl<B: Backend> Tensor<B> {
         ))
     }
 
-    /// `log(sum(exp(x)))` over `dims` (all when empty), computed stably.
+    /// `log(sum(exp(x)))` over `dims` (all when empty), computed stably. Integer and bool
+    /// tensors are taken as float32 first, as in PyTorch.
     pub fn logsumexp(&self, dims: &[isize], keepdim: bool) -> Result<Self> {
-        check_float("logsumexp", self.dtype(), self.dims())?;
+        if !self.dtype().is_float() {
+            return self.to_dtype(DType::F32)?.logsumexp(dims, keepdim);
+        }
         let out = self.reduce_op("logsumexp", ReduceOp::LogSumExp, Some(dims), keepdim)?;
         Ok(record_logsumexp(
             self,
@@ -310,28 +320,43 @@ impl<B: Backend> Tensor<B> {
         ))
     }
 
-    /// Whether every element is non-zero (bool, 0-dim).
+    /// Whether every element is non-zero (0-dim; bool, or uint8 for a uint8 tensor as in
+    /// PyTorch).
     pub fn all(&self) -> Result<Self> {
-        self.to_dtype(DType::Bool)?
-            .reduce_op("all", ReduceOp::All, None, false)
+        self.logical_reduce("all", ReduceOp::All, None, false)
     }
 
-    /// Whether any element is non-zero (bool, 0-dim).
+    /// Whether any element is non-zero (0-dim; bool, or uint8 for a uint8 tensor).
     pub fn any(&self) -> Result<Self> {
-        self.to_dtype(DType::Bool)?
-            .reduce_op("any", ReduceOp::Any, None, false)
+        self.logical_reduce("any", ReduceOp::Any, None, false)
     }
 
     /// `all` along `dim`.
     pub fn all_dim(&self, dim: isize, keepdim: bool) -> Result<Self> {
-        self.to_dtype(DType::Bool)?
-            .reduce_op("all", ReduceOp::All, Some(&[dim]), keepdim)
+        self.logical_reduce("all", ReduceOp::All, Some(&[dim]), keepdim)
     }
 
     /// `any` along `dim`.
     pub fn any_dim(&self, dim: isize, keepdim: bool) -> Result<Self> {
-        self.to_dtype(DType::Bool)?
-            .reduce_op("any", ReduceOp::Any, Some(&[dim]), keepdim)
+        self.logical_reduce("any", ReduceOp::Any, Some(&[dim]), keepdim)
+    }
+
+    /// `all` / `any`: over the elements taken as bool; the result is bool, except for uint8
+    /// tensors, whose result PyTorch keeps in uint8 (0 or 1).
+    fn logical_reduce(
+        &self,
+        op: &'static str,
+        reduce: ReduceOp,
+        dims: Option<&[isize]>,
+        keepdim: bool,
+    ) -> Result<Self> {
+        let out = self
+            .to_dtype(DType::Bool)?
+            .reduce_op(op, reduce, dims, keepdim)?;
+        if self.dtype() == DType::U8 {
+            return out.to_dtype(DType::U8);
+        }
+        Ok(out)
     }
 
     /// The 2-norm of all elements, `sqrt(sum(x * x))` (0-dim); floating-point inputs only.

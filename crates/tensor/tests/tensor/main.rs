@@ -11,6 +11,7 @@ mod elementwise;
 mod indexing;
 mod matmul;
 mod overload;
+mod pytorch_parity;
 mod random;
 mod reduce;
 mod softmax;
