@@ -367,6 +367,16 @@ fn nll_core<B: Backend>(
             ),
         ));
     }
+    if target.dtype() == DType::Bool {
+        return Err(Error::DType {
+            op,
+            expected: "class indices of an integer dtype (int64 or uint8)".into(),
+            got: DType::Bool,
+        });
+    }
+    // uint8 (and int32) class indices, as PyTorch takes "Long or Byte": compared with
+    // `ignore_index` and gathered as int64 (in uint8, -100 would wrap to class 156).
+    let target = &target.to_dtype(DType::I64)?;
     let classes = dims[1];
     let ignored = target.eq(options.ignore_index)?;
     let safe_target = target.masked_fill(&ignored, 0i64)?;
@@ -696,13 +706,10 @@ pub fn embedding_with_padding<B: Backend>(
     let flat = indices.reshape(&[-1])?;
     let mut rows = weight.index_select(0, &flat)?;
     if let Some(pad) = padding_idx {
-        // rows * keep + (rows * (1 - keep)).detach(): the same values, no gradient at `pad`.
-        let keep = flat
-            .ne(pad as i64)?
-            .to_dtype(weight.dtype())?
-            .unsqueeze(1)?;
-        let padded = rows.mul(&keep.neg()?.add(1.0)?)?.detach();
-        rows = rows.mul(&keep)?.add(&padded)?;
+        // The same values, with the rows at `pad` taken from a detached copy: no gradient
+        // reaches them (a selection, not a product with a 0/1 mask, so inf rows stay inf).
+        let keep = flat.ne(pad as i64)?.unsqueeze(1)?;
+        rows = Tensor::where_cond(&keep, &rows, &rows.detach())?;
     }
     let mut shape: Vec<isize> = indices.dims().iter().map(|&d| d as isize).collect();
     shape.push(weight.dims()[1] as isize);

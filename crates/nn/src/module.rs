@@ -152,8 +152,9 @@ pub trait Module<B: Backend> {
 
     /// `module.load_state_dict(state, strict)`: copies each entry into the parameter or buffer
     /// of that name (converting dtype), under `no_grad`. A key whose shape differs is always an
-    /// error; with `strict`, so are missing and unexpected keys. The error lists every such
-    /// key, and nothing is written when it is returned.
+    /// error; with `strict`, so are missing and unexpected keys (batch norm's
+    /// `num_batches_tracked` may be missing: the module keeps its count, as in PyTorch). The
+    /// error lists every such key, and nothing is written when it is returned.
     fn load_state_dict(&self, state: &[(String, Tensor<B>)], strict: bool) -> Result<LoadReport> {
         let own = self.state_dict();
         let own_keys: BTreeSet<&str> = own.iter().map(|(k, _)| k.as_str()).collect();
@@ -162,7 +163,7 @@ pub trait Module<B: Backend> {
         let report = LoadReport {
             missing_keys: own
                 .iter()
-                .filter(|(k, _)| !given.contains_key(k.as_str()))
+                .filter(|(k, _)| !given.contains_key(k.as_str()) && !fills_itself_in(k))
                 .map(|(k, _)| k.clone())
                 .collect(),
             unexpected_keys: state
@@ -219,6 +220,13 @@ fn quoted(keys: &[String]) -> String {
         .map(|k| format!("\"{k}\""))
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// A key a state dict may lack: batch norm's `num_batches_tracked`, which PyTorch's
+/// `_BatchNorm._load_from_state_dict` fills in (keeping the module's count) for dicts saved
+/// without it, as many safetensors files are.
+fn fills_itself_in(key: &str) -> bool {
+    key.rsplit('.').next() == Some("num_batches_tracked")
 }
 
 /// `named` without the tensors listed before under another name (PyTorch's

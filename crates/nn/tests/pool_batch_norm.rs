@@ -97,6 +97,32 @@ fn pool_modules_follow_pytorch_defaults() -> Result<()> {
     Ok(())
 }
 
+/// A state dict without `num_batches_tracked` (as many safetensors files are) loads strictly:
+/// PyTorch's batch norm fills the key in, keeping the module's count.
+#[test]
+fn batch_norm_loads_a_state_dict_without_its_count() -> Result<()> {
+    let bn = BatchNorm2d::new(2, &Cpu)?;
+    bn.num_batches_tracked.as_ref().unwrap().add_(5i64)?;
+    let source = BatchNorm2d::new(2, &Cpu)?;
+    source.running_mean.as_ref().unwrap().add_(1.5)?;
+    let state: Vec<_> = source
+        .state_dict()
+        .into_iter()
+        .filter(|(k, _)| k != "num_batches_tracked")
+        .collect();
+    let report = bn.load_state_dict(&state, true)?;
+    assert!(report.missing_keys.is_empty(), "{:?}", report.missing_keys);
+    assert_eq!(values(bn.running_mean.as_ref().unwrap()), [1.5; 2]);
+    assert_eq!(bn.num_batches_tracked.as_ref().unwrap().item::<i64>()?, 5);
+    // Any other missing key is still an error.
+    let partial: Vec<_> = state
+        .into_iter()
+        .filter(|(k, _)| k != "running_var")
+        .collect();
+    assert!(bn.load_state_dict(&partial, true).is_err());
+    Ok(())
+}
+
 #[test]
 fn batch_norm_names_and_initial_values() -> Result<()> {
     let model = Sequential::new(vec![])

@@ -4,7 +4,7 @@
 use tiny_torch_core::DType;
 use tiny_torch_cpu::Cpu;
 use tiny_torch_nn::functional::{
-    CrossEntropyOptions, Reduction, cross_entropy, cross_entropy_with,
+    self as F, CrossEntropyOptions, Reduction, cross_entropy, cross_entropy_with,
 };
 use tiny_torch_nn::{Embedding, Module};
 use tiny_torch_tensor::Tensor;
@@ -30,6 +30,27 @@ fn reference(x: &[f64], t: &[f64], w: Option<&[f64]>, ls: f64, c: usize) -> Vec<
                 .sum::<f64>()
         })
         .collect()
+}
+
+/// uint8 class indices, as PyTorch takes "Long or Byte" (`F.cross_entropy(x, tensor([0, 1, 2],
+/// dtype=torch.uint8))` is the int64 loss); a class of 156 is not taken for `ignore_index`
+/// -100 (which wraps to 156 in uint8).
+#[test]
+fn uint8_class_indices_are_taken_as_int64() {
+    let c = 160;
+    let x: Vec<f64> = (0..2 * c).map(|i| ((i * 37) % 11) as f64 / 7.0).collect();
+    let x = Tensor::from_slice(&x, &[2, c], &Cpu).unwrap();
+    let labels = [156.0, 3.0];
+    let as_i64 = Tensor::from_slice(&labels, &[2], &Cpu)
+        .unwrap()
+        .to_dtype(DType::I64)
+        .unwrap();
+    let as_u8 = as_i64.to_dtype(DType::U8).unwrap();
+    let want = cross_entropy(&x, &as_i64).unwrap().to_f64_vec().unwrap();
+    let got = cross_entropy(&x, &as_u8).unwrap().to_f64_vec().unwrap();
+    assert_eq!(got, want);
+    let flags = as_i64.ne(0i64).unwrap();
+    assert!(cross_entropy(&x, &flags).is_err());
 }
 
 #[test]
@@ -119,4 +140,11 @@ fn padding_idx_row_is_zero_and_gets_no_gradient() {
         assert_eq!(g[j], 0.0);
     }
     assert!(Embedding::new(5, 3, &Cpu).unwrap().padding_idx(5).is_err());
+
+    // An inf row stays inf (PyTorch: weight [[1, 2], [inf, 3]], indices [1, 0], padding_idx 0
+    // gives [[inf, 3], [1, 2]]); a 0/1 mask product would make it NaN.
+    let weight = Tensor::from_vec(vec![1.0f32, 2.0, f32::INFINITY, 3.0], &[2, 2], &Cpu).unwrap();
+    let idx = Tensor::from_vec(vec![1i64, 0], &[2], &Cpu).unwrap();
+    let rows = F::embedding_with_padding(&idx, &weight, Some(0)).unwrap();
+    assert_eq!(rows.to_f64_vec().unwrap(), [f64::INFINITY, 3.0, 1.0, 2.0]);
 }
