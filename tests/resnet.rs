@@ -11,7 +11,7 @@ use tiny_torch::nn::checkpoint::load_safetensors;
 use tiny_torch::nn::models::{ResNetConfig, resnet18, resnet34, resnet50};
 use tiny_torch::nn::{F, Module};
 use tiny_torch::profiler::{Profiled, Timing};
-use tiny_torch::{Backend, Cpu, DType, Tensor, manual_seed};
+use tiny_torch::{Backend, Cpu, Tensor};
 
 /// Parameter counts of torchvision's models at 1000 classes (`sum(p.numel() for p in
 /// m.parameters())`, as published in torchvision's model table).
@@ -45,17 +45,29 @@ fn parameter_counts_and_names_match_torchvision() {
     assert_eq!(names.last().unwrap(), "fc.bias");
 }
 
-/// One training step of ResNet-18 (batch 2, 32²) and its loss and fc gradient, on `backend`.
-fn resnet18_step<B: Backend>(backend: &B) -> (Vec<f64>, Vec<f64>) {
-    manual_seed(3);
+/// One training step of ResNet-18 (batch 2, 32²) on `backend`, its weights copied from
+/// `weights` and its input made from fixed values (no global generator: tests run in
+/// parallel), and its loss and fc gradient.
+fn resnet18_step<B: Backend>(
+    backend: &B,
+    weights: &[(String, Tensor<Cpu>)],
+) -> (Vec<f64>, Vec<f64>) {
     let config = ResNetConfig {
         num_classes: 10,
         ..ResNetConfig::default()
     };
     let model = resnet18(config, backend).unwrap();
+    let state: Vec<(String, Tensor<B>)> = weights
+        .iter()
+        .map(|(k, t)| (k.clone(), t.to_device(backend).unwrap()))
+        .collect();
+    model.load_state_dict(&state, true).unwrap();
     model.train();
-    let x = Tensor::randn(&[2, 3, 32, 32], DType::F32, backend).unwrap();
-    let y = Tensor::randint(0, 10, &[2], backend).unwrap();
+    let pixels: Vec<f32> = (0..2 * 3 * 32 * 32)
+        .map(|i| ((i * 37) % 101) as f32 / 50.0 - 1.0)
+        .collect();
+    let x = Tensor::from_slice(&pixels, &[2, 3, 32, 32], backend).unwrap();
+    let y = Tensor::from_slice(&[3i64, 7], &[2], backend).unwrap();
     let loss = F::cross_entropy(&model.forward(&x).unwrap(), &y).unwrap();
     loss.backward().unwrap();
     let grad = model.fc.weight.grad().unwrap();
@@ -66,14 +78,15 @@ fn resnet18_step<B: Backend>(backend: &B) -> (Vec<f64>, Vec<f64>) {
 /// norms; no input gradient for the stem, whose input needs none) and changes no result.
 #[test]
 fn profiled_resnet18_step_counts_its_layers_and_computes_the_same() {
+    let config = ResNetConfig {
+        num_classes: 10,
+        ..ResNetConfig::default()
+    };
+    let weights = resnet18(config, &Cpu).unwrap().state_dict();
+    let plain = resnet18_step(&Cpu, &weights);
     for timing in [Timing::Host, Timing::Device] {
         let profiled = Profiled::new(Cpu, timing);
-        let (loss, grad) = resnet18_step(&profiled);
-        assert_eq!(
-            (loss.clone(), grad.clone()),
-            resnet18_step(&Cpu),
-            "{timing:?}"
-        );
+        assert_eq!(resnet18_step(&profiled, &weights), plain, "{timing:?}");
         let profile = profiled.profile();
         print!("{profile}");
         let calls = |name: &str| profile.row(name).map_or(0, |row| row.calls);

@@ -24,7 +24,16 @@ fn cat_plan(shapes: &[&[usize]], dtypes: &[DType], dim: isize) -> Result<CatPlan
         .reduce(DType::promote)
         .ok_or_else(|| Error::invalid("cat", "expected a non-empty list of Tensors"))?;
     let parts: Vec<usize> = (0..shapes.len()).filter(|&i| shapes[i] != [0]).collect();
-    let reference = parts.first().map_or(&[0][..], |&i| shapes[i]);
+    if parts.is_empty() {
+        // Only legacy empty `[0]` tensors: PyTorch returns one, whatever `dim`.
+        return Ok(CatPlan {
+            dtype,
+            shape: vec![0],
+            dim: 0,
+            parts,
+        });
+    }
+    let reference = shapes[parts[0]];
     if let Some(&i) = parts.iter().find(|&&i| shapes[i].is_empty()) {
         return Err(Error::shape(
             "cat",

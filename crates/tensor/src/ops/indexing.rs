@@ -131,11 +131,15 @@ impl<B: Backend> Tensor<B> {
     pub fn gather(&self, dim: isize, index: &Tensor<B>) -> Result<Self> {
         let op = "gather";
         self.check_same_device(op, index)?;
-        check_index_dtype(op, index.dtype(), &[DType::I64], index.dims())?;
+        check_index_dtype(op, index.dtype(), &[DType::I64, DType::I32], index.dims())?;
+        let index = &index.to_dtype(DType::I64)?;
         let d = normalize_dim(op, dim, self.ndim())?;
-        check_index_shape(op, d, index.dims(), self.dims(), None)?;
+        // As in PyTorch, a 0-dim tensor counts as 1-D here, and an empty index skips the checks.
         let src_layout = self.layout_at_least_1d()?;
         let index_layout = index.layout_at_least_1d()?;
+        if index.numel() > 0 {
+            check_index_shape(op, d, index_layout.dims(), src_layout.dims(), None)?;
+        }
         let storage = Tensor::read([self, index], |[s, i]| {
             self.backend()
                 .gather(View::new(s, &src_layout), d, View::new(i, &index_layout))
@@ -155,7 +159,7 @@ impl<B: Backend> Tensor<B> {
         self.check_same_device(op, index)?;
         self.check_same_device(op, src)?;
         self.check_writable(op)?;
-        check_index_dtype(op, index.dtype(), &[DType::I64], index.dims())?;
+        check_index_dtype(op, index.dtype(), &[DType::I64, DType::I32], index.dims())?;
         if src.dtype() != self.dtype() {
             return Err(Error::DType {
                 op,
@@ -169,12 +173,22 @@ impl<B: Backend> Tensor<B> {
             });
         }
         let d = normalize_dim(op, dim, self.ndim())?;
-        check_index_shape(op, d, index.dims(), self.dims(), Some(src.dims()))?;
-        let index = index.snapshot_if_shared(self)?;
+        // As in `gather`: 0-dim tensors count as 1-D, and an empty index writes nothing.
+        if index.numel() == 0 {
+            return Ok(());
+        }
+        let index = index.to_dtype(DType::I64)?.snapshot_if_shared(self)?;
         let src = src.snapshot_if_shared(self)?;
         let dst_layout = self.layout_at_least_1d()?;
         let index_layout = index.layout_at_least_1d()?;
         let src_layout = src.layout_at_least_1d()?;
+        check_index_shape(
+            op,
+            d,
+            index_layout.dims(),
+            dst_layout.dims(),
+            Some(src_layout.dims()),
+        )?;
         Tensor::read([&index, &src], |[i, s]| {
             self.backend().scatter(
                 ViewMut::new(&mut self.storage_mut(), &dst_layout),

@@ -192,9 +192,6 @@ impl<B: Backend> Tensor<B> {
             .iter()
             .map(|&d| normalize_dim("permute", d, self.ndim()))
             .collect::<Result<Vec<_>>>()?;
-        if self.ndim() == 0 && perm.len() == 1 {
-            return Ok(self.clone());
-        }
         let out = self.with_layout(self.layout().permute(&perm)?);
         Ok(record_permute(self, &perm, out))
     }

@@ -244,3 +244,48 @@ fn uniform_bounds_must_fit_the_dtype() {
     let u = Tensor::uniform(-1e38, 1e38, &[64], DType::F32, &c).unwrap();
     assert!(values(&u).iter().all(|v| v.is_finite()));
 }
+
+/// gather/scatter as PyTorch: a 0-dim tensor counts as 1-D, an empty index skips the shape
+/// checks, and int32 indices are taken as int64.
+#[test]
+fn gather_and_scatter_take_what_pytorch_takes() {
+    let c = cpu();
+    // torch.tensor(1.5).gather(0, torch.tensor([0])) is tensor([1.5]).
+    let scalar = Tensor::full(&[], 1.5, DType::F32, &c).unwrap();
+    let zero = tensor(&[0.0], &[1], DType::I64);
+    let picked = scalar.gather(0, &zero).unwrap();
+    assert_eq!((picked.dims(), values(&picked)), (&[1][..], vec![1.5]));
+    // torch.tensor(2.).scatter_add(0, tensor([0]), tensor([5.])) is tensor(7.).
+    let two = Tensor::full(&[], 2.0, DType::F32, &c).unwrap();
+    let five = tensor(&[5.0], &[1], DType::F32);
+    let sum = two.scatter_add(0, &zero, &five).unwrap();
+    assert_eq!((sum.dims(), values(&sum)), (&[][..], vec![7.0]));
+    // zeros(3).scatter_add(0, zeros(0, 2), ones(2, 2)) is zeros(3).
+    let none = Tensor::zeros(&[0, 2], DType::I64, &c).unwrap();
+    let ones = Tensor::ones(&[2, 2], DType::F32, &c).unwrap();
+    let z = Tensor::zeros(&[3], DType::F32, &c).unwrap();
+    assert_eq!(values(&z.scatter_add(0, &none, &ones).unwrap()), [0.0; 3]);
+    // tensor([[1., 2], [3, 4]]).gather(1, tensor([[1], [0]], dtype=torch.int32)) is [[2], [3]].
+    let m = tensor(&[1.0, 2.0, 3.0, 4.0], &[2, 2], DType::F32);
+    let i32_index = tensor(&[1.0, 0.0], &[2, 1], DType::I32);
+    assert_eq!(values(&m.gather(1, &i32_index).unwrap()), [2.0, 3.0]);
+    let scattered = m.scatter(
+        1,
+        &i32_index,
+        &Tensor::zeros(&[2, 1], DType::F32, &c).unwrap(),
+    );
+    assert_eq!(values(&scattered.unwrap()), [1.0, 0.0, 0.0, 4.0]);
+}
+
+#[test]
+fn permute_and_cat_edge_cases() {
+    let c = cpu();
+    let scalar = Tensor::full(&[], 1.0, DType::F32, &c).unwrap();
+    // torch.tensor(1.).permute(0): "number of dimensions ... does not match"
+    assert!(scalar.permute(&[0]).is_err());
+    assert_eq!(scalar.permute(&[]).unwrap().dims(), &[] as &[usize]);
+    // torch.cat([empty(0), empty(0)], 1) is empty(0): legacy empty tensors skip the dim check.
+    let empty = Tensor::zeros(&[0], DType::F32, &c).unwrap();
+    let joined = Tensor::cat(&[&empty, &empty], 1).unwrap();
+    assert_eq!(joined.dims(), &[0]);
+}
