@@ -164,7 +164,6 @@ struct ErrorRecord {
 #define ERROR_OP_GATHER 2u
 #define ERROR_OP_SCATTER 3u
 #define ERROR_OP_SCATTER_ADD 4u
-#define ERROR_OP_MAX_POOL2D_BACKWARD 5u
 
 __device__ __forceinline__ void raise_index_error(u32* flags, u32 op, i64 index, i64 dim, i64 size) {
     ErrorRecord* record = reinterpret_cast<ErrorRecord*>(flags);

@@ -82,12 +82,13 @@ __device__ __forceinline__ void max_pool_body(const T* x, const View4& xv, const
 }
 
 // Adds each gradient to the element its window's maximum came from: `dx` is a zeroed
-// contiguous [N, C, H, W] buffer of the compute type. An index outside the plane is flagged
-// (the CPU's IndexOutOfRange: dim 2, size H * W) and skipped.
+// contiguous [N, C, H, W] buffer of the compute type. An index outside the plane marks a window
+// that covered only padding (value -inf; PyTorch records a position past the plane) and is
+// skipped, as on the CPU.
 template <typename T>
 __device__ __forceinline__ void max_pool_backward_body(const T* grad, const View4& gv, const i64* index,
                                                        const View4& iv, i64 n, i64 c, i64 oh, i64 ow,
-                                                       i64 hw, typename Acc<T>::type* dx, u32* flags) {
+                                                       i64 hw, typename Acc<T>::type* dx) {
     const i64 total = n * c * oh * ow;
     FOR_EACH_INDEX(i, total) {
         const i64 w = i % ow;
@@ -99,8 +100,7 @@ __device__ __forceinline__ void max_pool_backward_body(const T* grad, const View
         const i64 j = index[iv.offset + b * iv.strides[0] + ch * iv.strides[1] + h * iv.strides[2] +
                             w * iv.strides[3]];
         if (j < 0 || j >= hw) {
-            raise_index_error(flags, ERROR_OP_MAX_POOL2D_BACKWARD, j, 2, hw);
-            continue;
+            continue;  // a window of padding only: no input element gets its gradient
         }
         const T gval = grad[gv.offset + b * gv.strides[0] + ch * gv.strides[1] + h * gv.strides[2] +
                             w * gv.strides[3]];
@@ -267,8 +267,8 @@ __device__ __forceinline__ void adaptive_pool_backward_body(const T* grad, const
     }                                                                                                 \
     extern "C" __global__ void pool_max_backward_##sfx(const T* grad, View4 gv, const i64* index,     \
                                                        View4 iv, i64 n, i64 c, i64 oh, i64 ow, i64 hw, \
-                                                       Acc<T>::type* dx, u32* flags) {                \
-        max_pool_backward_body<T>(grad, gv, index, iv, n, c, oh, ow, hw, dx, flags);                  \
+                                                       Acc<T>::type* dx) {                            \
+        max_pool_backward_body<T>(grad, gv, index, iv, n, c, oh, ow, hw, dx);                         \
     }                                                                                                 \
     extern "C" __global__ void pool_avg_##sfx(const T* x, View4 xv, PoolGeom g, T* out) {             \
         avg_pool_body<T>(x, xv, g, out);                                                              \

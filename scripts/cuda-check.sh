@@ -67,6 +67,7 @@ skipped=0
 step() {
   local name=$1 limit=$2
   shift 2
+  local cut=""
   if [ -n "${BUDGET:-}" ]; then
     local left=$((BUDGET - SECONDS))
     if [ "$left" -lt 15 ]; then
@@ -74,14 +75,24 @@ step() {
       skipped=$((skipped + 1))
       return 0
     fi
-    [ "$left" -lt "$limit" ] && limit=$left
+    [ "$left" -lt "$limit" ] && { limit=$left; cut=1; }
   fi
   local start=$SECONDS
-  timeout "$limit" "$@" > "$logs/$name.log" 2>&1
+  # -k: a process that ignores SIGTERM (stuck in a driver call) is killed 5 s later.
+  timeout -k 5 "$limit" "$@" > "$logs/$name.log" 2>&1
   local status=$?
   local verdict=ok
-  [ $status -eq 124 ] && verdict="TIMED OUT (${limit}s)"
-  [ $status -ne 0 ] && [ $status -ne 124 ] && verdict="FAILED ($status)"
+  if [ $status -eq 124 ] || [ $status -eq 137 ]; then
+    if [ -n "$cut" ]; then
+      verdict="stopped (budget)"   # cut short by BUDGET: not a failure
+      skipped=$((skipped + 1))
+      status=0
+    else
+      verdict="TIMED OUT (${limit}s)"
+    fi
+  elif [ $status -ne 0 ]; then
+    verdict="FAILED ($status)"
+  fi
   [ $status -ne 0 ] && failed=$((failed + 1))
   printf '%-16s %-18s %4ss\n' "$name" "$verdict" $((SECONDS - start)) | tee -a "$summary"
   [ $status -ne 0 ] && tail -n 60 "$logs/$name.log"
@@ -94,18 +105,22 @@ show() {
   return 0
 }
 
+quick=""
+[ "${QUICK:-0}" != 0 ] && quick=1
+
 # A step the QUICK mode leaves out.
 full_step() {
-  [ -n "${QUICK:-}" ] || step "$@"
+  [ -n "$quick" ] || step "$@"
 }
 
 python=""
 for p in /opt/torch/.venv/bin/python python3; do
-  if command -v "$p" >/dev/null && "$p" -c 'import torch; assert torch.cuda.is_available()' 2>/dev/null; then
+  if command -v "$p" >/dev/null &&
+     timeout -k 5 60 "$p" -c 'import torch, torchvision; assert torch.cuda.is_available()' 2>/dev/null; then
     python=$p; break
   fi
 done
-[ -n "$python" ] || echo "PyTorch with CUDA not found: no PyTorch timings" | tee -a "$summary"
+[ -n "$python" ] || echo "PyTorch with CUDA and torchvision not found: no PyTorch timings" | tee -a "$summary"
 # A step that needs PyTorch.
 torch_step() {
   [ -n "$python" ] && step "$@"
@@ -157,7 +172,7 @@ full_step cli    20 "$bundle/tiny-torch" conformance --golden tests/data/golden 
 [ -f "$logs/cli.log" ] && head -40 "$logs/cli.log"
 # NCCL with one GPU is a world of 1: every collective and DDP go through NCCL for real, but a
 # world of several ranks needs several GPUs (tiny-torch run --nproc-per-node N there).
-if [ -z "${QUICK:-}" ]; then
+if [ -z "$quick" ]; then
   echo "nccl: one GPU here, so a world of 1 process" | tee -a "$summary"
   step nccl      60 "$bundle/nccl" --test-threads=1
 fi
@@ -167,10 +182,10 @@ mnist_data=(); [ -d "$bundle/mnist-data" ] && mnist_data=(--data "$bundle/mnist-
 full_step mnist  75 "$bundle/mnist" --device cuda --epochs 1 "${mnist_data[@]}" --out gpu-runs/mnist
 [ -f "$logs/mnist.log" ] && tail -n 4 "$logs/mnist.log"
 # The wgpu backend on the GPU's own Vulkan driver, when the machine has one.
-if [ -z "${QUICK:-}" ] && ls /usr/share/vulkan/icd.d/*nvidia* /etc/vulkan/icd.d/*nvidia* >/dev/null 2>&1; then
+if [ -z "$quick" ] && ls /usr/share/vulkan/icd.d/*nvidia* /etc/vulkan/icd.d/*nvidia* >/dev/null 2>&1; then
   TINY_TORCH_REQUIRE=wgpu step wgpu_conformance 120 "$bundle/conformance" wgpu::
   step wgpu_bench 90 "$bundle/ops" --bench "wgpu/" --warm-up-time 0.5 --measurement-time 1 --noplot
-elif [ -z "${QUICK:-}" ]; then
+elif [ -z "$quick" ]; then
   echo "no NVIDIA Vulkan driver (ICD) here: wgpu steps skipped" | tee -a "$summary"
 fi
 # The NVRTC + ptxas compile test (CI runs it too), with the machine's own NVRTC.

@@ -107,8 +107,17 @@ fn ref_max(x: &[f64], dims: [usize; 4], g: &Pool) -> (Vec<f64>, Vec<f64>) {
                         }
                     }
                 }
+                // A window of padding only keeps -inf and PyTorch's first index: its start moved
+                // into the input by whole dilation steps (past the plane here).
+                let first = |o: usize, d: usize| {
+                    let mut start = (o * g.s[d]) as isize - g.p[d] as isize;
+                    while start < 0 {
+                        start += g.d[d] as isize;
+                    }
+                    start as usize
+                };
                 values.push(best);
-                indices.push(at.expect("every window reads an input element") as f64);
+                indices.push(at.unwrap_or(first(oh, 0) * w + first(ow, 1)) as f64);
             }
         }
     }
@@ -235,6 +244,22 @@ fn max_cases() -> Vec<([usize; 4], Pool)> {
         ([3, 1, 6, 7], rect),
         ([1, 1, 5, 5], Pool::new(5, 1, 2)),
         ([2, 64, 12, 12], Pool::new(3, 2, 1)),
+        // ceil_mode with a window wider than the padded input: one output (PyTorch: a 3x3
+        // stride-2 pool of a 2x2 map is 1x1).
+        ([1, 2, 2, 2], Pool::new(3, 2, 0).ceil()),
+        ([1, 1, 5, 5], Pool::new(6, 6, 0).ceil()),
+        // Dilation 3 over a padded 2x2 map: some windows hold only padding (-inf; their index
+        // lies past the plane and gets no gradient).
+        (
+            [1, 2, 2, 2],
+            Pool {
+                k: [2, 2],
+                s: [1, 1],
+                p: [1, 1],
+                d: [3, 3],
+                ceil: false,
+            },
+        ),
     ]
 }
 
@@ -314,6 +339,8 @@ fn avg_pool_geometries<B: Backend>(b: &B) {
         ([1, 2, 8, 8], Pool::new(3, 2, 1).ceil()),
         ([1, 2, 5, 5], Pool::new(2, 2, 0).ceil()),
         ([2, 2, 7, 6], Pool::new(3, 3, 1).ceil()),
+        ([1, 2, 2, 2], Pool::new(3, 2, 0).ceil()),
+        ([1, 1, 5, 5], Pool::new(6, 6, 0).ceil()),
         (
             [1, 3, 6, 7],
             Pool {
@@ -487,8 +514,12 @@ fn gradients<B: Backend>(b: &B) {
         let (_, idx) = ref_max(&x, dims, &g);
         let per_out = o[2] * o[3];
         let mut dx_max = vec![0.0; x.len()];
+        let per_in = dims[2] * dims[3];
         for (i, (&d, &at)) in dy.iter().zip(&idx).enumerate() {
-            dx_max[(i / per_out) * dims[2] * dims[3] + at as usize] += d;
+            // (An index past the plane marks a window of padding only: no gradient.)
+            if (at as usize) < per_in {
+                dx_max[(i / per_out) * per_in + at as usize] += d;
+            }
         }
         for dtype in [DType::F32, DType::F64] {
             let xt = tensor(&x, &dims, dtype, b).requires_grad_(true).unwrap();

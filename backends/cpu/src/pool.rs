@@ -14,7 +14,7 @@ use crate::storage::{CpuStorage, alloc_typed};
 use crate::strided::PAR_THRESHOLD;
 use rayon::prelude::*;
 use tiny_torch_core::{
-    BackendStorage, Error, Layout, Pool2dParams, Result, View, check_adaptive_avg_pool2d,
+    BackendStorage, Layout, Pool2dParams, Result, View, check_adaptive_avg_pool2d,
     check_adaptive_avg_pool2d_backward, check_max_pool2d_backward,
 };
 
@@ -429,11 +429,13 @@ pub(crate) fn max_pool2d_backward(
             let (gb, ib) = (g.base(p), ix.base(p));
             for h in 0..oh {
                 for w in 0..ow {
+                    // An index outside the plane marks a window that covered only padding
+                    // (its value is -inf; PyTorch records a position past the plane): no input
+                    // element gets its gradient.
                     let i = index[ix.at(ib, h, w)];
-                    let slot = usize::try_from(i).ok().filter(|&i| i < hw).ok_or(
-                        Error::IndexOutOfRange { op, index: i, dim: 2, size: hw },
-                    )?;
-                    acc[slot] += grad[g.at(gb, h, w)].up();
+                    if let Some(slot) = usize::try_from(i).ok().filter(|&i| i < hw) {
+                        acc[slot] += grad[g.at(gb, h, w)].up();
+                    }
                 }
             }
             Ok(())

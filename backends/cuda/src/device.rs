@@ -110,7 +110,6 @@ fn error_op_name(op: u32) -> Option<&'static str> {
         2 => Some("gather"),
         3 => Some("scatter"),
         4 => Some("scatter_add"),
-        5 => Some("max_pool2d_backward"),
         _ => None,
     }
 }

@@ -202,11 +202,7 @@ pub(crate) fn max_pool2d_backward(
         let name = format!("pool_max_backward_{}", dtype_suffix(dtype));
         let func = device.function("pool", &name)?;
         let acc_ptr = wide.as_ref().unwrap_or(&out).ptr();
-        let (g, ix, flags) = (
-            grad_output.storage.ptr(),
-            indices.storage.ptr(),
-            device.error_flags(),
-        );
+        let (g, ix) = (grad_output.storage.ptr(), indices.storage.ptr());
         let [n, c, oh, ow] = gdims.map(|d| d as i64);
         let hw = (input_dims[2] * input_dims[3]) as i64;
         let mut launch = device.stream.launch_builder(&func);
@@ -220,11 +216,10 @@ pub(crate) fn max_pool2d_backward(
             .arg(&oh)
             .arg(&ow)
             .arg(&hw)
-            .arg(&acc_ptr)
-            .arg(&flags);
+            .arg(&acc_ptr);
         // SAFETY: the arguments match `pool_max_backward_*` in pool.cu; both views lie inside
         // their storages (checked), the accumulator holds N * C * H * W elements of the compute
-        // type and indices outside a plane are flagged, not written.
+        // type and indices outside a plane are skipped, not written.
         unsafe { launch.launch(elementwise_config(device, n_grad)) }
             .map_err(|e| launch_error(&name, e))?;
     }

@@ -6,7 +6,8 @@
 // backward runs one invocation per plane, adding its gradients in output order, so overlapping
 // windows add up deterministically and need no atomics. Inputs are read through their strides
 // (channels-last included); outputs are contiguous NCHW. Host header: `S`/`SC`, `fn cvt(x: f32)
-// -> S` (floats compute in f32, f64 in f64: `C`); one of the flags MAX, AVG, MAX_BWD, AVG_BWD.
+// -> S` (floats compute in f32, f64 in f64: `C`), `fn neg_inf() -> C`; one of the flags MAX, AVG,
+// MAX_BWD, AVG_BWD.
 
 struct Params {
     off: u32,
@@ -33,8 +34,8 @@ struct Params {
     // 0: none.
     divisor_override: u32,
     s3: u32,
-    op: u32,
-    pad: u32,
+    pad0: u32,
+    pad1: u32,
 }
 
 @group(0) @binding(0) var<uniform> P: Params;
@@ -51,7 +52,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read> src: array<S>;
 @group(0) @binding(2) var<storage, read> indices: array<i64>;
 @group(0) @binding(3) var<storage, read_write> dst: array<S>;
-@group(0) @binding(4) var<storage, read_write> errors: array<atomic<u32>, 8>;
 //#endif
 //#if AVG_BWD
 @group(0) @binding(1) var<storage, read> src: array<S>;
@@ -139,6 +139,9 @@ fn max_pool(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: 
             first = false;
         }
     }
+    if first {
+        best = neg_inf(); // a window of padding only (dilation can skip the whole input)
+    }
     dst[e] = cvt(best);
     indices[e] = i64(at);
 }
@@ -202,7 +205,8 @@ fn avg_pool_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
 
 //#if MAX_BWD
 // One invocation per plane: zero it, then add each output's gradient at its recorded index,
-// in output order. Indices outside the plane are reported (error code 1).
+// in output order. An index outside the plane marks a window that covered only padding and is
+// skipped, as on the CPU.
 @compute @workgroup_size(64)
 fn max_pool_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                      @builtin(local_invocation_index) lid: u32) {
@@ -218,14 +222,7 @@ fn max_pool_backward(@builtin(workgroup_id) wg: vec3<u32>, @builtin(num_workgrou
     for (var o = 0u; o < out_per; o++) {
         let idx = indices[plane * out_per + o];
         if idx < i64(0) || idx >= i64(per) {
-            if atomicCompareExchangeWeak(&errors[0], 0u, 1u).exchanged {
-                atomicStore(&errors[1], P.op);
-                atomicStore(&errors[2], u32(idx & i64(4294967295)));
-                atomicStore(&errors[3], u32((idx >> 32u) & i64(4294967295)));
-                atomicStore(&errors[4], 2u);
-                atomicStore(&errors[5], per);
-            }
-            continue;
+            continue; // a window of padding only: no input element gets its gradient
         }
         let d = plane * per + u32(idx);
         dst[d] = cvt(C(SC(dst[d])) + src_at(plane, o / P.wo, o % P.wo));

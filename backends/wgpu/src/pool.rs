@@ -3,7 +3,7 @@
 //! needs an adapter with `SHADER_INT64` (lavapipe has it).
 
 use crate::Wgpu;
-use crate::device::{Access, Arg, read, write};
+use crate::device::{read, write};
 use crate::launch::{grid, grid_of_groups};
 use crate::shader::{Kind, ShaderSpec, compute_type, kind};
 use crate::storage::{self, WgpuStorage};
@@ -18,11 +18,17 @@ fn spec(dtype: DType, flag: &'static str) -> ShaderSpec {
     } else {
         dtype
     };
+    let neg_inf = if acc == DType::F64 {
+        "fn neg_inf() -> C {\n    return bitcast<f64>(0xfff0000000000000lu);\n}\n"
+    } else {
+        "fn neg_inf() -> C {\n    return bitcast<f32>(0xff800000u);\n}\n"
+    };
     ShaderSpec::new("pool")
         .dtype("S", dtype)
         .code(&format!("alias C = {};", compute_type(acc)))
         .convert("cvt", acc, dtype)
         .code(&crate::shader::nan_fn("C", acc))
+        .code(neg_inf)
         .flag(flag)
 }
 
@@ -70,7 +76,7 @@ impl Geometry {
 }
 
 /// The parameter block: the view read (`src`), the input and output sizes, the geometry.
-fn params(src: &Layout, input: [usize; 4], out: [usize; 2], g: &Geometry, op: u32) -> Vec<u8> {
+fn params(src: &Layout, input: [usize; 4], out: [usize; 2], g: &Geometry) -> Vec<u8> {
     let s = src.strides();
     let words = [
         src.offset(),
@@ -95,7 +101,7 @@ fn params(src: &Layout, input: [usize; 4], out: [usize; 2], g: &Geometry, op: u3
         g.count_include_pad as usize,
         g.divisor_override,
         s[3],
-        op as usize,
+        0,
         0,
     ];
     words
@@ -118,7 +124,7 @@ pub(crate) fn max_pool2d(
     let device = wgpu.device();
     let values = storage::alloc(device, dtype, total)?;
     let indices = storage::alloc(device, DType::I64, total)?;
-    let params = params(input.layout, [n, c, h, w], [oh, ow], &Geometry::of(p), 0);
+    let params = params(input.layout, [n, c, h, w], [oh, ow], &Geometry::of(p));
     device.dispatch(
         &spec(dtype, "MAX"),
         "max_pool",
@@ -154,21 +160,12 @@ pub(crate) fn max_pool2d_backward(
         dilation: [1, 1],
         ..Default::default()
     };
-    let params = params(grad_output.layout, input_dims, [oh, ow], &g, 5);
-    let errors = device.error_record();
+    let params = params(grad_output.layout, input_dims, [oh, ow], &g);
     device.dispatch(
         &spec(dtype, "MAX_BWD"),
         "max_pool_backward",
         &params,
-        &[
-            read(grad_output.storage),
-            read(indices),
-            write(&dst),
-            Arg {
-                buffer: &errors,
-                access: Access::Write,
-            },
-        ],
+        &[read(grad_output.storage), read(indices), write(&dst)],
         grid_of_groups((n * c).div_ceil(64)),
     )?;
     Ok(dst)
@@ -189,7 +186,7 @@ fn avg_forward(
     device.dispatch(
         &spec(dtype, "AVG"),
         "avg_pool",
-        &params(input.layout, [n, c, h, w], out, g, 0),
+        &params(input.layout, [n, c, h, w], out, g),
         &[read(input.storage), write(&dst)],
         grid(total),
     )?;
@@ -211,7 +208,7 @@ fn avg_backward(
     device.dispatch(
         &spec(dtype, "AVG_BWD"),
         "avg_pool_backward",
-        &params(grad_output.layout, input_dims, [oh, ow], g, 0),
+        &params(grad_output.layout, input_dims, [oh, ow], g),
         &[read(grad_output.storage), write(&dst)],
         grid(total),
     )?;

@@ -233,8 +233,10 @@ impl Scalar {
             }
             (Scalar::Float(f), _) if !dtype.is_float() => {
                 let (lowest, max) = integer_range(dtype);
-                // (`i64::MAX as f64` rounds up to 2^63, which does not fit.)
-                f.is_finite() && f >= lowest as f64 && f <= max as f64 && f < 2f64.powi(63)
+                // PyTorch's bounds: below the lowest value is out, and so is anything that
+                // truncates past the largest (255.9 fits uint8, -0.5 does not). (`max + 1` is
+                // exact for uint8 and int32, and 2^63 for int64.)
+                f.is_finite() && f >= lowest as f64 && f < max as f64 + 1.0
             }
             (value, _) => {
                 let v = value.to_f64();

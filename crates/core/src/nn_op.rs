@@ -42,6 +42,15 @@ impl Conv2dParams {
         weight: &[usize],
     ) -> Result<[usize; 4]> {
         let [n, c, h, w] = input;
+        if n > 0 && c > 0 && (h == 0 || w == 0) {
+            return Err(Error::shape(
+                op,
+                format!(
+                    "Only zero batch or zero channel inputs are supported, but got input shape: \
+                     {input:?}"
+                ),
+            ));
+        }
         let &[o, cg, kh, kw] = weight else {
             return Err(Error::shape(
                 op,
@@ -99,25 +108,28 @@ pub struct Pool2dParams {
 
 impl Pool2dParams {
     /// The output size of one spatial dim as PyTorch computes it (`pooling_output_shape`):
-    /// with `ceil_mode`, the last window must start inside the input or its left padding.
+    /// `floor((input + 2p - span (+ s - 1 with ceil_mode)) / s) + 1`, and with `ceil_mode` the
+    /// last window must start inside the input or its left padding. `None` below 1. (With
+    /// `ceil_mode` a window wider than the padded input still gives one output: a 3x3 stride-2
+    /// pool of a 2x2 map is 1x1.)
     pub fn output_size(&self, dim: usize, input: usize) -> Option<usize> {
         let (k, s, p, d) = (
-            self.kernel[dim],
-            self.stride[dim],
-            self.padding[dim],
-            self.dilation[dim],
+            self.kernel[dim] as i128,
+            self.stride[dim] as i128,
+            self.padding[dim] as i128,
+            self.dilation[dim] as i128,
         );
-        let span = d * (k.checked_sub(1)?) + 1;
-        let room = (input + 2 * p).checked_sub(span)?;
-        let mut out = if self.ceil_mode {
-            room.div_ceil(s) + 1
-        } else {
-            room / s + 1
-        };
+        let input = input as i128;
+        if k < 1 || s < 1 {
+            return None;
+        }
+        let span = d * (k - 1) + 1;
+        let rounding = if self.ceil_mode { s - 1 } else { 0 };
+        let mut out = (input + 2 * p - span + rounding).div_euclid(s) + 1;
         if self.ceil_mode && (out - 1) * s >= input + p {
             out -= 1;
         }
-        Some(out)
+        usize::try_from(out).ok().filter(|&o| o >= 1)
     }
 
     /// The output size `[oh, ow]` of an `h x w` input: kernel, stride and dilation must be

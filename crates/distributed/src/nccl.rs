@@ -220,13 +220,16 @@ impl NcclProcessGroup {
 /// A collective queued on the NCCL stream; `finish` holds the buffers it reads and writes.
 ///
 /// The caching allocator hands a freed block to the next allocation on the compute stream at
-/// once, so those buffers must not go back to it before the compute stream is ordered after
-/// the collective. A [`Work`] dropped without `wait` (a caller's early `?`) therefore makes
-/// the compute stream wait for the collective's end before it lets them go, as PyTorch's
-/// `recordStream` keeps a block from reuse until the other stream is done with it.
+/// once, so those buffers must not go back to it while NCCL may still use them (PyTorch's
+/// `recordStream` keeps such a block from reuse until the other stream is done with it). A
+/// [`Work`] dropped without `wait` (a caller's early `?`) lets them go only if the collective
+/// has ended; otherwise they stay allocated for good. (Making the compute stream wait for it
+/// instead could hang every later synchronization if a peer died: only `Work::wait` has the
+/// group's timeout.)
 struct Queued<F> {
     /// Recorded on the NCCL stream after the collective.
     done: CudaEvent,
+    /// Made to wait for `done` by `Work::wait`, so later kernels see the results.
     compute: Arc<CudaStream>,
     broken: Arc<AtomicBool>,
     /// `None` once the work completed.
@@ -235,12 +238,13 @@ struct Queued<F> {
 
 impl<F> Drop for Queued<F> {
     fn drop(&mut self) {
+        use cudarc::driver::sys::{CUresult, cuEventQuery};
         let Some(finish) = self.finish.take() else {
             return;
         };
-        // After a timeout (the communicator was aborted) or a failed wait, the collective may
-        // never end: its buffers stay allocated for good rather than be reused under it.
-        if self.broken.load(Ordering::Relaxed) || self.compute.wait(&self.done).is_err() {
+        // SAFETY: the event is alive; querying it does not wait.
+        let ended = unsafe { cuEventQuery(self.done.cu_event()) } == CUresult::CUDA_SUCCESS;
+        if !ended || self.broken.load(Ordering::Relaxed) {
             std::mem::forget(finish);
         }
     }

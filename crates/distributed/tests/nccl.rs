@@ -125,10 +125,10 @@ fn collectives_on_cuda_tensors() -> Result<()> {
 }
 
 /// A `Work` dropped without `wait` (the caller left early) must not hand the collective's
-/// buffers back to the caching allocator while NCCL may still use them: the compute stream
-/// waits for the collective first, so the blocks reused right away hold what the compute
-/// stream wrote. (A world of one can't make NCCL slow enough to force the race; this checks
-/// that the drop path orders the streams without errors or hangs and loses no data.)
+/// buffers back to the caching allocator while NCCL may still use them: they go back only once
+/// the collective has ended, so the blocks reused right away hold what the compute stream
+/// wrote. (A world of one can't make NCCL slow enough to force the race; this checks that the
+/// drop path runs without errors or hangs and loses no data.)
 #[test]
 fn dropped_work_keeps_its_buffers_until_the_collective_ends() -> Result<()> {
     let Some((cuda, pg)) = world_of_one() else {

@@ -367,15 +367,15 @@ fn nll_core<B: Backend>(
             ),
         ));
     }
-    if target.dtype() == DType::Bool {
+    if !matches!(target.dtype(), DType::I64 | DType::U8) {
         return Err(Error::DType {
             op,
-            expected: "class indices of an integer dtype (int64 or uint8)".into(),
-            got: DType::Bool,
+            expected: "class indices of dtype int64 or uint8 (\"Long or Byte\")".into(),
+            got: target.dtype(),
         });
     }
-    // uint8 (and int32) class indices, as PyTorch takes "Long or Byte": compared with
-    // `ignore_index` and gathered as int64 (in uint8, -100 would wrap to class 156).
+    // uint8 class indices are compared with `ignore_index` and gathered as int64 (in uint8,
+    // -100 would wrap to class 156).
     let target = &target.to_dtype(DType::I64)?;
     let classes = dims[1];
     let ignored = target.eq(options.ignore_index)?;

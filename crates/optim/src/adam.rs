@@ -240,8 +240,8 @@ impl<B: Backend> Optimizer<B> for Adam<B> {
                         g = add_scaled(&g, p, o.weight_decay)?;
                     }
                 }
-                // Each line is one torch call; a tensor-by-scalar product rounds the scalar to
-                // the tensor's dtype first, as torch does, and the products of addcmul /
+                // Each line is one torch call; a tensor-by-scalar product takes the scalar as
+                // torch does (in the tensor's dtype; as a float for f16/bf16), and the products of addcmul /
                 // addcdiv are formed in torch's order (`value * t1 * t2`, `value * t1 / t2`).
                 lerp_(&exp_avg, &g, 1.0 - beta1)?; // exp_avg.lerp_(grad, 1 - beta1)
                 // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)

@@ -95,6 +95,16 @@ fn linspace_values(start: f64, end: f64, steps: usize, out: &mut Vec<f64>) {
     }));
 }
 
+/// `v` converted to integer `dtype` as a scalar is (truncated, then wrapped), back as `f64`.
+fn integer_in(v: f64, dtype: DType) -> f64 {
+    let t = v as i64;
+    match dtype {
+        DType::U8 => t as u8 as f64,
+        DType::I32 => t as i32 as f64,
+        _ => t as f64,
+    }
+}
+
 /// An empty host vector with room for `len` values, or an error naming `op` when the memory
 /// cannot be had (instead of aborting the process).
 fn host_buffer<T>(op: &'static str, len: usize) -> Result<Vec<T>> {
@@ -179,7 +189,11 @@ impl<B: Backend> Tensor<B> {
         backend: &B,
     ) -> Result<Self> {
         let value = value.into();
-        value.check_fits("full", dtype)?;
+        // PyTorch's `full` range-checks every dtype but f16 and bf16, which it fills through a
+        // float conversion (1e5 becomes inf in f16); `masked_fill` checks those too.
+        if !matches!(dtype, DType::F16 | DType::BF16) {
+            value.check_fits("full", dtype)?;
+        }
         Tensor::build(shape, dtype, backend, |dst| backend.fill(dst, value))
     }
 
@@ -210,11 +224,11 @@ impl<B: Backend> Tensor<B> {
     }
 
     /// `torch.linspace(start, end, steps, dtype=dtype)`: `steps` evenly spaced values from
-    /// `start` to `end` inclusive. For an integer dtype the ends are truncated to integers
-    /// first, as in PyTorch (`linspace(-0.5, 10.0, 3, I64)` is `[0, 5, 10]`).
+    /// `start` to `end` inclusive. For an integer dtype the ends are converted to it first, as
+    /// in PyTorch (`linspace(-0.5, 10.0, 3, I64)` is `[0, 5, 10]`; in uint8, -5 is 251).
     pub fn linspace(start: f64, end: f64, steps: usize, dtype: DType, backend: &B) -> Result<Self> {
         let (start, end) = if !dtype.is_float() && dtype != DType::Bool {
-            (start.trunc(), end.trunc())
+            (integer_in(start, dtype), integer_in(end, dtype))
         } else {
             (start, end)
         };

@@ -130,6 +130,15 @@ fn conv_output_dims(
     check_params(op, p)?;
     let [n, c, h, w] = four(op, "input", input)?;
     let [o, cg, kh, kw] = four(op, "weight", weight)?;
+    if n > 0 && c > 0 && (h == 0 || w == 0) {
+        return Err(Error::shape(
+            op,
+            format!(
+                "Only zero batch or zero channel inputs are supported, but got input shape: \
+                 {input:?}"
+            ),
+        ));
+    }
     let g = p.groups;
     if o < g {
         return Err(Error::shape(

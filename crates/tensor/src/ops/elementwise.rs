@@ -283,12 +283,19 @@ impl<B: Backend> Tensor<B> {
             op,
             result_type(&[self.operand(), self.rhs_operand(op.name(), rhs)?]),
         )?;
-        if computes_in_f32(op, compute, rhs) {
-            let wide = self.to_dtype(DType::F32)?;
-            let out = wide.run_binary(op, wide.prepare(op, rhs, reversed)?)?;
-            return out.to_dtype(output_dtype(op, compute));
-        }
         let prepared = self.prepare(op, rhs, reversed)?;
+        if computes_in_f32(op, compute, rhs) {
+            // The value in f32; the graph records the op on the half operands (so it saves
+            // what the half op saves, not an f32 copy; its gradient takes the scalar rounded
+            // to the half type).
+            let exact = {
+                let _guard = crate::autograd::no_grad();
+                let wide = self.to_dtype(DType::F32)?;
+                let out = wide.run_binary(op, wide.prepare(op, rhs, reversed)?)?;
+                out.to_dtype(output_dtype(op, compute))?
+            };
+            return Ok(record_binary(op, &prepared.lhs, &prepared.rhs, exact));
+        }
         self.run_binary(op, prepared)
     }
 

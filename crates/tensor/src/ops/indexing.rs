@@ -137,9 +137,11 @@ impl<B: Backend> Tensor<B> {
         // As in PyTorch, a 0-dim tensor counts as 1-D here, and an empty index skips the checks.
         let src_layout = self.layout_at_least_1d()?;
         let index_layout = index.layout_at_least_1d()?;
-        if index.numel() > 0 {
-            check_index_shape(op, d, index_layout.dims(), src_layout.dims(), None)?;
+        if index.numel() == 0 {
+            let out = Tensor::zeros(index.dims(), self.dtype(), self.backend())?;
+            return Ok(record_gather(self, dim, index, out));
         }
+        check_index_shape(op, d, index_layout.dims(), src_layout.dims(), None)?;
         let storage = Tensor::read([self, index], |[s, i]| {
             self.backend()
                 .gather(View::new(s, &src_layout), d, View::new(i, &index_layout))

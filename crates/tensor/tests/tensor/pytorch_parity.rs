@@ -108,19 +108,21 @@ fn integer_pow_of_a_negative_scalar_is_an_error() {
 }
 
 /// `full` and `masked_fill` store the value as is and refuse one the dtype cannot hold
-/// ("value cannot be converted to type uint8_t without overflow"); arithmetic wraps.
+/// ("value cannot be converted to type uint8_t without overflow"; PyTorch 2.15's bounds, case
+/// by case); arithmetic wraps.
 #[test]
 fn stored_values_must_fit_the_dtype() {
     let c = cpu();
     for (value, dtype) in [
         (300.0, DType::U8),
+        (256.0, DType::U8),
         (-0.5, DType::U8),
-        (255.5, DType::U8),
         (1e20, DType::I64),
+        (2f64.powi(63), DType::I64),
         (f64::NAN, DType::I64),
         (f64::INFINITY, DType::I32),
+        (-2_147_483_648.5, DType::I32),
         (1e39, DType::F32),
-        (1e5, DType::F16),
     ] {
         let err = Tensor::full(&[2], value, dtype, &c)
             .unwrap_err()
@@ -136,8 +138,13 @@ fn stored_values_must_fit_the_dtype() {
     // integer -1 as uint8 is 255.
     for (value, dtype, want) in [
         (2.7, DType::U8, 2.0),
+        (255.99, DType::U8, 255.0),
+        (2_147_483_647.5, DType::I32, 2_147_483_647.0),
         (f64::INFINITY, DType::F16, f64::INFINITY),
         (65504.0, DType::F16, 65504.0),
+        // `full` converts into f16 and bf16 without a check: 1e5 is inf in f16.
+        (1e5, DType::F16, f64::INFINITY),
+        (1e5, DType::BF16, 99840.0),
     ] {
         let t = Tensor::full(&[1], value, dtype, &c).unwrap();
         assert_eq!(values(&t), [want], "{value} as {dtype}");
@@ -147,6 +154,10 @@ fn stored_values_must_fit_the_dtype() {
     let mask = tensor(&[1.0, 0.0], &[2], DType::Bool);
     let bytes = Tensor::zeros(&[2], DType::U8, &c).unwrap();
     assert!(bytes.masked_fill(&mask, 300i64).is_err());
+    // masked_fill checks f16 too (65519 would round to 65504, but is past it).
+    let halves = Tensor::zeros(&[2], DType::F16, &c).unwrap();
+    assert!(halves.masked_fill(&mask, 65519.0).is_err());
+    assert!(halves.masked_fill(&mask, 1e5).is_err());
     assert_eq!(values(&bytes.masked_fill(&mask, 2.5).unwrap()), [2.0, 0.0]);
     // Arithmetic wraps: uint8 [1] + 300 is 45.
     let one = tensor(&[1.0], &[1], DType::U8);
@@ -189,6 +200,11 @@ fn integer_arange_and_linspace_truncate_their_ends_first() {
     assert_eq!(
         linspace(0.0, -10.0, 4, DType::I32),
         [0.0, -3.0, -6.0, -10.0]
+    );
+    // torch.linspace(-5, 10, 4, dtype=torch.uint8): -5 is 251 first.
+    assert_eq!(
+        linspace(-5.0, 10.0, 4, DType::U8),
+        [251.0, 170.0, 90.0, 10.0]
     );
 }
 
@@ -265,6 +281,9 @@ fn gather_and_scatter_take_what_pytorch_takes() {
     let ones = Tensor::ones(&[2, 2], DType::F32, &c).unwrap();
     let z = Tensor::zeros(&[3], DType::F32, &c).unwrap();
     assert_eq!(values(&z.scatter_add(0, &none, &ones).unwrap()), [0.0; 3]);
+    // zeros(3).gather(0, zeros(0, 5)) is an empty (0, 5) tensor.
+    let empty_pick = z.gather(0, &Tensor::zeros(&[0, 5], DType::I64, &c).unwrap());
+    assert_eq!(empty_pick.unwrap().dims(), &[0, 5]);
     // tensor([[1., 2], [3, 4]]).gather(1, tensor([[1], [0]], dtype=torch.int32)) is [[2], [3]].
     let m = tensor(&[1.0, 2.0, 3.0, 4.0], &[2, 2], DType::F32);
     let i32_index = tensor(&[1.0, 0.0], &[2, 1], DType::I32);
