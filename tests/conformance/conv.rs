@@ -548,8 +548,10 @@ fn transposed<B: Backend>(b: &B) {
     }
 }
 
-/// An input with no channels sums nothing: PyTorch gives the bias (or zeros) at every
-/// position, with zero-size input and weight gradients and the bias gradient `sum(g)`; shapes
+/// An input with no channels sums nothing: the output is the bias (or zeros) at every position
+/// of `[N, O, Ho, Wo]`, with zero-size input and weight gradients and the bias gradient
+/// `sum(g)`. (PyTorch 2.15 returns a `[N, 0, H, W]` tensor here instead, dropping the output
+/// channels; we keep the convolution's definition, documented in docs/nn.md.) Shapes
 /// that would take a backend's fast paths (a 64 x 64 plane, a 3 x 3 kernel on a 1 x 1 plane).
 /// A weight with fewer output channels than groups is an error.
 fn zero_channels<B: Backend>(b: &B) {
