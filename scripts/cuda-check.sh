@@ -3,9 +3,10 @@
 # root, with gpu-bundle/ (or gpu-bundle.tar.xz) built beforehand by scripts/build-gpu-bundle.sh. It
 #   1. finds libcuda, NVRTC, cuBLAS (and cuDNN, NCCL) itself: ldconfig, the driver's folder,
 #      /usr/local/cuda, and the NVIDIA wheels' nvidia/*/lib folders of any Python environment;
-#   2. runs the CUDA conformance suite, PyTorch's golden ops and gradients (autograd on CUDA),
-#      the MLP training run against PyTorch's losses, the CLI conformance report, and the NVRTC
-#      compile test of every kernel, all with TINY_TORCH_REQUIRE=cuda (a skip is a failure);
+#   2. prints `tiny-torch env`, then runs the CUDA conformance suite, PyTorch's golden ops and
+#      gradients (autograd on CUDA), the MLP training run against PyTorch's losses, the CLI
+#      conformance report, and the NVRTC compile test of every kernel, all with
+#      TINY_TORCH_REQUIRE=cuda (a skip is a failure);
 #   3. runs the criterion benches of the CUDA backend and, when PyTorch is installed, times the
 #      same cases with PyTorch on the same GPU and prints the ratios.
 # Logs go to $OUT (or gpu-logs/). Exit status: the number of failed steps.
@@ -128,6 +129,9 @@ torch_step() {
 }
 
 # ---------------------------------------------------------------- correctness
+# What the binaries find here: libraries and their versions, devices (`tiny-torch env`).
+step env         30 "$bundle/tiny-torch" env
+show env
 step conformance 90 "$bundle/conformance" cuda::
 step golden      40 "$bundle/golden" cuda
 

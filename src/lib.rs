@@ -22,6 +22,7 @@
 //! outputs (used by the test suite and by the `tiny-torch conformance` command).
 
 pub mod checkpoint;
+pub mod collect_env;
 pub mod conformance;
 
 pub use tiny_torch_core as core;
@@ -57,9 +58,9 @@ pub use tiny_torch_cpu::Cpu;
 #[cfg(feature = "cuda")]
 pub mod cuda {
     pub use tiny_torch_cuda::{
-        Cuda, CudaStorage, DeviceProperties, MemoryStats, allow_tf32, cudnn_allow_tf32,
-        cudnn_benchmark, device_count, is_available, set_allow_tf32, set_cudnn_allow_tf32,
-        set_cudnn_benchmark,
+        Cuda, CudaEnv, CudaStorage, DeviceProperties, LibraryStatus, MemoryStats, allow_tf32,
+        cuda_env, cudnn_allow_tf32, cudnn_benchmark, device_count, is_available, set_allow_tf32,
+        set_cudnn_allow_tf32, set_cudnn_benchmark,
     };
 }
 #[cfg(feature = "cuda")]

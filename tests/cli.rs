@@ -59,6 +59,52 @@ fn version_and_help() {
     assert_exit(&tiny_torch(&["conformance", "--help"]), 0, &["Usage"]);
 }
 
+/// `tiny-torch env` lists every backend compiled in and agrees with what this process finds:
+/// a missing GPU or Vulkan driver is reported with its reason, never a panic.
+#[test]
+fn env_reports_each_backend_and_why_one_is_missing() {
+    let out = tiny_torch(&["env"]);
+    assert_exit(&out, 0, &[]);
+    let report = text(&out.stdout);
+    print!("{report}");
+    assert!(
+        report.contains("backends compiled in: cpu, cuda, wgpu"),
+        "{report}"
+    );
+    assert!(report.contains("cpu: available"), "{report}");
+    assert!(report.contains("threads:"), "{report}");
+    for library in ["driver", "NVRTC", "cuBLAS", "cuDNN", "NCCL"] {
+        assert!(
+            report.lines().any(|l| l.trim_start().starts_with(library)),
+            "no {library} line: {report}"
+        );
+    }
+    if tiny_torch::cuda::is_available() {
+        assert!(
+            report.contains("cuda: available") && report.contains("cuda:0"),
+            "{report}"
+        );
+    } else {
+        assert!(report.contains("cuda: not available: "), "{report}");
+        assert!(!report.contains("cuda:0"), "{report}");
+    }
+    let adapters = tiny_torch::wgpu::adapters();
+    if adapters.is_empty() {
+        assert!(
+            report.contains("wgpu: not available: no Vulkan adapter"),
+            "{report}"
+        );
+    } else {
+        assert!(report.contains("wgpu: available"), "{report}");
+        assert!(report.contains(&adapters[0].name), "{report}");
+    }
+    assert_exit(
+        &tiny_torch(&["env", "--json"]),
+        2,
+        &["env takes no arguments"],
+    );
+}
+
 #[test]
 fn bad_arguments_print_usage_and_exit_2() {
     assert_exit(&tiny_torch(&[]), 2, &["Usage", "no command"]);

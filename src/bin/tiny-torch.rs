@@ -1,6 +1,7 @@
 //! The `tiny-torch` command.
 //!
 //! ```text
+//! tiny-torch env
 //! tiny-torch conformance --golden DIR [--device cpu|wgpu[:N]|cuda[:N]]
 //! tiny-torch run --nproc-per-node N [--nnodes M --node-rank R --master-addr A --master-port P] -- PROGRAM ARGS
 //! tiny-torch --version | --help
@@ -16,12 +17,16 @@ use tiny_torch::conformance::{Golden, Report};
 
 const USAGE: &str = "\
 Usage:
+  tiny-torch env
   tiny-torch conformance --golden DIR [--device DEVICE]
   tiny-torch run [--nproc-per-node N ...] -- PROGRAM [ARGS...]
   tiny-torch --version
   tiny-torch --help
 
 Commands:
+  env           the backends compiled in, the devices they find, the versions of the libraries
+                loaded at run time (CUDA driver, NVRTC, cuBLAS, cuDNN, NCCL, Vulkan adapters)
+                and why a backend cannot run here
   conformance   run PyTorch's golden cases (DIR/ops.json + DIR/ops.safetensors) on a device
                 and print a per-op table; exits 1 if any case failed
   run           start PROGRAM once per rank with the torchrun variables set (like torchrun);
@@ -49,6 +54,11 @@ fn main() -> ExitCode {
             println!("tiny-torch {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
+        Some("env") if args.len() == 1 => {
+            print!("{}", tiny_torch::collect_env::report());
+            ExitCode::SUCCESS
+        }
+        Some("env") => usage_error("env takes no arguments"),
         Some("conformance") => conformance(&args[1..]),
         Some("run") => run(&args[1..]),
         Some(other) => usage_error(&format!("unknown command '{other}'")),

@@ -60,6 +60,12 @@ mod unary;
 
 pub use storage::{CpuStorage, POOL_LIMIT_BYTES, cached_bytes, empty_cache};
 
+/// How many threads the CPU ops run on (`torch.get_num_threads()`): rayon's pool, set by
+/// `RAYON_NUM_THREADS` (default: one per core).
+pub fn num_threads() -> usize {
+    rayon::current_num_threads()
+}
+
 use tiny_torch_core::{
     Backend, BinaryOp, DType, Device, Distribution, ReduceOp, Result, Scalar, ScatterReduce,
     UnaryOp, View, ViewMut,

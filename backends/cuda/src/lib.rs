@@ -40,6 +40,7 @@ mod device;
 mod foreach;
 mod indexing;
 mod launch;
+mod libraries;
 mod matmul;
 mod pinned;
 mod pool;
@@ -55,6 +56,7 @@ pub use device::{
     DeviceProperties, allow_tf32, cudnn_allow_tf32, cudnn_benchmark, device_count,
     driver_available, is_available, set_allow_tf32, set_cudnn_allow_tf32, set_cudnn_benchmark,
 };
+pub use libraries::{CudaEnv, LibraryStatus, cuda_env};
 pub use storage::{CudaStorage, MemoryStats};
 
 use device::CudaDevice;
