@@ -268,21 +268,91 @@ fn run_starts_every_rank_with_the_torchrun_variables_and_prefixes_their_output()
     }
 }
 
+/// A signal to the launcher (Ctrl-C, `kill`) reaches every rank and what it started, and the
+/// launcher exits with an error naming it.
+#[test]
+fn a_signal_to_the_launcher_stops_every_rank() {
+    let dir = temp_dir("launcher_signal");
+    let script = format!("sleep 60 & echo $! > {}/pid$RANK; wait", dir.display());
+    let launcher = Command::new(env!("CARGO_BIN_EXE_tiny-torch"))
+        .args(["run", "--nproc-per-node=2", "--", "sh", "-c", &script])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pids = sleeper_pids(&dir, 2);
+    assert_eq!(pids.len(), 2, "the ranks did not start");
+    let killed = Command::new("kill")
+        .args(["-TERM", &launcher.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = launcher.wait_with_output().unwrap();
+    assert_exit(&out, 1, &["interrupted by signal 15"]);
+    for pid in &pids {
+        assert!(
+            gone(pid, std::time::Duration::from_secs(2)),
+            "a rank's child outlived the launcher"
+        );
+    }
+}
+
+/// Whether process `pid` is gone (or a zombie about to be reaped), within `wait`.
+fn gone(pid: &str, wait: std::time::Duration) -> bool {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The state follows the command name in parentheses: Z is a zombie.
+        let state = status
+            .rsplit(')')
+            .next()
+            .and_then(|r| r.split_whitespace().next());
+        if status.is_empty() || state == Some("Z") {
+            return true;
+        }
+        if std::time::Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// The pids the ranks' background `sleep`s wrote into `dir`, once every rank has written.
+fn sleeper_pids(dir: &Path, ranks: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let pids: Vec<String> = (0..ranks)
+            .filter_map(|r| std::fs::read_to_string(dir.join(format!("pid{r}"))).ok())
+            .map(|p| p.trim().to_string())
+            .filter(|p| !p.is_empty())
+            .collect();
+        if pids.len() == ranks || std::time::Instant::now() > deadline {
+            return pids;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 #[test]
 fn run_stops_the_job_when_a_rank_fails() {
+    let dir = temp_dir("rank_fails");
     let start = std::time::Instant::now();
-    let out = tiny_torch(&[
-        "run",
-        "--nproc-per-node=2",
-        "--",
-        "sh",
-        "-c",
-        "if [ \"$RANK\" = 1 ]; then exit 4; fi; sleep 60",
-    ]);
+    // Rank 0's work runs in a child of its shell: stopping rank 0 must stop that too.
+    let script = format!(
+        "if [ \"$RANK\" = 1 ]; then sleep 1; exit 4; fi; sleep 60 & echo $! > {}/pid0; wait",
+        dir.display()
+    );
+    let out = tiny_torch(&["run", "--nproc-per-node=2", "--", "sh", "-c", &script]);
     assert_exit(&out, 1, &["rank 1 failed (exit code 4)"]);
     assert!(
         start.elapsed() < std::time::Duration::from_secs(30),
         "rank 0 was not stopped"
+    );
+    let pids = sleeper_pids(&dir, 1);
+    assert_eq!(pids.len(), 1, "rank 0 did not start its sleep");
+    assert!(
+        gone(&pids[0], std::time::Duration::from_secs(2)),
+        "rank 0's child outlived the job"
     );
     let bad = tiny_torch(&["run", "--nproc-per-node", "2"]);
     assert_exit(&bad, 2, &["no program given"]);

@@ -11,6 +11,12 @@
 //! `[rankK]: ` prefix, and waits. When one rank fails, the launcher stops the others on this
 //! node at once and reports which rank failed and how; the other nodes' ranks then fail too,
 //! by timeout (their collectives or the store), and their launchers stop theirs.
+//!
+//! As torchrun, each rank runs in a process group of its own, and stopping a rank stops its
+//! group (a rank's shell script and the program it started alike): `SIGTERM`, then after a
+//! grace period `SIGKILL`. A `SIGINT`, `SIGTERM` or `SIGHUP` sent to the launcher (Ctrl-C
+//! included: the ranks' own groups do not get the terminal's) is passed on to every rank, which
+//! is then stopped the same way, and the launcher returns an error naming the signal.
 
 use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
@@ -206,6 +212,11 @@ pub fn launch_with(config: &LaunchConfig, sink: LineSink) -> Result<()> {
         if std::env::var_os("RAYON_NUM_THREADS").is_none() {
             command.env("RAYON_NUM_THREADS", threads_per_rank.to_string());
         }
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
         let mut child = match command.spawn() {
             Ok(child) => child,
             Err(e) => {
@@ -226,6 +237,7 @@ pub fn launch_with(config: &LaunchConfig, sink: LineSink) -> Result<()> {
         ranks.push((rank, child));
     }
     let failure = monitor(&mut ranks);
+    signals::restore();
     // The ranks have exited; their last lines are in the pipes. A process a rank started and
     // left behind may hold a pipe open: wait a little, not for it.
     let deadline = std::time::Instant::now() + Duration::from_secs(3);
@@ -239,20 +251,40 @@ pub fn launch_with(config: &LaunchConfig, sink: LineSink) -> Result<()> {
     }
     match failure {
         None => Ok(()),
-        Some((rank, status)) => Err(Error::distributed(
+        Some(Failure::Rank(rank, status)) => Err(Error::distributed(
             "tiny-torch run",
             format!(
                 "rank {rank} failed ({}); stopped the other ranks of this node",
                 describe(status)
             ),
         )),
+        Some(Failure::Signal(signal)) => Err(Error::distributed(
+            "tiny-torch run",
+            format!("interrupted by signal {signal}; passed it on and stopped every rank"),
+        )),
     }
 }
 
-/// Waits for every rank; at the first failure, kills the others. Returns the failure.
-fn monitor(ranks: &mut [(usize, Child)]) -> Option<(usize, ExitStatus)> {
+/// Why a launch ended early.
+enum Failure {
+    /// This rank exited unsuccessfully.
+    Rank(usize, ExitStatus),
+    /// The launcher got this signal.
+    Signal(i32),
+}
+
+/// Waits for every rank; at the first failure, or a signal to the launcher, stops them all.
+fn monitor(ranks: &mut [(usize, Child)]) -> Option<Failure> {
+    signals::install();
     let mut running: Vec<bool> = vec![true; ranks.len()];
     loop {
+        if let Some(signal) = signals::received() {
+            for (_, child) in ranks.iter() {
+                signal_group(child, signal);
+            }
+            stop_all(ranks);
+            return Some(Failure::Signal(signal));
+        }
         for (i, (rank, child)) in ranks.iter_mut().enumerate() {
             if !running[i] {
                 continue;
@@ -263,7 +295,7 @@ fn monitor(ranks: &mut [(usize, Child)]) -> Option<(usize, ExitStatus)> {
                     if !status.success() {
                         let rank = *rank;
                         stop_all(ranks);
-                        return Some((rank, status));
+                        return Some(Failure::Rank(rank, status));
                     }
                 }
                 Ok(None) => {}
@@ -277,12 +309,93 @@ fn monitor(ranks: &mut [(usize, Child)]) -> Option<(usize, ExitStatus)> {
     }
 }
 
+/// How long stopped ranks get between `SIGTERM` and `SIGKILL`.
+const GRACE: Duration = Duration::from_secs(5);
+
+/// Stops every rank's process group: `SIGTERM`, up to [`GRACE`] to exit, then `SIGKILL`; and
+/// reaps the ranks.
 fn stop_all(ranks: &mut [(usize, Child)]) {
+    #[cfg(unix)]
+    let term = libc::SIGTERM;
+    #[cfg(not(unix))]
+    let term = 15;
     for (_, child) in ranks.iter_mut() {
-        if let Ok(None) = child.try_wait() {
-            let _ = child.kill();
-        }
+        signal_group(child, term);
+    }
+    let deadline = std::time::Instant::now() + GRACE;
+    while std::time::Instant::now() < deadline
+        && ranks
+            .iter_mut()
+            .any(|(_, child)| matches!(child.try_wait(), Ok(None)))
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for (_, child) in ranks.iter_mut() {
+        #[cfg(unix)]
+        signal_group(child, libc::SIGKILL);
+        let _ = child.kill();
         let _ = child.wait();
+    }
+}
+
+/// Sends `signal` to the process group a rank leads (the rank and whatever it started).
+fn signal_group(child: &Child, signal: i32) {
+    #[cfg(unix)]
+    if let Ok(pid) = libc::pid_t::try_from(child.id()) {
+        // SAFETY: kill(2) with a negative pid signals that process group; it has no other
+        // effect on this process.
+        unsafe {
+            libc::kill(-pid, signal);
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (child, signal);
+}
+
+/// The launcher's handlers for `SIGINT`, `SIGTERM` and `SIGHUP`: they record the signal (an
+/// atomic store, all a handler may do), and the monitor loop passes it on to the ranks.
+mod signals {
+    use std::sync::atomic::{AtomicI32, Ordering};
+
+    static RECEIVED: AtomicI32 = AtomicI32::new(0);
+
+    #[cfg(unix)]
+    const SIGNALS: [i32; 3] = [libc::SIGINT, libc::SIGTERM, libc::SIGHUP];
+
+    #[cfg(unix)]
+    extern "C" fn record(signal: libc::c_int) {
+        RECEIVED.store(signal, Ordering::SeqCst);
+    }
+
+    /// Installs the handlers (the launcher's own default would end it and orphan the ranks).
+    pub(super) fn install() {
+        RECEIVED.store(0, Ordering::SeqCst);
+        #[cfg(unix)]
+        for signal in SIGNALS {
+            // SAFETY: `record` is async-signal-safe (one atomic store).
+            unsafe {
+                libc::signal(signal, record as *const () as libc::sighandler_t);
+            }
+        }
+    }
+
+    /// Puts the default handlers back.
+    pub(super) fn restore() {
+        #[cfg(unix)]
+        for signal in SIGNALS {
+            // SAFETY: restores the default disposition.
+            unsafe {
+                libc::signal(signal, libc::SIG_DFL);
+            }
+        }
+    }
+
+    /// The signal received since `install`, if any.
+    pub(super) fn received() -> Option<i32> {
+        match RECEIVED.load(Ordering::SeqCst) {
+            0 => None,
+            signal => Some(signal),
+        }
     }
 }
 
