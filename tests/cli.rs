@@ -125,6 +125,27 @@ fn bad_arguments_print_usage_and_exit_2() {
         2,
         &["--bogus"],
     );
+    // A world that overflows, or that no node could hold, is refused before anything starts.
+    let huge = [
+        "run",
+        "--nnodes",
+        "2",
+        "--nproc-per-node",
+        "9223372036854775808",
+    ];
+    assert_exit(
+        &tiny_torch(&[&huge[..], &["--", "true"]].concat()),
+        2,
+        &["too many"],
+    );
+    // An argument that is not UTF-8 is a usage error, not a panic.
+    use std::os::unix::ffi::OsStrExt;
+    let out = Command::new(env!("CARGO_BIN_EXE_tiny-torch"))
+        .args(["run", "--", "true"])
+        .arg(std::ffi::OsStr::from_bytes(b"\xff"))
+        .output()
+        .unwrap();
+    assert_exit(&out, 2, &["not valid UTF-8"]);
 }
 
 #[test]

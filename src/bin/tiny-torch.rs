@@ -43,7 +43,15 @@ Options:
 const EXIT_USAGE: u8 = 2;
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
+    // Arguments that are not UTF-8 (possible in Linux paths) are a usage error, not a panic.
+    let args: Vec<String> = match std::env::args_os()
+        .skip(1)
+        .map(|a| a.into_string())
+        .collect()
+    {
+        Ok(args) => args,
+        Err(bad) => return usage_error(&format!("argument {bad:?} is not valid UTF-8")),
+    };
     match args.first().map(String::as_str) {
         None => usage_error("no command given"),
         Some("-h" | "--help" | "help") => {

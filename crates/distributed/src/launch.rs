@@ -18,7 +18,7 @@
 //! included: the ranks' own groups do not get the terminal's) is passed on to every rank, which
 //! is then stopped the same way, and the launcher returns an error naming the signal.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::Arc;
@@ -135,6 +135,23 @@ impl LaunchConfig {
                 "--nproc-per-node and --nnodes must be at least 1",
             ));
         }
+        // (A world past this is a typo: every rank is a process of this node's.)
+        const MAX_WORLD: usize = 1 << 20;
+        if self.nproc_per_node > 4096
+            || self
+                .nproc_per_node
+                .checked_mul(self.nnodes)
+                .is_none_or(|w| w > MAX_WORLD)
+        {
+            return Err(Error::invalid(
+                "tiny-torch run",
+                format!(
+                    "--nproc-per-node {} and --nnodes {} ask for too many processes (at most \
+                     4096 per node and {MAX_WORLD} in all)",
+                    self.nproc_per_node, self.nnodes
+                ),
+            ));
+        }
         if self.node_rank >= self.nnodes {
             return Err(Error::invalid(
                 "tiny-torch run",
@@ -173,9 +190,14 @@ pub type LineSink = Arc<dyn Fn(usize, Stream, &str) + Send + Sync>;
 pub fn launch(config: &LaunchConfig) -> Result<()> {
     launch_with(
         config,
+        // `writeln!`, not `println!`: a closed stdout (`| head`) must not panic the forwarder.
         Arc::new(|rank, stream, line| match stream {
-            Stream::Stdout => println!("[rank{rank}]: {line}"),
-            Stream::Stderr => eprintln!("[rank{rank}]: {line}"),
+            Stream::Stdout => {
+                let _ = writeln!(std::io::stdout().lock(), "[rank{rank}]: {line}");
+            }
+            Stream::Stderr => {
+                let _ = writeln!(std::io::stderr().lock(), "[rank{rank}]: {line}");
+            }
         }),
     )
 }
