@@ -150,6 +150,24 @@ def pooling_and_batch_norm(dev):
     return out
 
 
+def resnet_step(build, batch, size, classes, dev):
+    """One training step of benches/train.rs's cases, as a function: zero_grad, train-mode
+    forward, cross-entropy, backward and SGD(lr=1e-3, momentum=0.9).step() on fixed random
+    inputs (seed 0). Also used by torch_profile_step.py."""
+    torch.manual_seed(0)
+    model = build(num_classes=classes).to(dev).train()
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
+    x = torch.randn(batch, 3, size, size, device=dev)
+    y = torch.randint(0, classes, (batch,), device=dev)
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+
+    return step
+
+
 def training_steps(dev):
     """benches/train.rs's cases: zero_grad, train-mode forward, cross-entropy, backward and
     SGD(lr=1e-3, momentum=0.9).step() on fixed random inputs, with PyTorch's eager defaults
@@ -165,17 +183,7 @@ def training_steps(dev):
         ("resnet18_32x32", torchvision.models.resnet18, 32, 32, 10),
         ("resnet50_8x224", torchvision.models.resnet50, 8, 224, 1000),
     ]:
-        torch.manual_seed(0)
-        model = build(num_classes=classes).to(dev).train()
-        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-        x = torch.randn(batch, 3, size, size, device=dev)
-        y = torch.randint(0, classes, (batch,), device=dev)
-
-        def step():
-            opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
-
+        step = resnet_step(build, batch, size, classes, dev)
         out[f"cuda/train/{name}"] = (timeit(step, min_time=1.0), batch, "img")
         if size == 224:
             # The same with torch.backends.cudnn.benchmark (step_phases' `benchmark` run).

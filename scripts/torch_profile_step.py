@@ -12,6 +12,7 @@ import argparse
 import torch
 import torchvision
 from torch.profiler import ProfilerActivity, profile
+from torch_cuda_bench import resnet_step
 
 CASES = {
     "resnet18_8x224": (torchvision.models.resnet18, 8, 224, 1000),
@@ -38,16 +39,10 @@ def main():
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev == "cuda" else [])
     for name in args.cases:
         build, batch, size, classes = CASES[name]
-        torch.manual_seed(0)
-        model = build(num_classes=classes).to(dev).train()
-        opt = torch.optim.SGD(model.parameters(), lr=1e-3, momentum=0.9)
-        x = torch.randn(batch, 3, size, size, device=dev)
-        y = torch.randint(0, classes, (batch,), device=dev)
+        train_step = resnet_step(build, batch, size, classes, dev)
 
         def step():
-            opt.zero_grad(set_to_none=True)
-            torch.nn.functional.cross_entropy(model(x), y).backward()
-            opt.step()
+            train_step()
             if dev == "cuda":
                 torch.cuda.synchronize()
 

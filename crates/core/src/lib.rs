@@ -34,7 +34,7 @@ pub use layout::{Layout, StridedOffsets, check_extent, check_same_dims};
 pub use nn_op::{
     BatchNormSaved, Conv2dParams, Pool2dParams, check_adaptive_avg_pool2d,
     check_adaptive_avg_pool2d_backward, check_batch_norm, check_batch_norm_backward,
-    check_conv_dims, check_max_pool2d_backward, check_same_dtype, conv_dims,
+    check_conv_dims, check_conv_planes, check_max_pool2d_backward, check_same_dtype, conv_dims,
 };
 pub use op::{
     BinaryOp, Distribution, ReduceOp, ScatterReduce, UnaryOp, check_matmul_dtypes,

@@ -42,15 +42,7 @@ impl Conv2dParams {
         weight: &[usize],
     ) -> Result<[usize; 4]> {
         let [n, c, h, w] = input;
-        if n > 0 && c > 0 && (h == 0 || w == 0) {
-            return Err(Error::shape(
-                op,
-                format!(
-                    "Only zero batch or zero channel inputs are supported, but got input shape: \
-                     {input:?}"
-                ),
-            ));
-        }
+        check_conv_planes(op, input)?;
         let &[o, cg, kh, kw] = weight else {
             return Err(Error::shape(
                 op,
@@ -88,6 +80,22 @@ impl Conv2dParams {
         }
         Ok(output)
     }
+}
+
+/// PyTorch's rule for empty convolution inputs: a batch or channel count of zero is fine (the
+/// output is empty or the bias), an empty plane with samples and channels is not.
+pub fn check_conv_planes(op: &'static str, [n, c, h, w]: [usize; 4]) -> Result<()> {
+    if n > 0 && c > 0 && (h == 0 || w == 0) {
+        return Err(Error::shape(
+            op,
+            format!(
+                "Only zero batch or zero channel inputs are supported, but got input shape: \
+                 {:?}",
+                [n, c, h, w]
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// `max_pool2d` / `avg_pool2d` geometry, with PyTorch's defaults expressed by the caller

@@ -14,7 +14,7 @@ use crate::Tensor;
 use crate::autograd::formulas::conv::{
     record_conv2d, record_conv2d_backward_input, record_conv2d_backward_weight,
 };
-use tiny_torch_core::{Backend, Conv2dParams, Error, Result, View};
+use tiny_torch_core::{Backend, Conv2dParams, Error, Result, View, check_conv_planes};
 
 /// A pair of spatial sizes `[height, width]`: a single `usize` means the same for both, as
 /// PyTorch's `stride=2` means `(2, 2)`.
@@ -130,15 +130,7 @@ fn conv_output_dims(
     check_params(op, p)?;
     let [n, c, h, w] = four(op, "input", input)?;
     let [o, cg, kh, kw] = four(op, "weight", weight)?;
-    if n > 0 && c > 0 && (h == 0 || w == 0) {
-        return Err(Error::shape(
-            op,
-            format!(
-                "Only zero batch or zero channel inputs are supported, but got input shape: \
-                 {input:?}"
-            ),
-        ));
-    }
+    check_conv_planes(op, [n, c, h, w])?;
     let g = p.groups;
     if o < g {
         return Err(Error::shape(
