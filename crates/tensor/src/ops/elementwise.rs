@@ -279,11 +279,8 @@ impl<B: Backend> Tensor<B> {
         rhs: &TensorOrScalar<'_, B>,
         reversed: bool,
     ) -> Result<Self> {
-        let compute = compute_dtype(
-            op,
-            result_type(&[self.operand(), self.rhs_operand(op.name(), rhs)?]),
-        )?;
         let prepared = self.prepare(op, rhs, reversed)?;
+        let compute = prepared.lhs.dtype(); // (both operands are in the compute dtype)
         if computes_in_f32(op, compute, rhs) {
             // The value in f32; the graph records the op on the half operands (so it saves
             // what the half op saves, not an f32 copy; its gradient takes the scalar rounded
