@@ -135,9 +135,11 @@ impl LaunchConfig {
                 "--nproc-per-node and --nnodes must be at least 1",
             ));
         }
-        // (A world past this is a typo: every rank is a process of this node's.)
+        // Bounds no real job reaches, so that a typo neither overflows the world size nor
+        // forks processes without end.
+        const MAX_PER_NODE: usize = 4096;
         const MAX_WORLD: usize = 1 << 20;
-        if self.nproc_per_node > 4096
+        if self.nproc_per_node > MAX_PER_NODE
             || self
                 .nproc_per_node
                 .checked_mul(self.nnodes)
@@ -147,7 +149,7 @@ impl LaunchConfig {
                 "tiny-torch run",
                 format!(
                     "--nproc-per-node {} and --nnodes {} ask for too many processes (at most \
-                     4096 per node and {MAX_WORLD} in all)",
+                     {MAX_PER_NODE} per node and {MAX_WORLD} in all)",
                     self.nproc_per_node, self.nnodes
                 ),
             ));
