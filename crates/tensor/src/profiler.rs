@@ -134,12 +134,16 @@ impl<B: Backend> Profiled<B> {
         if device && result.is_ok() {
             result = self.inner.synchronize().and(result);
         }
-        let elapsed = start.elapsed();
+        self.add((method, op), start.elapsed());
+        result
+    }
+
+    /// Adds one call of `elapsed` to `key`'s row.
+    fn add(&self, key: OpKey, elapsed: Duration) {
         let mut record = self.record.lock().unwrap_or_else(PoisonError::into_inner);
-        let stat = record.entry((method, op)).or_default();
+        let stat = record.entry(key).or_default();
         stat.calls += 1;
         stat.total += elapsed;
-        result
     }
 }
 
@@ -246,10 +250,7 @@ impl<B: Backend> Backend for Profiled<B> {
         // Timed directly: in Device mode the surrounding synchronizations would be no-ops.
         let start = Instant::now();
         let result = self.inner.synchronize();
-        let mut record = self.record.lock().unwrap_or_else(PoisonError::into_inner);
-        let stat = record.entry(("synchronize", "")).or_default();
-        stat.calls += 1;
-        stat.total += start.elapsed();
+        self.add(("synchronize", ""), start.elapsed());
         result
     }
 
