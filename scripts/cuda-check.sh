@@ -10,9 +10,9 @@
 #   3. runs the criterion benches of the CUDA backend and, when PyTorch is installed, times the
 #      same cases with PyTorch on the same GPU and prints the ratios.
 # Logs go to $OUT (or gpu-logs/). Exit status: the number of failed steps.
-# QUICK=1: a short run for a small device budget (no CLI, NCCL, MNIST, wgpu, whole-step
-# criterion bench or kernel compile test; step_phases gives the step times). BUDGET=S (below)
-# ends the run after S seconds: `QUICK=1 BUDGET=420 bash scripts/cuda-check.sh`.
+# QUICK=1: a short run for a small device budget (no CLI, NCCL, MNIST, wgpu or kernel compile
+# test; of the whole-step criterion benches ResNet-50 alone). BUDGET=S (below) ends the run
+# after S seconds: `QUICK=1 BUDGET=420 bash scripts/cuda-check.sh` (3 minutes on an H200).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bundle=gpu-bundle
@@ -140,15 +140,20 @@ step golden      40 "$bundle/golden" cuda
 # split into forward, backward and optimizer (each ended by a synchronization).
 step phases      60 "$bundle/step_phases" cuda 20
 show phases
-full_step train_bench 100 "$bundle/train" --bench "cuda/train" --warm-up-time 1 --measurement-time 3 --noplot
+# The criterion step bench (QUICK: ResNet-50 alone), which PyTorch's steps are set against.
+train_cases="cuda/train"; [ -n "$quick" ] && train_cases="cuda/train/resnet50"
+step train_bench 100 "$bundle/train" --bench "$train_cases" --warm-up-time 1 --measurement-time 3 --noplot
 # PyTorch's steps on the same GPU (ratios against train_bench.log when it ran).
 torch_step torch_train 90 "$python" scripts/torch_cuda_bench.py --only train --ours "$logs/train_bench.log" --json "$logs/torch_train.json"
 show torch_train
-# Convolutions through cuDNN's graph API (opt-in until checked here; see docs/cuda.md).
-TINY_TORCH_CUDNN_GRAPH=1 step graph_conv 90 "$bundle/conformance" cuda::conv
-TINY_TORCH_CUDNN_GRAPH=1 step graph_golden 40 "$bundle/golden" cuda
-TINY_TORCH_CUDNN_GRAPH=1 step phases_graph 60 "$bundle/step_phases" cuda 20
-show phases_graph
+# Convolutions on cuDNN's legacy API (TINY_TORCH_CUDNN_GRAPH=0; by default it runs only a
+# forward with a bias and shapes without a graph plan), and in benchmark mode (graph plans
+# timed per shape; see docs/cuda.md).
+TINY_TORCH_CUDNN_GRAPH=0 step legacy_conv 90 "$bundle/conformance" cuda::conv
+TINY_TORCH_CUDNN_GRAPH=0 step legacy_golden 40 "$bundle/golden" cuda
+step benchmark_conv 90 "$bundle/conformance" cuda_benchmark::
+TINY_TORCH_CUDNN_GRAPH=0 step phases_legacy 60 "$bundle/step_phases" cuda 20
+show phases_legacy
 # Where the ResNet-50 step's time goes, op by op, ours and PyTorch's (torch.profiler).
 step profile     60 "$bundle/step_phases" cuda 5 50_8x224 profile
 torch_step torch_profile 60 "$python" scripts/torch_profile_step.py --steps 5 resnet50_8x224
@@ -167,9 +172,9 @@ show torch_ops
 # Batch norm on our own kernels instead of cuDNN's, to compare with the cuda/nn cases above.
 TINY_TORCH_CUDNN_BATCH_NORM=0 step own_bn_bench 30 "$bundle/ops" --bench "cuda/nn/batch_norm" --warm-up-time 0.5 --measurement-time 1 --noplot
 grep -h "time:" -B1 "$logs/own_bn_bench.log" 2>/dev/null | head -8
-# The convolution benches with the graph API (compare with bench.log).
-TINY_TORCH_CUDNN_GRAPH=1 step graph_bench 40 "$bundle/ops" --bench "cuda/conv2d" --warm-up-time 0.5 --measurement-time 1 --noplot
-grep -h "time:" -B1 "$logs/graph_bench.log" 2>/dev/null | head -12
+# The convolution benches on the legacy API (compare with bench.log).
+TINY_TORCH_CUDNN_GRAPH=0 step legacy_bench 40 "$bundle/ops" --bench "cuda/conv2d" --warm-up-time 0.5 --measurement-time 1 --noplot
+grep -h "time:" -B1 "$logs/legacy_bench.log" 2>/dev/null | head -12
 
 # ---------------------------------------------------------------- the rest (full runs)
 full_step cli    20 "$bundle/tiny-torch" conformance --golden tests/data/golden --device cuda

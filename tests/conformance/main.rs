@@ -187,3 +187,33 @@ fn required_backends_are_compiled_in() {
         );
     }
 }
+
+/// cuDNN's benchmark mode (`set_cudnn_benchmark`, off by default), checked on its own: the
+/// convolution family again, every pass and shape timed on first use (graph-API plans, or the
+/// legacy algorithms for a forward with a bias), against the same references. The mode is
+/// process-wide, so the convolutions of tests running beside this one may be timed too; that
+/// changes only which algorithm computes them.
+#[cfg(feature = "cuda")]
+mod cuda_benchmark {
+    /// Turns benchmark mode off again, also when a check fails.
+    struct BenchmarkMode;
+
+    impl Drop for BenchmarkMode {
+        fn drop(&mut self) {
+            tiny_torch::cuda::set_cudnn_benchmark(false);
+        }
+    }
+
+    #[test]
+    fn conv() {
+        let backend = crate::common::backend_or_skip("cuda", || {
+            tiny_torch::cuda::set_cudnn_allow_tf32(false);
+            tiny_torch::cuda::Cuda::new(0).map_err(|e| e.to_string())
+        });
+        if let Some(b) = backend {
+            tiny_torch::cuda::set_cudnn_benchmark(true);
+            let _off_again = BenchmarkMode;
+            crate::conv::check_conv(&b);
+        }
+    }
+}

@@ -6,10 +6,14 @@
 //!
 //! Operands are passed in place when they are contiguous NCHW (any offset, 16-byte aligned);
 //! other views are packed into contiguous copies first. Outputs are new contiguous buffers.
-//! The algorithm for each (pass, dtype, shapes, parameters) comes from cuDNN's heuristics
-//! (`cudnn.rs`): the first candidate whose workspace can be allocated runs and is cached per
-//! device. The workspace comes from the caching allocator and goes back to it as soon as the
-//! call is queued (the pool is stream-ordered).
+//! Each pass that overwrites its output runs through cuDNN's graph API (`cudnn_graph.rs`: an
+//! execution plan per pass and shape, from the heuristics or, in benchmark mode, the fastest
+//! of up to [`BENCHMARK_LIMIT`] timed here), as PyTorch 2 runs it. A forward with a bias, and
+//! any shape without a plan, take the legacy API: the algorithm for each (pass, dtype, shapes,
+//! parameters) comes from cuDNN's heuristics or timing (`cudnn.rs`), and the first candidate
+//! whose workspace can be allocated runs and is cached per device. Workspaces come from the
+//! caching allocator and go back to it as soon as the call is queued (the pool is
+//! stream-ordered).
 //!
 //! dtypes: f32 (TF32 tensor cores unless `set_cudnn_allow_tf32(false)`, as PyTorch's
 //! `torch.backends.cudnn.allow_tf32`), f64, and f16 / bf16 with f32
@@ -185,7 +189,6 @@ fn run_pass(
 ) -> Result<()> {
     if let Some(output) = graph_output
         && cudnn_graph::enabled()
-        && !key.benchmark
         && run_graph(cuda, state, key, output, operands)
     {
         return Ok(());
@@ -235,10 +238,10 @@ fn run_pass(
     })
 }
 
-/// The pass of `key` through a cached graph-API plan (`cudnn_graph`, opt-in), building it on
-/// first use; false when no plan builds or runs for the key (remembered: the legacy path runs
-/// that shape from then on, and stderr says why, once per shape, while the graph path is on
-/// trial).
+/// The pass of `key` through a cached graph-API plan (`cudnn_graph`), building it on first
+/// use (in benchmark mode, timing up to [`BENCHMARK_LIMIT`] plans on these operands); false
+/// when no plan builds or runs for the key (remembered: the legacy path runs that shape from
+/// then on, and stderr says why, once per shape).
 fn run_graph(
     cuda: &Cuda,
     state: &mut CudnnState,
@@ -249,7 +252,13 @@ fn run_graph(
     let handle = state.handle();
     let plans = &mut state.graph_plans;
     if !plans.contains_key(key) {
-        let plan = cudnn_graph::build(handle, key, output, workspace_cap(cuda.device()));
+        let cap = workspace_cap(cuda.device());
+        let plan = if key.benchmark {
+            cudnn_graph::plans(handle, key, output, cap, BENCHMARK_LIMIT)
+                .and_then(|plans| fastest_plan(cuda, handle, plans, operands))
+        } else {
+            cudnn_graph::build(handle, key, output, cap)
+        };
         if let Err(e) = &plan {
             eprintln!("tiny-torch: cuDNN graph API, {key:?}: {e}; using the legacy API");
         }
@@ -270,6 +279,66 @@ fn run_graph(
         return false;
     }
     true
+}
+
+/// How many graph-API plans benchmark mode times per pass and shape: PyTorch's
+/// `torch.backends.cudnn.benchmark_limit` default.
+pub(crate) const BENCHMARK_LIMIT: usize = 10;
+
+/// How many runs of a plan benchmark mode averages, after one untimed run.
+const TIMED_RUNS: usize = 3;
+
+/// Benchmark mode on the graph path: the fastest of `plans`, each run and timed (CUDA events
+/// on the device's stream) on the pass's own buffers. Only the pass's output is written, and
+/// the pass overwrites it again when it runs. A plan whose workspace cannot be allocated or
+/// that fails to run is left out; an error when every one is.
+fn fastest_plan(
+    cuda: &Cuda,
+    handle: cs::cudnnHandle_t,
+    plans: Vec<cudnn_graph::Plan>,
+    operands: &ConvOperands,
+) -> Result<cudnn_graph::Plan> {
+    let mut fastest: Option<(f32, cudnn_graph::Plan)> = None;
+    let mut last_error = None;
+    for plan in plans {
+        match time_plan(cuda, handle, &plan, operands) {
+            Ok(ms) if fastest.as_ref().is_none_or(|(best, _)| ms < *best) => {
+                fastest = Some((ms, plan))
+            }
+            Ok(_) => {}
+            Err(e) => last_error = Some(e),
+        }
+    }
+    match (fastest, last_error) {
+        (Some((_, plan)), _) => Ok(plan),
+        (None, Some(e)) => Err(e),
+        (None, None) => Err(backend_error("cuDNN graph API: no plan to time")),
+    }
+}
+
+/// The mean milliseconds of one run of `plan` on `operands` (this waits for the device).
+fn time_plan(
+    cuda: &Cuda,
+    handle: cs::cudnnHandle_t,
+    plan: &cudnn_graph::Plan,
+    operands: &ConvOperands,
+) -> Result<f32> {
+    let (ws, ws_ptr) = workspace(cuda, plan.workspace)?;
+    let buffers = [operands.x, operands.w, operands.y];
+    // Untimed: a plan's first run may load or compile its kernels.
+    cudnn_graph::execute(handle, plan, buffers, ws_ptr)?;
+    let stream = &cuda.device().stream;
+    let timing = Some(cudarc::driver::sys::CUevent_flags::CU_EVENT_DEFAULT);
+    let event_error = |e| backend_error(format!("cuDNN benchmark mode: a CUDA event: {e}"));
+    let start = stream.record_event(timing).map_err(event_error)?;
+    for _ in 0..TIMED_RUNS {
+        cudnn_graph::execute(handle, plan, buffers, ws_ptr)?;
+    }
+    let end = stream.record_event(timing).map_err(event_error)?;
+    let ms = start.elapsed_ms(&end).map_err(event_error)?;
+    // Every run has ended (elapsed_ms waited for `end`): the workspace may go back.
+    drop(ws);
+    Ok(ms / TIMED_RUNS as f32)
 }
 
 /// Benchmark mode: the heuristics' `choices` reordered by cuDNN's timing of every algorithm

@@ -76,7 +76,9 @@ pub(crate) struct CudnnState {
     pub(crate) graph_plans: HashMap<ConvKey, Option<crate::cudnn_graph::Plan>>,
 }
 
-// SAFETY: the handle is only used under the device's mutex, with the device's context bound.
+// SAFETY: the handle and the plans are only used under the device's mutex, with the device's
+// context bound; a plan's `Rc`'d graph is shared only with the other plans of one benchmark
+// search, which end before the mutex is released.
 unsafe impl Send for CudnnState {}
 
 impl CudnnState {

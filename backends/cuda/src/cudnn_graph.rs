@@ -11,10 +11,13 @@
 //! accumulate in f32 here, never one whose sums run in reduced precision; they are ordered as
 //! the legacy path orders its algorithms (see [`admit`]).
 //!
-//! **Opt-in** (`TINY_TORCH_CUDNN_GRAPH=1`) until it has run on a GPU: this was written on a
-//! machine without one. Passes that accumulate into their output (a forward with a bias),
-//! benchmark mode, and any shape for which no plan builds or runs stay on the legacy path (a
-//! failure is remembered, so it is not retried for that shape).
+//! **The default** since its first GPU run (an H200, 2026-11-27: every convolution of the
+//! conformance suite, the golden tests and the ResNet steps built a plan here; the forwards
+//! ran 1.3–1.8× faster than on the legacy path, the ResNet-50 step 1.7×; docs/PERFORMANCE.md).
+//! `TINY_TORCH_CUDNN_GRAPH=0` turns it off, as `TORCH_CUDNN_V8_API_DISABLED=1` does in
+//! PyTorch. Passes that accumulate into their output (a forward with a bias), benchmark mode,
+//! and any shape for which no plan builds or runs stay on the legacy path (a failure is
+//! remembered, so it is not retried for that shape).
 
 // The engine configurations and plans are kept in `CudnnState` (Send under its own contract:
 // used only under the device's cuDNN mutex).
@@ -22,6 +25,7 @@
 use crate::cudnn::{ConvKey, ConvKind, cudnn_error, data_types};
 use cudarc::cudnn::sys as cs;
 use std::ffi::c_void;
+use std::rc::Rc;
 use std::sync::OnceLock;
 use tiny_torch_core::{DType, Result};
 
@@ -29,10 +33,11 @@ use cs::cudnnBackendAttributeName_t as Attr;
 use cs::cudnnBackendAttributeType_t as Ty;
 use cs::cudnnBackendDescriptorType_t as Kind;
 
-/// Whether the graph path is on (`TINY_TORCH_CUDNN_GRAPH=1`).
+/// Whether the graph path is on: unless `TINY_TORCH_CUDNN_GRAPH=0`.
 pub(crate) fn enabled() -> bool {
     static ENABLED: OnceLock<bool> = OnceLock::new();
-    *ENABLED.get_or_init(|| std::env::var("TINY_TORCH_CUDNN_GRAPH").is_ok_and(|v| v.trim() == "1"))
+    *ENABLED
+        .get_or_init(|| std::env::var("TINY_TORCH_CUDNN_GRAPH").map_or(true, |v| v.trim() != "0"))
 }
 
 /// The unique ids of the three tensors in every graph (the variant pack names them).
@@ -333,12 +338,13 @@ pub(crate) fn admit(notes: Notes, dtype: DType, tf32: bool) -> Option<(bool, boo
     Some((exact && notes.transformed, !fast && notes.nondeterministic))
 }
 
-/// A built execution plan, the workspace bytes it needs, and what it was built from.
+/// A built execution plan, the workspace bytes it needs, and what it was built from (the
+/// graph shared by the plans built for one pass in benchmark mode).
 pub(crate) struct Plan {
     plan: Desc,
     pub workspace: usize,
     _config: Desc,
-    _graph: Graph,
+    _graph: Rc<Graph>,
 }
 
 /// The engine configuration's numerical notes (`None` if they cannot be read).
@@ -358,15 +364,28 @@ fn config_notes(config: &Desc) -> Option<Notes> {
 }
 
 /// The plan for `key` (whose pass writes `output`-shaped `y`, as the forward names it): the
-/// heuristics' engine configurations, filtered and ordered by [`admit`], and the first whose
-/// plan builds with a workspace of at most `workspace_cap` bytes. An error says why none did.
+/// first of [`plans`]. An error says why there is none.
 pub(crate) fn build(
     handle: cs::cudnnHandle_t,
     key: &ConvKey,
     output: [usize; 4],
     workspace_cap: usize,
 ) -> Result<Plan> {
-    let graph = operation_graph(handle, key, output)?;
+    let mut plans = plans(handle, key, output, workspace_cap, 1)?;
+    Ok(plans.remove(0))
+}
+
+/// Up to `limit` plans for `key`, in rank order: the heuristics' engine configurations,
+/// filtered and ordered by [`admit`], each whose plan builds with a workspace of at most
+/// `workspace_cap` bytes. Never empty: an error says why no configuration gave a plan.
+pub(crate) fn plans(
+    handle: cs::cudnnHandle_t,
+    key: &ConvKey,
+    output: [usize; 4],
+    workspace_cap: usize,
+    limit: usize,
+) -> Result<Vec<Plan>> {
+    let graph = Rc::new(operation_graph(handle, key, output)?);
     let heuristics = Desc::new(Kind::CUDNN_BACKEND_ENGINEHEUR_DESCRIPTOR)?;
     heuristics.set_descs(Attr::CUDNN_ATTR_ENGINEHEUR_OPERATION_GRAPH, &[&graph.graph])?;
     heuristics.set(
@@ -394,8 +413,12 @@ pub(crate) fn build(
         .collect();
     // Stable: the heuristics' order within each rank.
     ranked.sort_by_key(|&(rank, _)| rank);
+    let mut plans = Vec::new();
     let mut last_error = None;
     for (_, index) in ranked {
+        if plans.len() == limit {
+            break;
+        }
         let Some(config) = configs[index].take() else {
             continue;
         };
@@ -422,17 +445,21 @@ pub(crate) fn build(
         }
         let workspace = workspace[0].max(0) as usize;
         if workspace <= workspace_cap {
-            return Ok(Plan {
+            plans.push(Plan {
                 plan,
                 workspace,
                 _config: config,
-                _graph: graph,
+                _graph: Rc::clone(&graph),
             });
         }
     }
-    Err(crate::compile::backend_error(format!(
-        "cuDNN graph API: none of {found} engine configurations gave a plan within          {workspace_cap} workspace bytes (last error: {last_error:?})"
-    )))
+    if plans.is_empty() {
+        return Err(crate::compile::backend_error(format!(
+            "cuDNN graph API: none of {found} engine configurations gave a plan within \
+             {workspace_cap} workspace bytes (last error: {last_error:?})"
+        )));
+    }
+    Ok(plans)
 }
 
 /// Runs `plan` on the pass's buffers (`x`, `w`, `y` as the forward names them; the pass's

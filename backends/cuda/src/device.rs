@@ -75,9 +75,9 @@ pub fn cudnn_allow_tf32() -> bool {
 
 static CUDNN_BENCHMARK: AtomicBool = AtomicBool::new(false);
 
-/// `torch.backends.cudnn.benchmark`: the first convolution of each shape times cuDNN's
-/// algorithms on the GPU (`cudnnFind*AlgorithmEx`) and keeps the fastest, instead of taking
-/// cuDNN's heuristics' pick. Off by default, as in PyTorch: the search costs a few
+/// `torch.backends.cudnn.benchmark`: the first convolution pass of each shape times up to 10
+/// graph-API plans on the GPU (or, on the legacy API, cuDNN's algorithms with
+/// `cudnnFind*AlgorithmEx`) and keeps the fastest, instead of taking cuDNN's heuristics' pick. Off by default, as in PyTorch: the search costs a few
 /// milliseconds per new shape and its pick may vary from run to run.
 pub fn set_cudnn_benchmark(benchmark: bool) {
     CUDNN_BENCHMARK.store(benchmark, Ordering::Relaxed);

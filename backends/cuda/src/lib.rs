@@ -9,8 +9,10 @@
 //!   place; dims are merged first so most layouts reach them 1-D (`launch`).
 //! - **Matrix products** go to cuBLAS, transposed views included, with TF32 behind
 //!   [`set_allow_tf32`] (off by default, as in PyTorch).
-//! - **Convolutions** go to cuDNN (algorithm chosen once per shape, from the heuristics or
-//!   timed with [`set_cudnn_benchmark`], and cached per device), with TF32 behind
+//! - **Convolutions** go to cuDNN, through its graph API as PyTorch 2's do (an execution plan
+//!   chosen once per pass and shape, from the heuristics or timed with
+//!   [`set_cudnn_benchmark`], and cached per device; `cudnn_graph`), the legacy API where no
+//!   plan serves (`TINY_TORCH_CUDNN_GRAPH=0` for it everywhere), with TF32 behind
 //!   [`set_cudnn_allow_tf32`] (on by default, as in PyTorch). Training-mode f32/f64 batch norm
 //!   goes to cuDNN where it computes what our kernels do (`batch_norm_cudnn`); pooling and the
 //!   rest of batch norm are own kernels with the CPU backend's conventions (`conv`, `pool`,
@@ -20,7 +22,7 @@
 //!   in pinned host blocks (`pinned`).
 //! - **Asynchronous.** Every op of a device is queued on its one stream, uploads included; only
 //!   reading back (`to_bytes`), [`Backend::synchronize`], [`Cuda::empty_cache`] and a
-//!   benchmark-mode algorithm search wait. Errors found by kernels (an index out of range) are
+//!   benchmark-mode search wait. Errors found by kernels (an index out of range) are
 //!   flagged on the device and reported by the next synchronizing call.
 //!
 //! # Dtype support
