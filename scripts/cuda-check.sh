@@ -12,7 +12,8 @@
 # Logs go to $OUT (or gpu-logs/). Exit status: the number of failed steps.
 # QUICK=1: a short run for a small device budget (no CLI, NCCL, MNIST, wgpu or kernel compile
 # test; of the whole-step criterion benches ResNet-50 alone). BUDGET=S (below) ends the run
-# after S seconds: `QUICK=1 BUDGET=420 bash scripts/cuda-check.sh` (3 minutes on an H200).
+# after S seconds: `QUICK=1 BUDGET=420 bash scripts/cuda-check.sh` (about 3 minutes on an
+# H200, 2026-11-27).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bundle=gpu-bundle

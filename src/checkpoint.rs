@@ -61,16 +61,25 @@ pub fn save_training<B: Backend, M: Module<B> + ?Sized>(
     metadata.insert("rng".into(), format!("{seed},{offset}"));
     metadata.insert(
         "optimizer.param_groups".into(),
-        value_to_json(&optimizer_state.param_groups_value()).to_string(),
+        value_to_json(&optimizer_state.param_groups_value())
+            .map_err(|e| unsaveable(path.as_ref(), "optimizer.param_groups", e))?
+            .to_string(),
     );
     if let Some(s) = scheduler {
         metadata.insert(
             "scheduler".into(),
-            value_to_json(&s.state_dict()).to_string(),
+            value_to_json(&s.state_dict())
+                .map_err(|e| unsaveable(path.as_ref(), "scheduler", e))?
+                .to_string(),
         );
     }
     let bytes = serialize_safetensors(&tensors, Some(metadata))?;
     atomic_write(path.as_ref(), &bytes)
+}
+
+/// The error of a metadata entry that has no JSON form (nothing is written).
+fn unsaveable(path: &Path, key: &str, why: String) -> Error {
+    Error::file(path, format!("cannot save \"{key}\": {why}"))
 }
 
 /// Restores what [`save_training`] wrote: the model's weights and buffers, the optimizer's and
@@ -179,22 +188,37 @@ pub fn load_training<B: Backend, M: Module<B> + ?Sized>(
 }
 
 /// [`Value`] as JSON (numbers keep their kind: integers stay integers, floats print with the
-/// shortest round-trip form, so they read back bit for bit).
-pub fn value_to_json(value: &Value) -> serde_json::Value {
+/// shortest round-trip form and are parsed back exactly, so they read back bit for bit). JSON
+/// has no infinity or NaN: such a float is an error, where writing `null` would give a file
+/// that cannot be loaded.
+pub fn value_to_json(value: &Value) -> std::result::Result<serde_json::Value, String> {
     use serde_json::Value as J;
-    match value {
+    Ok(match value {
         Value::Null => J::Null,
         Value::Bool(b) => J::Bool(*b),
         Value::Int(i) => J::from(*i),
-        Value::Float(f) => serde_json::Number::from_f64(*f).map_or(J::Null, J::Number),
+        Value::Float(f) => J::Number(
+            serde_json::Number::from_f64(*f)
+                .ok_or_else(|| format!("the float {f} has no JSON form"))?,
+        ),
         Value::Str(s) => J::String(s.clone()),
-        Value::List(items) => J::Array(items.iter().map(value_to_json).collect()),
+        Value::List(items) => J::Array(
+            items
+                .iter()
+                .map(value_to_json)
+                .collect::<std::result::Result<_, _>>()?,
+        ),
         Value::Map(map) => J::Object(
             map.iter()
-                .map(|(k, v)| (k.clone(), value_to_json(v)))
-                .collect(),
+                .map(|(k, v)| {
+                    Ok((
+                        k.clone(),
+                        value_to_json(v).map_err(|e| format!("{k}: {e}"))?,
+                    ))
+                })
+                .collect::<std::result::Result<_, String>>()?,
         ),
-    }
+    })
 }
 
 /// The inverse of [`value_to_json`].

@@ -195,3 +195,51 @@ fn a_checkpoint_for_another_optimizer_or_scheduler_changes_nothing() {
     assert_eq!(params(&other), params(&run));
     assert_eq!(buffer(&other), buffer(&run));
 }
+
+/// The learning rates and other floats of the optimizer's and scheduler's state travel as JSON
+/// text: each must parse back to the same bits (a cosine schedule's rates are arbitrary
+/// floats; serde_json's default parser was 1 ulp off for about a tenth of them).
+#[test]
+fn metadata_floats_read_back_bit_for_bit() {
+    use tiny_torch::checkpoint::{json_to_value, value_to_json};
+    use tiny_torch::optim::Value;
+    // A 64-bit LCG (Knuth's MMIX constants) spreading floats over [1e-6, 10).
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    for _ in 0..20_000 {
+        state = state
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        let unit = (state >> 11) as f64 / (1u64 << 53) as f64;
+        let x = 10f64.powf(-6.0 + 7.0 * unit);
+        let text = value_to_json(&Value::Float(x)).unwrap().to_string();
+        match json_to_value(&serde_json::from_str(&text).unwrap()) {
+            Value::Float(back) => assert_eq!(back.to_bits(), x.to_bits(), "{x:e} as {text}"),
+            other => panic!("{x:e} came back as {other:?}"),
+        }
+    }
+}
+
+/// JSON has no infinity or NaN: a state holding one is refused at save time, and nothing is
+/// written (before, it was written as `null` and the file could not be loaded).
+#[test]
+fn a_non_finite_rate_is_refused_and_nothing_is_written() {
+    use tiny_torch::checkpoint::value_to_json;
+    use tiny_torch::optim::Value;
+    let nested = Value::Map(
+        [("lr".to_string(), Value::Float(f64::INFINITY))]
+            .into_iter()
+            .collect(),
+    );
+    let err = value_to_json(&Value::List(vec![nested])).unwrap_err();
+    assert!(err.contains("lr") && err.contains("inf"), "{err}");
+
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let mut run = new_run();
+    run.sgd.set_lr(f64::NAN);
+    let path = temp_path("nan-lr.safetensors");
+    let _ = std::fs::remove_file(&path);
+    let progress = Progress::default();
+    let err = save_training(&path, &run.model, &run.sgd, Some(&run.sched), &progress).unwrap_err();
+    assert!(err.to_string().contains("optimizer.param_groups"), "{err}");
+    assert!(!path.exists(), "a refused save wrote {}", path.display());
+}

@@ -77,8 +77,8 @@ pub(crate) struct CudnnState {
 }
 
 // SAFETY: the handle and the plans are only used under the device's mutex, with the device's
-// context bound; a plan's `Rc`'d graph is shared only with the other plans of one benchmark
-// search, which end before the mutex is released.
+// context bound. A plan's `Rc`'d graph is shared only with the other plans of one benchmark
+// search, which keeps one of them (its count back at 1) before the mutex is released.
 unsafe impl Send for CudnnState {}
 
 impl CudnnState {

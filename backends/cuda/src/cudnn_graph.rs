@@ -15,9 +15,9 @@
 //! conformance suite, the golden tests and the ResNet steps built a plan here; the forwards
 //! ran 1.3–1.8× faster than on the legacy path, the ResNet-50 step 1.7×; docs/PERFORMANCE.md).
 //! `TINY_TORCH_CUDNN_GRAPH=0` turns it off, as `TORCH_CUDNN_V8_API_DISABLED=1` does in
-//! PyTorch. Passes that accumulate into their output (a forward with a bias), benchmark mode,
-//! and any shape for which no plan builds or runs stay on the legacy path (a failure is
-//! remembered, so it is not retried for that shape).
+//! PyTorch. Passes that accumulate into their output (a forward with a bias) and any shape for
+//! which no plan builds or runs stay on the legacy path (a failure is remembered, so it is not
+//! retried for that shape).
 
 // The engine configurations and plans are kept in `CudnnState` (Send under its own contract:
 // used only under the device's cuDNN mutex).
@@ -338,11 +338,13 @@ pub(crate) fn admit(notes: Notes, dtype: DType, tf32: bool) -> Option<(bool, boo
     Some((exact && notes.transformed, !fast && notes.nondeterministic))
 }
 
-/// A built execution plan, the workspace bytes it needs, and what it was built from (the
-/// graph shared by the plans built for one pass in benchmark mode).
+/// A built execution plan, the workspace bytes it needs, its engine's rank by [`admit`], and
+/// what it was built from (the graph shared by the plans built for one pass in benchmark
+/// mode).
 pub(crate) struct Plan {
     plan: Desc,
     pub workspace: usize,
+    pub rank: (bool, bool),
     _config: Desc,
     _graph: Rc<Graph>,
 }
@@ -415,7 +417,7 @@ pub(crate) fn plans(
     ranked.sort_by_key(|&(rank, _)| rank);
     let mut plans = Vec::new();
     let mut last_error = None;
-    for (_, index) in ranked {
+    for (rank, index) in ranked {
         if plans.len() == limit {
             break;
         }
@@ -448,6 +450,7 @@ pub(crate) fn plans(
             plans.push(Plan {
                 plan,
                 workspace,
+                rank,
                 _config: config,
                 _graph: Rc::clone(&graph),
             });

@@ -128,12 +128,15 @@ impl Image {
     /// A `u8` image from HWC data (interleaved, as image files and numpy arrays hold it),
     /// transposed to CHW.
     pub fn from_hwc_u8(data: &[u8], height: usize, width: usize, channels: usize) -> Result<Self> {
-        if data.len() != height * width * channels {
+        let len = height
+            .checked_mul(width)
+            .and_then(|hw| hw.checked_mul(channels));
+        if len != Some(data.len()) {
+            let holds = len.map_or("more than usize::MAX".to_string(), |n| n.to_string());
             return Err(Error::shape(
                 "Image::from_hwc_u8",
                 format!(
-                    "{height}x{width}x{channels} (HWC) holds {} values, but {} were given",
-                    height * width * channels,
+                    "{height}x{width}x{channels} (HWC) holds {holds} values, but {} were given",
                     data.len()
                 ),
             ));

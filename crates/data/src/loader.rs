@@ -4,8 +4,9 @@
 //! the indices of epoch `e` (a pure function of `(seed, e)`), cut into batches. With
 //! `num_workers = W > 0`, batch `k` is loaded by worker `k % W` (as in PyTorch) and the loader
 //! yields batch `k` from worker `k % W`'s queue, so batches come out in order, whatever `W`.
-//! Each sample draws its randomness from `SampleRng::for_sample(seed, e, index)`, so its
-//! transforms do not depend on `W` either: 0, 1 or 8 workers give identical batches.
+//! Each sample draws its randomness from `SampleRng::for_sample(seed, e, index)` (a second copy
+//! of an index in one epoch, from a sampler with replacement, from `SampleRng::for_copy`), so
+//! its transforms do not depend on `W` either: 0, 1 or 8 workers give identical batches.
 //!
 //! **Prefetch.** Each worker has a bounded queue: at most `prefetch_factor` loaded batches per
 //! worker wait to be consumed (a worker that is that far ahead blocks).
@@ -28,6 +29,9 @@ use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 use tiny_torch_core::{Error, Result};
 
+/// The most batches one worker may have loaded ahead (`prefetch_factor`).
+const MAX_PREFETCH_FACTOR: usize = 1 << 16;
+
 /// The options shared by both loaders.
 #[derive(Clone, Debug)]
 struct Options {
@@ -45,9 +49,10 @@ impl Options {
             drop_last: false,
             num_workers: 0,
             prefetch_factor: 2,
-            // As PyTorch draws its loader seeds from the default generator, `manual_seed(s)`
-            // before building a loader fixes its shuffle and transforms.
-            seed: tiny_torch_tensor::default_generator().seed(),
+            // Drawn from the default generator, as PyTorch draws its loaders' seeds: two
+            // loaders get different shuffles and transforms, and `manual_seed(s)` before
+            // building them fixes both.
+            seed: tiny_torch_tensor::default_generator().draw_seed(),
         }
     }
 
@@ -62,6 +67,17 @@ impl Options {
             return Err(Error::invalid(
                 op,
                 "prefetch_factor should be a positive integer value, but got 0",
+            ));
+        }
+        // A worker's queue is allocated whole when the epoch starts.
+        if self.prefetch_factor > MAX_PREFETCH_FACTOR {
+            return Err(Error::invalid(
+                op,
+                format!(
+                    "prefetch_factor should be at most {MAX_PREFETCH_FACTOR} (batches waiting \
+                     per worker), but got {}",
+                    self.prefetch_factor
+                ),
             ));
         }
         Ok(())
@@ -89,8 +105,9 @@ impl<D: Dataset + 'static> DataLoaderBuilder<D> {
         self
     }
 
-    /// The base seed of the shuffle and of every sample's random stream (default: the seed of
-    /// the default generator, i.e. the last `manual_seed`, when the builder was made).
+    /// The base seed of the shuffle and of every sample's random stream (default: a seed drawn
+    /// from the default generator when the builder was made, so `manual_seed(s)` before it
+    /// fixes the loader, and two loaders differ).
     pub fn seed(mut self, seed: u64) -> Self {
         self.options.seed = seed;
         self
@@ -157,15 +174,56 @@ struct Shared<D, C> {
 }
 
 impl<D: Dataset, C: Collate<D::Item>> Shared<D, C> {
-    fn load(&self, indices: &[usize], epoch: u64) -> Result<C::Batch> {
+    /// Batch `k` of `plan`, each sample with its own random stream.
+    fn load(&self, plan: &EpochPlan, k: usize, epoch: u64) -> Result<C::Batch> {
         let n = self.dataset.len();
+        let indices = &plan.batches[k];
+        let copies = plan.copies.as_ref().map(|c| &c[k]);
         let mut items = Vec::with_capacity(indices.len());
-        for &i in indices {
+        for (j, &i) in indices.iter().enumerate() {
             crate::dataset::check_index("DataLoader", i, n)?;
-            let mut rng = SampleRng::for_sample(self.seed, epoch, i);
+            let copy = copies.map_or(0, |c| c[j]);
+            let mut rng = SampleRng::for_copy(self.seed, epoch, i, copy);
             items.push(self.dataset.get_with(i, &mut rng)?);
         }
         self.collate.collate(items)
+    }
+}
+
+/// The batches of one epoch, and, when the sampler repeats indices, which copy each sample is.
+struct EpochPlan {
+    batches: Vec<Vec<usize>>,
+    /// `copies[k][j]`: how many times `batches[k][j]` came earlier in the epoch (a sampler
+    /// with replacement repeats indices; each copy gets its own random stream, as each fetch
+    /// draws afresh in PyTorch). `None` when no index repeats, the usual case.
+    copies: Option<Vec<Vec<u32>>>,
+}
+
+impl EpochPlan {
+    /// The plan of `batches` over a dataset of `len` samples (indices past it are left for
+    /// [`Shared::load`] to report).
+    fn new(batches: Vec<Vec<usize>>, len: usize) -> Self {
+        // How many times index `i` came before, counting this one in `seen`.
+        fn next_copy(seen: &mut [u32], i: usize) -> u32 {
+            seen.get_mut(i).map_or(0, |count| {
+                let copy = *count;
+                *count = count.saturating_add(1);
+                copy
+            })
+        }
+        let mut seen = vec![0u32; len];
+        let repeats = batches
+            .iter()
+            .flatten()
+            .any(|&i| next_copy(&mut seen, i) > 0);
+        let copies = repeats.then(|| {
+            seen.fill(0);
+            batches
+                .iter()
+                .map(|batch| batch.iter().map(|&i| next_copy(&mut seen, i)).collect())
+                .collect()
+        });
+        EpochPlan { batches, copies }
     }
 }
 
@@ -279,15 +337,20 @@ where
 
     /// The batches of `epoch`, leaving the epoch counter alone.
     pub fn iter_epoch(&self, epoch: u64) -> DataLoaderIter<D, C> {
-        let batches = Arc::new(self.batch_sampler.batches(epoch));
-        let total = batches.len();
+        let plan = Arc::new(EpochPlan::new(
+            self.batch_sampler.batches(epoch),
+            self.shared.dataset.len(),
+        ));
+        let total = plan.batches.len();
         let workers = self.options.num_workers.min(total);
         let mut receivers = Vec::with_capacity(workers);
         let mut handles = Vec::with_capacity(workers);
         for w in 0..workers {
-            let (tx, rx) = sync_channel(self.options.prefetch_factor - 1);
+            // No more room than this worker has batches.
+            let room = (self.options.prefetch_factor - 1).min(total.div_ceil(workers));
+            let (tx, rx) = sync_channel(room);
             let shared = self.shared.clone();
-            let mine = batches.clone();
+            let mine = plan.clone();
             let spawned = std::thread::Builder::new()
                 // (The name tells the distributed crate's MPI panic hook that this thread's
                 // panics are caught here, not a reason to abort every rank.)
@@ -306,7 +369,7 @@ where
                     }
                     return DataLoaderIter {
                         shared: self.shared.clone(),
-                        batches,
+                        plan,
                         epoch,
                         next: 0,
                         receivers: Vec::new(),
@@ -321,7 +384,7 @@ where
         }
         DataLoaderIter {
             shared: self.shared.clone(),
-            batches,
+            plan,
             epoch,
             next: 0,
             receivers,
@@ -333,14 +396,14 @@ where
 
 fn worker_loop<D: Dataset, C: Collate<D::Item>>(
     shared: &Shared<D, C>,
-    batches: &[Vec<usize>],
+    plan: &EpochPlan,
     epoch: u64,
     worker: usize,
     workers: usize,
     tx: SyncSender<Result<C::Batch>>,
 ) {
-    for indices in batches.iter().skip(worker).step_by(workers) {
-        let result = catch_unwind(AssertUnwindSafe(|| shared.load(indices, epoch)))
+    for k in (worker..plan.batches.len()).step_by(workers) {
+        let result = catch_unwind(AssertUnwindSafe(|| shared.load(plan, k, epoch)))
             .unwrap_or_else(|payload| Err(panic_error(payload)));
         if tx.send(result).is_err() {
             return; // the iterator was dropped
@@ -363,7 +426,7 @@ where
 /// The batches of one epoch of a [`DataLoader`]. Dropping it stops and joins the workers.
 pub struct DataLoaderIter<D: Dataset, C: Collate<D::Item>> {
     shared: Arc<Shared<D, C>>,
-    batches: Arc<Vec<Vec<usize>>>,
+    plan: Arc<EpochPlan>,
     epoch: u64,
     next: usize,
     receivers: Vec<Receiver<Result<C::Batch>>>,
@@ -383,16 +446,16 @@ impl<D: Dataset, C: Collate<D::Item>> Iterator for DataLoaderIter<D, C> {
 
     fn next(&mut self) -> Option<Self::Item> {
         if let Some(e) = self.failed.take() {
-            self.next = self.batches.len();
+            self.next = self.plan.batches.len();
             return Some(Err(e));
         }
-        if self.next >= self.batches.len() {
+        if self.next >= self.plan.batches.len() {
             return None;
         }
         let k = self.next;
         self.next += 1;
         if self.receivers.is_empty() {
-            return Some(self.shared.load(&self.batches[k], self.epoch));
+            return Some(self.shared.load(&self.plan, k, self.epoch));
         }
         let w = k % self.receivers.len();
         Some(self.receivers[w].recv().unwrap_or_else(|_| {
@@ -404,7 +467,7 @@ impl<D: Dataset, C: Collate<D::Item>> Iterator for DataLoaderIter<D, C> {
     }
 
     fn size_hint(&self) -> (usize, Option<usize>) {
-        let left = self.batches.len() - self.next.min(self.batches.len());
+        let left = self.plan.batches.len() - self.next.min(self.plan.batches.len());
         (left, Some(left))
     }
 }
@@ -516,7 +579,8 @@ impl<T, I: Iterator<Item = Result<T>>> Batcher<I, T> {
     fn new(items: I, batch_size: usize, drop_last: bool) -> Self {
         Batcher {
             items,
-            pending: Vec::with_capacity(batch_size),
+            // Grown as samples come: a huge batch_size means "the whole stream".
+            pending: Vec::with_capacity(batch_size.min(1024)),
             batch_size,
             drop_last,
             done: false,

@@ -14,6 +14,7 @@ use tiny_torch_core::philox::philox4x32_10;
 const DOMAIN_SAMPLE: u32 = 1;
 const DOMAIN_SHUFFLE: u32 = 2;
 const DOMAIN_WORKER: u32 = 3;
+const DOMAIN_COPY: u32 = 4;
 
 /// A 64-bit seed derived from `(seed, domain, a, b)` by one Philox block.
 fn derive(seed: u64, domain: u32, a: u64, b: u64) -> u64 {
@@ -68,6 +69,18 @@ impl SampleRng {
     /// The stream of sample `index` in `epoch` of a pipeline seeded with `base_seed`.
     pub fn for_sample(base_seed: u64, epoch: u64, index: usize) -> Self {
         Self::new(sample_seed(base_seed, epoch, index))
+    }
+
+    /// The stream of copy `copy` (0: the first) of sample `index` in `epoch`: a sampler with
+    /// replacement may draw an index more than once per epoch, and each copy gets its own
+    /// transforms, as each fetch draws afresh in PyTorch. Copy 0's stream is
+    /// [`SampleRng::for_sample`]'s.
+    pub fn for_copy(base_seed: u64, epoch: u64, index: usize, copy: u32) -> Self {
+        let seed = sample_seed(base_seed, epoch, index);
+        match copy {
+            0 => Self::new(seed),
+            _ => Self::new(derive(seed, DOMAIN_COPY, u64::from(copy), 0)),
+        }
     }
 
     pub fn seed(&self) -> u64 {

@@ -9,7 +9,7 @@ use tiny_torch_cpu::Cpu;
 use tiny_torch_data::transforms::{Compose, RandomCrop, RandomHorizontalFlip, ToTensor};
 use tiny_torch_data::{
     DataLoader, Dataset, DefaultCollate, Image, IterableDataLoader, IterableDataset, SampleRng,
-    TensorDataset, WorkerInfo,
+    Sampler, TensorDataset, WorkerInfo,
 };
 use tiny_torch_tensor::Tensor;
 
@@ -168,15 +168,6 @@ fn shuffle_is_reproducible_by_seed_and_new_each_epoch() {
     assert_eq!(e1, shuffled_order(7, 1));
     loader.set_epoch(0);
     assert_eq!(labels(loader.iter()), a);
-}
-
-#[test]
-fn default_seed_follows_manual_seed() {
-    tiny_torch_tensor::manual_seed(1234);
-    let loader = DataLoader::builder(images(5))
-        .build(DefaultCollate::new(Cpu))
-        .unwrap();
-    assert_eq!(loader.seed(), 1234);
 }
 
 #[test]
@@ -460,4 +451,83 @@ fn iterable_errors_keep_the_samples_around_them() {
             Ok(vec![10]),
         ]
     );
+}
+
+/// Each sample is its index and the first word of the random stream the loader gave it.
+struct Draws(usize);
+
+impl Dataset for Draws {
+    type Item = (usize, u32);
+    fn len(&self) -> usize {
+        self.0
+    }
+    fn get(&self, index: usize) -> Result<(usize, u32)> {
+        self.get_with(index, &mut SampleRng::new(0))
+    }
+    fn get_with(&self, index: usize, rng: &mut SampleRng) -> Result<(usize, u32)> {
+        Ok((index, rng.next_u32()))
+    }
+}
+
+/// A sampler that repeats indices, as one with replacement does.
+struct Repeats;
+
+impl Sampler for Repeats {
+    fn len(&self) -> usize {
+        5
+    }
+    fn indices(&self, _epoch: u64) -> Vec<usize> {
+        vec![0, 0, 1, 0, 2]
+    }
+}
+
+/// A second draw of an index in one epoch gets its own transforms (PyTorch draws afresh at
+/// each fetch); the first keeps the sample's stream; the worker count changes nothing.
+#[test]
+fn each_copy_of_a_repeated_index_draws_its_own_stream() {
+    let first_word = |mut rng: SampleRng| rng.next_u32();
+    for workers in [0, 2] {
+        let loader = DataLoader::builder(Draws(3))
+            .sampler(Repeats)
+            .batch_size(2)
+            .num_workers(workers)
+            .seed(9)
+            .build(|items: Vec<(usize, u32)>| -> Result<Vec<(usize, u32)>> { Ok(items) })
+            .unwrap();
+        let draws: Vec<(usize, u32)> = loader.iter_epoch(4).flat_map(|b| b.unwrap()).collect();
+        let indices: Vec<usize> = draws.iter().map(|d| d.0).collect();
+        assert_eq!(indices, [0, 0, 1, 0, 2]);
+        assert_eq!(draws[0].1, first_word(SampleRng::for_sample(9, 4, 0)));
+        assert_eq!(draws[2].1, first_word(SampleRng::for_sample(9, 4, 1)));
+        assert_eq!(draws[4].1, first_word(SampleRng::for_sample(9, 4, 2)));
+        assert_eq!(draws[1].1, first_word(SampleRng::for_copy(9, 4, 0, 1)));
+        assert_eq!(draws[3].1, first_word(SampleRng::for_copy(9, 4, 0, 2)));
+        let copies_of_zero = [draws[0].1, draws[1].1, draws[3].1];
+        assert!(
+            copies_of_zero[0] != copies_of_zero[1]
+                && copies_of_zero[1] != copies_of_zero[2]
+                && copies_of_zero[0] != copies_of_zero[2],
+            "{copies_of_zero:?}"
+        );
+    }
+}
+
+/// A worker's queue is allocated when an epoch starts: an absurd prefetch_factor is an error,
+/// not an abort; a large one is cut to the batches a worker has.
+#[test]
+fn prefetch_factor_is_bounded() {
+    let err = DataLoader::builder(images(5))
+        .prefetch_factor(usize::MAX)
+        .num_workers(2)
+        .build(DefaultCollate::new(Cpu))
+        .err()
+        .expect("prefetch_factor usize::MAX was accepted");
+    assert!(err.to_string().contains("prefetch_factor"), "{err}");
+    let loader = DataLoader::builder(images(5))
+        .batch_size(2)
+        .prefetch_factor(1 << 16)
+        .num_workers(2)
+        .build(DefaultCollate::new(Cpu))
+        .unwrap();
+    assert_eq!(loader.iter().filter(|b| b.is_ok()).count(), 3);
 }

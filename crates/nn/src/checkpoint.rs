@@ -172,9 +172,21 @@ pub fn load<B: Backend, M: Module<B> + ?Sized>(
 
 /// Writes `bytes` to `path` through a temporary file in the same directory, `fsync`ed and
 /// renamed into place (then the directory is synced, so the rename itself survives a crash).
-/// On any error the destination is untouched and the temporary file removed.
+/// On any error the destination is untouched and the temporary file removed. As `torch.save`
+/// writes through a symbolic link, a link at `path` is followed (the link stays, its target
+/// gets the bytes), and a file that is replaced keeps its permissions.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+    let resolved;
+    let path = match is_link {
+        true => {
+            resolved = std::fs::canonicalize(path)
+                .map_err(|e| Error::file(path, format!("cannot follow the link: {e}")))?;
+            resolved.as_path()
+        }
+        false => path,
+    };
     let file_name = path
         .file_name()
         .ok_or_else(|| Error::file(path, "not a file path"))?;
@@ -182,16 +194,22 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    // The name's first characters only, so that a destination name near the file system's
+    // limit (255 bytes) still has room for the temporary one.
+    let stem: String = file_name.to_string_lossy().chars().take(64).collect();
     let tmp = dir.join(format!(
-        ".{}.tmp-{}-{}",
-        file_name.to_string_lossy(),
+        ".{stem}.tmp-{}-{}",
         std::process::id(),
         COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
+    let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
     let write = || -> std::io::Result<()> {
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(bytes)?;
         file.sync_all()?;
+        if let Some(permissions) = &permissions {
+            file.set_permissions(permissions.clone())?;
+        }
         std::fs::rename(&tmp, path)?;
         if let Ok(d) = std::fs::File::open(dir) {
             // Not every platform can sync a directory; the data itself is already synced.

@@ -181,3 +181,40 @@ fn a_failed_write_leaves_the_previous_checkpoint_intact() {
     checkpoint::load(&c, &path, true).unwrap();
     assert_eq!(values(&c.state_dict()), values(&b.state_dict()));
 }
+
+/// Writes behave as `torch.save`'s where they can: a name near the file system's 255-byte
+/// limit saves (the temporary name does not grow with it), a symbolic link is written through
+/// (the link stays a link), and a replaced file keeps its permissions.
+#[cfg(unix)]
+#[test]
+fn atomic_writes_keep_long_names_links_and_permissions() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = temp_dir("atomic-links");
+    let long = dir.join(format!("{}.bin", "w".repeat(240)));
+    checkpoint::atomic_write(&long, b"long").unwrap();
+    assert_eq!(std::fs::read(&long).unwrap(), b"long");
+
+    let target = dir.join("target.bin");
+    let link = dir.join("link.bin");
+    std::fs::write(&target, b"old").unwrap();
+    std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o600)).unwrap();
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    checkpoint::atomic_write(&link, b"new").unwrap();
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink(),
+        "the link was replaced by a file"
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), b"new");
+    let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "permissions {mode:o}");
+    // Nothing is left beside them.
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names.len(), 3, "{names:?}");
+}

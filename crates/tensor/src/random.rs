@@ -70,6 +70,17 @@ impl Generator {
         *self.lock() = state;
     }
 
+    /// A new seed drawn from this stream (two words of its next Philox block, which it
+    /// uses up), as PyTorch's data loaders draw theirs from the default generator: loaders
+    /// built one after another get different seeds, and `manual_seed(s)` before them fixes
+    /// them all.
+    pub fn draw_seed(&self) -> u64 {
+        let mut state = self.lock();
+        let [low, high, _, _] = tiny_torch_core::philox::block(state.0, state.1, 0);
+        state.1 = state.1.wrapping_add(1);
+        u64::from(low) | (u64::from(high) << 32)
+    }
+
     /// Runs `fill(seed, offset)` at the current position and, when it succeeds, advances the
     /// offset by `numel`.
     fn fill<R>(&self, numel: usize, fill: impl FnOnce(u64, u64) -> Result<R>) -> Result<R> {

@@ -83,12 +83,21 @@ impl ImageFolder {
         if !root.is_dir() {
             return Err(Error::file(&root, "no such folder"));
         }
+        // A class folder whose name is not UTF-8 is an error: skipping it would drop its
+        // samples and shift the labels of the classes after it.
         let mut classes: Vec<String> = std::fs::read_dir(&root)
             .map_err(|e| Error::file(&root, format!("cannot list folder: {e}")))?
             .filter_map(|e| e.ok())
             .filter(|e| e.path().is_dir())
-            .filter_map(|e| e.file_name().to_str().map(str::to_string))
-            .collect();
+            .map(|e| {
+                e.file_name().into_string().map_err(|name| {
+                    Error::file(
+                        e.path(),
+                        format!("the class folder name {name:?} is not UTF-8"),
+                    )
+                })
+            })
+            .collect::<Result<_>>()?;
         classes.sort();
         if classes.is_empty() {
             return Err(Error::file(&root, "couldn't find any class folder"));

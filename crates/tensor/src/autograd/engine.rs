@@ -13,6 +13,10 @@
 //!    gradient or accumulate it into `.grad` and run its post-accumulate hooks. Since a target is
 //!    popped only once all its in-edges delivered, each leaf is accumulated once per backward.
 //!
+//! With `autograd::grad` (a capture), only the part of the graph that leads to its inputs runs,
+//! as PyTorch's `exec_info` limits it: the rest keeps its saved tensors for a later backward,
+//! and its hooks do not fire.
+//!
 //! The engine knows no op: formulas live beside their forward ops. Grad mode during the run is
 //! `create_graph`, so a backward with `create_graph` records a differentiable graph of itself.
 
@@ -145,8 +149,10 @@ pub(crate) fn execute<B: Backend>(
     }
     let mut results: Vec<Option<Tensor<B>>> = vec![None; inputs.len()];
 
-    // 1. In-edge counts over the targets reachable from the roots.
+    // 1. In-edge counts over the targets reachable from the roots (and, for a capture, each
+    // target's parents).
     let mut deps: HashMap<usize, usize> = HashMap::new();
+    let mut parents: HashMap<usize, Vec<usize>> = HashMap::new();
     let mut seen: HashSet<usize> = HashSet::new();
     let mut stack: Vec<Arc<Node<B>>> = Vec::new();
     let mut root_targets = Vec::with_capacity(roots.len());
@@ -169,9 +175,13 @@ pub(crate) fn execute<B: Backend>(
         root_targets.push(target);
     }
     while let Some(node) = stack.pop() {
+        let node_key = Arc::as_ptr(&node) as *const () as usize;
         for edge in node.next.iter().flatten() {
             let target = Target::of_edge(edge);
             *deps.entry(target.key()).or_default() += 1;
+            if capture.is_some() {
+                parents.entry(target.key()).or_default().push(node_key);
+            }
             if let Target::Node(n) = target
                 && seen.insert(Arc::as_ptr(&n) as *const () as usize)
             {
@@ -180,13 +190,28 @@ pub(crate) fn execute<B: Backend>(
         }
     }
 
+    // For a capture, the targets that lead to an input (the inputs included): only they run.
+    // Every parent of such a target leads there too, so their in-edge counts come only from
+    // targets that run.
+    let leads: Option<HashSet<usize>> = capture.map(|_| {
+        let mut leads = HashSet::new();
+        let mut stack: Vec<usize> = wanted.keys().copied().collect();
+        while let Some(key) = stack.pop() {
+            if leads.insert(key) {
+                stack.extend(parents.get(&key).into_iter().flatten().copied());
+            }
+        }
+        leads
+    });
+    let runs = |key: usize| leads.as_ref().is_none_or(|leads| leads.contains(&key));
+
     // 2. Seed the roots.
     let mut buffers: HashMap<usize, Tensor<B>> = HashMap::new();
     let mut ready: Vec<Target<B>> = Vec::new();
     for (target, (_, grad)) in root_targets.into_iter().zip(roots) {
         let key = target.key();
         let first = accumulate_buffer(&mut buffers, key, grad.clone())?;
-        if first && deps.get(&key).copied().unwrap_or(0) == 0 {
+        if first && deps.get(&key).copied().unwrap_or(0) == 0 && runs(key) {
             ready.push(target);
         }
     }
@@ -215,6 +240,16 @@ pub(crate) fn execute<B: Backend>(
                                 accumulate_into(&mut results[p], grad.clone())?;
                             }
                         }
+                        // A captured input with no other input below it: its backward is
+                        // not needed (and its saved tensors stay).
+                        let below = node
+                            .next
+                            .iter()
+                            .flatten()
+                            .any(|edge| runs(Target::of_edge(edge).key()));
+                        if !below {
+                            continue;
+                        }
                         let outputs = node.apply(&grad, retain_graph)?;
                         if is_anomaly_enabled() {
                             for (i, g) in outputs.iter().enumerate() {
@@ -237,7 +272,7 @@ pub(crate) fn execute<B: Backend>(
                     }
                     let count = deps.entry(key).or_default();
                     *count = count.saturating_sub(1);
-                    if *count == 0 {
+                    if *count == 0 && runs(key) {
                         ready.push(target);
                     }
                 }
@@ -288,6 +323,12 @@ fn deliver_to_leaf<B: Backend>(
             // and step saved. One held elsewhere or a view (a broadcast) is copied.
             None if grad.is_sole_dense_handle() => grad.detach(),
             None => grad.detach().copy_to_new(grad.dtype())?,
+            // Without create_graph, into `.grad` itself, as PyTorch's AccumulateGrad does
+            // (`variable_grad += new_grad`): a handle the caller kept on `.grad` sees the sum.
+            Some(old) if !super::is_grad_enabled() && old.is_contiguous() => {
+                old.add_(&grad)?;
+                old
+            }
             Some(old) => old.add(&grad)?,
         };
         *slot = Some(new);

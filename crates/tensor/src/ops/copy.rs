@@ -41,7 +41,9 @@ impl<B: Backend> Tensor<B> {
         Ok(record_copy(self, out))
     }
 
-    /// A copy on another backend (`x.to(device)`), through host memory.
+    /// A copy on another backend (`x.to(device)`), through host memory. Not differentiable
+    /// (the graph cannot cross backend types, unlike PyTorch's `.to`): the copy is a new tensor
+    /// that does not require grad; set it on the copy (`requires_grad_`) to make it a leaf.
     pub fn to_device<B2: Backend>(&self, backend: &B2) -> Result<Tensor<B2>> {
         let bytes = Tensor::read([self], |[s]| {
             self.backend().to_bytes(View::new(s, self.layout()))

@@ -360,11 +360,21 @@ impl<B: Backend> Tensor<B> {
     }
 
     /// The 2-norm of all elements, `sqrt(sum(x * x))` (0-dim); floating-point inputs only.
+    /// f16/bf16 are computed in f32 and rounded once, as PyTorch computes them (in f16 the
+    /// squares overflow past 256).
     pub fn norm(&self) -> Result<Self> {
         check_float("norm", self.dtype(), self.dims())?;
         let out = {
             let _guard = crate::autograd::no_grad();
-            self.square()?.sum()?.sqrt()?
+            match self.dtype() {
+                DType::F16 | DType::BF16 => self
+                    .to_dtype(DType::F32)?
+                    .square()?
+                    .sum()?
+                    .sqrt()?
+                    .to_dtype(self.dtype())?,
+                _ => self.square()?.sum()?.sqrt()?,
+            }
         };
         Ok(record_norm(self, out))
     }

@@ -371,3 +371,64 @@ fn leaf_gradients_are_their_own_tensors() {
         assert_close(&to_vec(&w.grad().unwrap()), &col, 1e-12);
     }
 }
+
+/// `autograd::grad` runs only the part of the graph that leads to its inputs, as PyTorch's
+/// does: the nodes below a captured non-leaf keep their saved tensors (a later backward through
+/// them works), and hooks of leaves it does not reach do not fire. Values: PyTorch 2.15.
+#[test]
+fn grad_runs_only_the_graph_its_inputs_need() {
+    // h = exp(x); y = sin(h).sum(); z = cos(h).sum()
+    let x = leaf(&[0.1, -0.8], &[2]);
+    let h = x.exp().unwrap();
+    let y = h.sin().unwrap().sum().unwrap();
+    let z = h.cos().unwrap().sum().unwrap();
+    let dy_dh = autograd::grad(&[&y], &[&h], None, false, false).unwrap();
+    // cos(exp(x)) in float64 math; PyTorch 2.15 prints [0.4490, 0.9007].
+    let want: Vec<f64> = [0.1f64, -0.8].iter().map(|v| v.exp().cos()).collect();
+    assert_close(&to_vec(dy_dh[0].as_ref().unwrap()), &want, 1e-12);
+    assert!((want[0] - 0.4490).abs() < 1e-4 && (want[1] - 0.9007).abs() < 1e-4);
+    // exp's saved tensors were not freed by that grad: z.backward() goes through them.
+    z.backward().unwrap();
+    // PyTorch 2.15: [-0.9875, -0.1952].
+    let want: Vec<f64> = [0.1f64, -0.8]
+        .iter()
+        .map(|v| -v.exp().sin() * v.exp())
+        .collect();
+    assert_close(&to_vec(&x.grad().unwrap()), &want, 1e-12);
+    assert!((want[0] + 0.9875).abs() < 1e-4 && (want[1] + 0.1952).abs() < 1e-4);
+
+    // A hook on a leaf that the captured input does not lead to stays silent.
+    let a = leaf(&[1.0, 2.0], &[2]);
+    let b = leaf(&[3.0, 4.0], &[2]);
+    let calls = Arc::new(AtomicUsize::new(0));
+    let seen = calls.clone();
+    a.register_hook(move |_| {
+        seen.fetch_add(1, Ordering::Relaxed);
+        None
+    })
+    .unwrap();
+    let out = a.mul(&b).unwrap().sum().unwrap();
+    let db = autograd::grad(&[&out], &[&b], None, false, false).unwrap();
+    assert_eq!(to_vec(db[0].as_ref().unwrap()), [1.0, 2.0]);
+    assert_eq!(calls.load(Ordering::Relaxed), 0, "a's hook fired");
+
+    // An in-place change below the captured input does not matter to it: PyTorch [1, 1].
+    let w = leaf(&[0.5, 1.5], &[2]);
+    let c = w.mul(1.0).unwrap();
+    let hh = c.sin().unwrap();
+    c.add_(1.0).unwrap();
+    let g = autograd::grad(&[&hh.sum().unwrap()], &[&hh], None, false, false).unwrap();
+    assert_eq!(to_vec(g[0].as_ref().unwrap()), [1.0, 1.0]);
+}
+
+/// A second backward adds into `.grad` in place, as PyTorch's AccumulateGrad does: a handle
+/// kept on `.grad` sees the sum. PyTorch: `g` becomes [5, 5] and `g is x.grad`.
+#[test]
+fn gradients_accumulate_into_the_same_grad_tensor() {
+    let x = leaf(&[1.0, 1.0], &[2]);
+    x.mul(2.0).unwrap().sum().unwrap().backward().unwrap();
+    let g = x.grad().unwrap();
+    x.mul(3.0).unwrap().sum().unwrap().backward().unwrap();
+    assert_eq!(to_vec(&g), [5.0, 5.0]);
+    assert_eq!(to_vec(&x.grad().unwrap()), [5.0, 5.0]);
+}

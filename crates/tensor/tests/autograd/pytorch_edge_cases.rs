@@ -4,6 +4,7 @@
 //! expression, `.backward()`), and `log_sigmoid` against float64 math.
 
 use crate::common::{T, assert_close, leaf, to_vec};
+use tiny_torch_tensor::DType;
 
 /// Gradients of `f(inputs).backward()` for each input.
 fn grads(inputs: &[&[f64]], f: impl Fn(&[T]) -> T) -> Vec<Vec<f64>> {
@@ -121,6 +122,53 @@ fn log_sigmoid_is_stable_and_smooth() {
             (g[0][i] - d).abs() <= 1e-15,
             "gradient at {v}: {} vs {d}",
             g[0][i]
+        );
+    }
+}
+
+#[test]
+fn an_inf_gradient_outside_a_clamp_or_off_the_max_gives_zero_not_nan() {
+    let sqrt_sum = |t: T| t.sqrt().unwrap().sum().unwrap();
+    // x.clamp_max(0).sqrt().sum() at [5]: sqrt'(0) = inf meets the clamp's zero. PyTorch [0].
+    let g = grads(&[&[5.0]], |x| sqrt_sum(x[0].clamp_max(0.0).unwrap()));
+    assert_same("clamp_max then sqrt", &g[0], &[0.0]);
+    // x.clamp_min(0).sqrt().sum() at [-1e-7]: PyTorch [0].
+    let g = grads(&[&[-1e-7]], |x| sqrt_sum(x[0].clamp_min(0.0).unwrap()));
+    assert_same("clamp_min then sqrt", &g[0], &[0.0]);
+    // x.max().sqrt() at [-1, 0, -2]: PyTorch [0, inf, 0].
+    let g = grads(&[&[-1.0, 0.0, -2.0]], |x| {
+        x[0].max().unwrap().sqrt().unwrap()
+    });
+    assert_same("max then sqrt", &g[0], &[0.0, f64::INFINITY, 0.0]);
+    // amax keeps PyTorch's `grad * mask / count`: [nan, inf, nan].
+    let g = grads(&[&[-1.0, 0.0, -2.0]], |x| {
+        x[0].amax(&[], false).unwrap().sqrt().unwrap()
+    });
+    assert_same(
+        "amax then sqrt",
+        &g[0],
+        &[f64::NAN, f64::INFINITY, f64::NAN],
+    );
+}
+
+#[test]
+fn half_precision_norm_does_not_overflow() {
+    // torch.full([2], 300., dtype=float16).norm(): 424.25, gradient [0.70703125] * 2 (f16);
+    // bfloat16: 424.0 and the same gradient.
+    for (dtype, norm) in [(DType::F16, 424.25), (DType::BF16, 424.0)] {
+        let x = leaf(&[300.0, 300.0], &[2])
+            .detach()
+            .to_dtype(dtype)
+            .unwrap()
+            .requires_grad_(true)
+            .unwrap();
+        let n = x.norm().unwrap();
+        assert_eq!(to_vec(&n), [norm], "{dtype:?} norm");
+        n.backward().unwrap();
+        assert_eq!(
+            to_vec(&x.grad().unwrap()),
+            [0.70703125; 2],
+            "{dtype:?} gradient"
         );
     }
 }

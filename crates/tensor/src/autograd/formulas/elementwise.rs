@@ -74,14 +74,17 @@ fn unary_grad<B: Backend>(op: UnaryOp, x: &Tensor<B>, g: &Tensor<B>) -> Result<T
         PowScalar(0.0) => x.zeros_like()?,
         PowScalar(p) => x.pow(p - 1.0)?.mul(p)?,
         Clamp { min, max } => {
-            let mut inside = x.ones_like()?;
+            // The gradient passes where `min <= x <= max` (not NaN), and is zero elsewhere
+            // even where it is inf (PyTorch's `where`; a mask multiplied in gave inf * 0 = NaN).
+            let zero = g.zeros_like()?;
+            let mut passed = g.clone();
             if let Some(min) = min {
-                inside = inside.mul(&mask(x.ge(min)?, x)?)?;
+                passed = Tensor::where_cond(&x.ge(min)?, &passed, &zero)?;
             }
             if let Some(max) = max {
-                inside = inside.mul(&mask(x.le(max)?, x)?)?;
+                passed = Tensor::where_cond(&x.le(max)?, &passed, &zero)?;
             }
-            inside
+            return Ok(passed);
         }
     };
     g.mul(&derivative)

@@ -3,7 +3,7 @@
 
 use crate::Tensor;
 use crate::autograd::record;
-use tiny_torch_core::{Backend, Error, Result, normalize_dim};
+use tiny_torch_core::{Backend, DType, Error, Result, normalize_dim};
 
 /// The dims a reduction over `dims` (all when `None` or empty) reduces, for an input of `ndim`
 /// dims (a 0-dim input reduces nothing visible).
@@ -154,14 +154,26 @@ pub(crate) fn record_extreme<B: Backend>(
             // evenly_distribute_backward); amax/amin's gradient is NaN there, as PyTorch's.
             hit = Tensor::where_cond(&kept.ne(&kept)?, &x.ne(x)?, &hit)?;
         }
-        let hit = hit.to_dtype(x.dtype())?;
+        let hits = hit.to_dtype(x.dtype())?;
         let ties = if x.ndim() == 0 {
-            hit.clone()
+            hits.clone()
         } else {
-            hit.sum_dim(&dims, true)?
+            hits.sum_dim(&dims, true)?
         };
-        let share = hit.div(&r.expand_kept(&ties)?)?;
-        Ok(vec![Some(r.unreduce(g)?.mul(&share)?)])
+        let ties = r.expand_kept(&ties)?;
+        if op == "max" || op == "min" {
+            // Zero elsewhere even where the gradient is inf (PyTorch's CPU masked_fill), not
+            // inf * 0 = NaN.
+            let spread = r.unreduce(g)?.div(&ties)?;
+            return Ok(vec![Some(Tensor::where_cond(
+                &hit,
+                &spread,
+                &spread.zeros_like()?,
+            )?)]);
+        }
+        // amax / amin: PyTorch's `grad * mask / count` (NaN where an inf gradient meets the mask's
+        // zeros, as there).
+        Ok(vec![Some(r.unreduce(g)?.mul(&hits.div(&ties)?)?)])
     })
 }
 
@@ -261,13 +273,24 @@ pub(crate) fn record_logsumexp<B: Backend>(
 }
 
 /// Records `norm` of `x` (the 2-norm of all elements): `g * x / norm`, and 0 at the zero
-/// vector (PyTorch's subgradient) instead of `0 / 0`.
+/// vector (PyTorch's subgradient) instead of `0 / 0`; in f32 for f16/bf16, as the forward.
 pub(crate) fn record_norm<B: Backend>(x: &Tensor<B>, out: Tensor<B>) -> Tensor<B> {
     record("norm", out, &[x], &[x], move |ctx, g| {
         let x = ctx.saved(0);
-        let norm = x.square()?.sum()?.sqrt()?;
+        let half = matches!(x.dtype(), DType::F16 | DType::BF16);
+        let (xf, gf) = if half {
+            (x.to_dtype(DType::F32)?, g.to_dtype(DType::F32)?)
+        } else {
+            (x.clone(), g.clone())
+        };
+        let norm = xf.square()?.sum()?.sqrt()?;
         let safe = norm.masked_fill(&norm.eq(0.0)?, 1.0)?;
-        Ok(vec![Some(x.mul(&g.div(&safe)?)?)])
+        let grad = xf.mul(&gf.div(&safe)?)?;
+        Ok(vec![Some(if half {
+            grad.to_dtype(x.dtype())?
+        } else {
+            grad
+        })])
     })
 }
 
