@@ -231,8 +231,11 @@ pub fn train<B: Backend>(
         .limit_test
         .map_or(test_set.len(), |n| n.min(test_set.len()));
     let test_set = Subset::new(test_set, (0..test_count).collect());
+    // Seeded too (it draws nothing from it): an unseeded loader would draw its seed from the
+    // default generator, and the model's initialization below would move.
     let test_loader = DataLoader::builder(test_set.with_transform(transform(mean, std)?))
         .batch_size(args.test_batch_size)
+        .seed(args.seed)
         .num_workers(args.workers)
         .build(DefaultCollate::new(Cpu))?;
 

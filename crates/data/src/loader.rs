@@ -22,6 +22,7 @@ use crate::dataset::{Dataset, IterableDataset, WorkerInfo};
 use crate::rng::{SampleRng, worker_seed};
 use crate::sampler::{BatchSampler, RandomSampler, Sampler, SequentialSampler};
 use std::any::Any;
+use std::collections::HashMap;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -39,7 +40,8 @@ struct Options {
     drop_last: bool,
     num_workers: usize,
     prefetch_factor: usize,
-    seed: u64,
+    /// Set by `.seed(s)`; else drawn when the loader is built ([`Options::seed_or_draw`]).
+    seed: Option<u64>,
 }
 
 impl Options {
@@ -49,11 +51,17 @@ impl Options {
             drop_last: false,
             num_workers: 0,
             prefetch_factor: 2,
-            // Drawn from the default generator, as PyTorch draws its loaders' seeds: two
-            // loaders get different shuffles and transforms, and `manual_seed(s)` before
-            // building them fixes both.
-            seed: tiny_torch_tensor::default_generator().draw_seed(),
+            seed: None,
         }
+    }
+
+    /// The seed set, or one drawn from the default generator (one draw, made when the loader
+    /// is built: `manual_seed(s)` before building loaders fixes them all, and two loaders get
+    /// different shuffles and transforms). PyTorch draws from it at each `iter()` instead;
+    /// here the seed is fixed once and the epoch number varies the streams.
+    fn seed_or_draw(&self) -> u64 {
+        self.seed
+            .unwrap_or_else(|| tiny_torch_tensor::default_generator().draw_seed())
     }
 
     fn check(&self, op: &'static str) -> Result<()> {
@@ -106,10 +114,10 @@ impl<D: Dataset + 'static> DataLoaderBuilder<D> {
     }
 
     /// The base seed of the shuffle and of every sample's random stream (default: a seed drawn
-    /// from the default generator when the builder was made, so `manual_seed(s)` before it
-    /// fixes the loader, and two loaders differ).
+    /// from the default generator by `build`, so `manual_seed(s)` before it fixes the loader,
+    /// and two loaders differ).
     pub fn seed(mut self, seed: u64) -> Self {
-        self.options.seed = seed;
+        self.options.seed = Some(seed);
         self
     }
 
@@ -140,6 +148,7 @@ impl<D: Dataset + 'static> DataLoaderBuilder<D> {
     /// The loader, with `collate` to make batches (e.g. `DefaultCollate::new(Cpu)`).
     pub fn build<C: Collate<D::Item> + 'static>(self, collate: C) -> Result<DataLoader<D, C>> {
         self.options.check("DataLoader")?;
+        let seed = self.options.seed_or_draw();
         let n = self.dataset.len();
         let sampler: Box<dyn Sampler> = match (self.sampler, self.shuffle) {
             (Some(_), true) => {
@@ -149,7 +158,7 @@ impl<D: Dataset + 'static> DataLoaderBuilder<D> {
                 ));
             }
             (Some(s), false) => s,
-            (None, true) => Box::new(RandomSampler::new(n, self.options.seed)),
+            (None, true) => Box::new(RandomSampler::new(n, seed)),
             (None, false) => Box::new(SequentialSampler::new(n)),
         };
         let batch_sampler =
@@ -158,7 +167,7 @@ impl<D: Dataset + 'static> DataLoaderBuilder<D> {
             shared: Arc::new(Shared {
                 dataset: self.dataset,
                 collate,
-                seed: self.options.seed,
+                seed,
             }),
             batch_sampler,
             options: self.options,
@@ -201,28 +210,34 @@ struct EpochPlan {
 
 impl EpochPlan {
     /// The plan of `batches` over a dataset of `len` samples (indices past it are left for
-    /// [`Shared::load`] to report).
+    /// [`Shared::load`] to report). Costs O(indices of the epoch), or a table of `len` counts
+    /// where the epoch has at least a quarter as many indices.
     fn new(batches: Vec<Vec<usize>>, len: usize) -> Self {
-        // How many times index `i` came before, counting this one in `seen`.
-        fn next_copy(seen: &mut [u32], i: usize) -> u32 {
-            seen.get_mut(i).map_or(0, |count| {
-                let copy = *count;
-                *count = count.saturating_add(1);
-                copy
-            })
-        }
-        let mut seen = vec![0u32; len];
-        let repeats = batches
+        let count: usize = batches.iter().map(Vec::len).sum();
+        // Counts per index: a table over the dataset when the epoch covers a good part of it,
+        // else a map (a small subset of a huge dataset must not cost a table of it per epoch).
+        let dense = len <= count.saturating_mul(4);
+        let mut table = if dense { vec![0u32; len] } else { Vec::new() };
+        let mut map = HashMap::new();
+        let mut next_copy = |i: usize| -> u32 {
+            let count = if dense {
+                match table.get_mut(i) {
+                    Some(count) => count,
+                    None => return 0, // out of range: `Shared::load` reports it
+                }
+            } else {
+                map.entry(i).or_insert(0u32)
+            };
+            let copy = *count;
+            *count = count.saturating_add(1);
+            copy
+        };
+        let copies: Vec<Vec<u32>> = batches
             .iter()
-            .flatten()
-            .any(|&i| next_copy(&mut seen, i) > 0);
-        let copies = repeats.then(|| {
-            seen.fill(0);
-            batches
-                .iter()
-                .map(|batch| batch.iter().map(|&i| next_copy(&mut seen, i)).collect())
-                .collect()
-        });
+            .map(|batch| batch.iter().map(|&i| next_copy(i)).collect())
+            .collect();
+        let repeats = copies.iter().flatten().any(|&copy| copy > 0);
+        let copies = repeats.then_some(copies);
         EpochPlan { batches, copies }
     }
 }
@@ -515,9 +530,10 @@ impl<D: IterableDataset + 'static> IterableDataLoaderBuilder<D> {
         self
     }
 
-    /// The base of the seeds in each worker's [`WorkerInfo`].
+    /// The base of the seeds in each worker's [`WorkerInfo`] (default: drawn from the default
+    /// generator by `build`, as the map-style loader's).
     pub fn seed(mut self, seed: u64) -> Self {
-        self.options.seed = seed;
+        self.options.seed = Some(seed);
         self
     }
 
@@ -526,11 +542,13 @@ impl<D: IterableDataset + 'static> IterableDataLoaderBuilder<D> {
         collate: C,
     ) -> Result<IterableDataLoader<D, C>> {
         self.options.check("IterableDataLoader")?;
+        let seed = self.options.seed_or_draw();
         Ok(IterableDataLoader {
             shared: Arc::new(IterShared {
                 dataset: self.dataset,
                 collate,
             }),
+            seed,
             options: self.options,
             epoch: AtomicU64::new(0),
         })
@@ -549,6 +567,7 @@ struct IterShared<D, C> {
 /// the stream is read in the calling thread as worker 0 of 1.
 pub struct IterableDataLoader<D, C> {
     shared: Arc<IterShared<D, C>>,
+    seed: u64,
     options: Options,
     epoch: AtomicU64,
 }
@@ -629,7 +648,7 @@ where
                 id: 0,
                 num_workers: 1,
                 epoch,
-                seed: worker_seed(opts.seed, epoch, 0),
+                seed: worker_seed(self.seed, epoch, 0),
             };
             let stream = InlineStream {
                 batches: Batcher::new(shared.dataset.iter(info), opts.batch_size, opts.drop_last),
@@ -652,7 +671,7 @@ where
                 id: w,
                 num_workers: workers,
                 epoch,
-                seed: worker_seed(opts.seed, epoch, w),
+                seed: worker_seed(self.seed, epoch, w),
             };
             let (batch_size, drop_last) = (opts.batch_size, opts.drop_last);
             let spawned = std::thread::Builder::new()

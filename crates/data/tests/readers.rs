@@ -376,3 +376,20 @@ fn real_mnist_when_present() {
     let small_test = Mnist::embedded(false).unwrap();
     assert_eq!(small_test.get(1_999).unwrap(), test.get(1_999).unwrap());
 }
+
+/// A class folder whose name is not UTF-8 is an error naming it: skipping it, as before, lost
+/// its samples and shifted the labels of the classes after it (torchvision keeps it as a class).
+#[cfg(unix)]
+#[test]
+fn image_folder_refuses_a_class_name_that_is_not_utf8() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let latin1 = root.join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    std::fs::create_dir_all(&latin1).unwrap();
+    std::fs::create_dir_all(root.join("dog")).unwrap();
+    write_png(&latin1.join("a.png"), 1, 1, [0, 0, 0]);
+    write_png(&root.join("dog/b.png"), 1, 1, [0, 0, 0]);
+    let err = ImageFolder::new(root).unwrap_err().to_string();
+    assert!(err.contains("not UTF-8") && err.contains("caf"), "{err}");
+}

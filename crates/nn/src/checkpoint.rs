@@ -170,6 +170,26 @@ pub fn load<B: Backend, M: Module<B> + ?Sized>(
         .map_err(|e| Error::file(path, e.to_string()))
 }
 
+/// `path` with its symbolic links followed (relative ones from their own folder), to the file
+/// they name, which need not exist yet; an error for a loop.
+fn follow_links(path: &Path) -> Result<std::path::PathBuf> {
+    let mut path = path.to_path_buf();
+    for _ in 0..40 {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path)
+                    .map_err(|e| Error::file(&path, format!("cannot read the link: {e}")))?;
+                path = match path.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
+            }
+            _ => return Ok(path),
+        }
+    }
+    Err(Error::file(&path, "too many levels of symbolic links"))
+}
+
 /// Writes `bytes` to `path` through a temporary file in the same directory, `fsync`ed and
 /// renamed into place (then the directory is synced, so the rename itself survives a crash).
 /// On any error the destination is untouched and the temporary file removed. As `torch.save`
@@ -177,16 +197,8 @@ pub fn load<B: Backend, M: Module<B> + ?Sized>(
 /// gets the bytes), and a file that is replaced keeps its permissions.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
-    let resolved;
-    let path = match is_link {
-        true => {
-            resolved = std::fs::canonicalize(path)
-                .map_err(|e| Error::file(path, format!("cannot follow the link: {e}")))?;
-            resolved.as_path()
-        }
-        false => path,
-    };
+    let resolved = follow_links(path)?;
+    let path = resolved.as_path();
     let file_name = path
         .file_name()
         .ok_or_else(|| Error::file(path, "not a file path"))?;
@@ -196,7 +208,12 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     };
     // The name's first characters only, so that a destination name near the file system's
     // limit (255 bytes) still has room for the temporary one.
-    let stem: String = file_name.to_string_lossy().chars().take(64).collect();
+    let name = file_name.to_string_lossy();
+    let mut cut = name.len().min(64);
+    while !name.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let stem = &name[..cut];
     let tmp = dir.join(format!(
         ".{stem}.tmp-{}-{}",
         std::process::id(),
@@ -205,11 +222,12 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> Result<()> {
     let permissions = std::fs::metadata(path).ok().map(|m| m.permissions());
     let write = || -> std::io::Result<()> {
         let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
+        // Before the bytes: a private file is never readable by others, even for a moment.
         if let Some(permissions) = &permissions {
             file.set_permissions(permissions.clone())?;
         }
+        file.write_all(bytes)?;
+        file.sync_all()?;
         std::fs::rename(&tmp, path)?;
         if let Ok(d) = std::fs::File::open(dir) {
             // Not every platform can sync a directory; the data itself is already synced.

@@ -210,11 +210,21 @@ fn atomic_writes_keep_long_names_links_and_permissions() {
     assert_eq!(std::fs::read(&target).unwrap(), b"new");
     let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "permissions {mode:o}");
+    // A relative link to a file that does not exist yet: the file is created (torch.save
+    // opens through the link).
+    let dangling = dir.join("dangling.bin");
+    std::os::unix::fs::symlink("created.bin", &dangling).unwrap();
+    checkpoint::atomic_write(&dangling, b"made").unwrap();
+    assert_eq!(std::fs::read(dir.join("created.bin")).unwrap(), b"made");
+    // A long name of multi-byte characters (3 bytes each, 246 bytes in all).
+    let wide = dir.join(format!("{}.bin", "語".repeat(82)));
+    checkpoint::atomic_write(&wide, b"wide").unwrap();
+    assert_eq!(std::fs::read(&wide).unwrap(), b"wide");
     // Nothing is left beside them.
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .collect();
     names.sort();
-    assert_eq!(names.len(), 3, "{names:?}");
+    assert_eq!(names.len(), 6, "{names:?}");
 }

@@ -85,9 +85,12 @@ impl ImageFolder {
         }
         // A class folder whose name is not UTF-8 is an error: skipping it would drop its
         // samples and shift the labels of the classes after it.
-        let mut classes: Vec<String> = std::fs::read_dir(&root)
+        let entries = std::fs::read_dir(&root)
             .map_err(|e| Error::file(&root, format!("cannot list folder: {e}")))?
-            .filter_map(|e| e.ok())
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|e| Error::file(&root, format!("cannot list folder: {e}")))?;
+        let mut classes: Vec<String> = entries
+            .into_iter()
             .filter(|e| e.path().is_dir())
             .map(|e| {
                 e.file_name().into_string().map_err(|name| {

@@ -325,7 +325,8 @@ fn deliver_to_leaf<B: Backend>(
             None => grad.detach().copy_to_new(grad.dtype())?,
             // Without create_graph, into `.grad` itself, as PyTorch's AccumulateGrad does
             // (`variable_grad += new_grad`): a handle the caller kept on `.grad` sees the sum.
-            Some(old) if !super::is_grad_enabled() && old.is_contiguous() => {
+            // (Not into an expanded `.grad`, which one write would reach twice.)
+            Some(old) if !super::is_grad_enabled() && old.check_writable("backward").is_ok() => {
                 old.add_(&grad)?;
                 old
             }

@@ -431,4 +431,11 @@ fn gradients_accumulate_into_the_same_grad_tensor() {
     x.mul(3.0).unwrap().sum().unwrap().backward().unwrap();
     assert_eq!(to_vec(&g), [5.0, 5.0]);
     assert_eq!(to_vec(&x.grad().unwrap()), [5.0, 5.0]);
+
+    // A transposed `.grad` too (PyTorch: `x.grad is g` stays true).
+    let x = leaf(&[1.0, 2.0, 3.0, 4.0], &[2, 2]);
+    let transposed = leaf(&[0.0; 4], &[2, 2]).detach().t().unwrap();
+    x.set_grad(Some(transposed.clone())).unwrap();
+    x.mul(2.0).unwrap().sum().unwrap().backward().unwrap();
+    assert_eq!(to_vec(&transposed), [2.0; 4]);
 }

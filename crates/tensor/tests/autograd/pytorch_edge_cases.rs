@@ -151,24 +151,59 @@ fn an_inf_gradient_outside_a_clamp_or_off_the_max_gives_zero_not_nan() {
     );
 }
 
+/// Values, dtype, PyTorch 2.15's norm, its gradient for g = 1, and for g = 3.
+type NormCase = (&'static [f64], DType, f64, &'static [f64], &'static [f64]);
+
 #[test]
-fn half_precision_norm_does_not_overflow() {
-    // torch.full([2], 300., dtype=float16).norm(): 424.25, gradient [0.70703125] * 2 (f16);
-    // bfloat16: 424.0 and the same gradient.
-    for (dtype, norm) in [(DType::F16, 424.25), (DType::BF16, 424.0)] {
-        let x = leaf(&[300.0, 300.0], &[2])
-            .detach()
-            .to_dtype(dtype)
-            .unwrap()
-            .requires_grad_(true)
-            .unwrap();
-        let n = x.norm().unwrap();
-        assert_eq!(to_vec(&n), [norm], "{dtype:?} norm");
-        n.backward().unwrap();
-        assert_eq!(
-            to_vec(&x.grad().unwrap()),
-            [0.70703125; 2],
-            "{dtype:?} gradient"
-        );
+fn half_precision_norm_does_not_overflow_and_rounds_as_pytorch() {
+    let cases: [NormCase; 4] = [
+        // 300² overflows f16: summed in f32.
+        (
+            &[300.0, 300.0],
+            DType::F16,
+            424.25,
+            &[0.70703125; 2],
+            &[2.12109375; 2],
+        ),
+        (
+            &[300.0, 300.0],
+            DType::BF16,
+            424.0,
+            &[0.70703125; 2],
+            &[2.125; 2],
+        ),
+        // g * (x / norm) in the dtype, with the rounded norm.
+        (
+            &[1.0, 2.0, 3.0],
+            DType::F16,
+            3.7421875,
+            &[0.267333984375, 0.53466796875, 0.8017578125],
+            &[0.8017578125, 1.603515625, 2.40625],
+        ),
+        (
+            &[1.0, 2.0, 3.0],
+            DType::BF16,
+            3.734375,
+            &[0.267578125, 0.53515625, 0.8046875],
+            &[0.8046875, 1.609375, 2.40625],
+        ),
+    ];
+    for (values, dtype, norm, grad_1, grad_3) in cases {
+        for (scale, want) in [(1.0, grad_1), (3.0, grad_3)] {
+            let x = leaf(values, &[values.len()])
+                .detach()
+                .to_dtype(dtype)
+                .unwrap()
+                .requires_grad_(true)
+                .unwrap();
+            let n = x.norm().unwrap();
+            assert_eq!(to_vec(&n), [norm], "{dtype:?} norm of {values:?}");
+            n.mul(scale).unwrap().backward().unwrap();
+            assert_eq!(
+                to_vec(&x.grad().unwrap()),
+                want,
+                "{dtype:?} {values:?} g = {scale}"
+            );
+        }
     }
 }

@@ -273,24 +273,26 @@ pub(crate) fn record_logsumexp<B: Backend>(
 }
 
 /// Records `norm` of `x` (the 2-norm of all elements): `g * x / norm`, and 0 at the zero
-/// vector (PyTorch's subgradient) instead of `0 / 0`; in f32 for f16/bf16, as the forward.
+/// vector (PyTorch's subgradient) instead of `0 / 0`. For f16/bf16, as PyTorch: the norm is
+/// the forward's (summed in f32, rounded to the dtype), and `g * (x / norm)` runs in the dtype.
 pub(crate) fn record_norm<B: Backend>(x: &Tensor<B>, out: Tensor<B>) -> Tensor<B> {
     record("norm", out, &[x], &[x], move |ctx, g| {
         let x = ctx.saved(0);
-        let half = matches!(x.dtype(), DType::F16 | DType::BF16);
-        let (xf, gf) = if half {
-            (x.to_dtype(DType::F32)?, g.to_dtype(DType::F32)?)
-        } else {
-            (x.clone(), g.clone())
+        let norm = match x.dtype() {
+            DType::F16 | DType::BF16 => x
+                .to_dtype(DType::F32)?
+                .square()?
+                .sum()?
+                .sqrt()?
+                .to_dtype(x.dtype())?,
+            _ => x.square()?.sum()?.sqrt()?,
         };
-        let norm = xf.square()?.sum()?.sqrt()?;
         let safe = norm.masked_fill(&norm.eq(0.0)?, 1.0)?;
-        let grad = xf.mul(&gf.div(&safe)?)?;
-        Ok(vec![Some(if half {
-            grad.to_dtype(x.dtype())?
-        } else {
-            grad
-        })])
+        let grad = match x.dtype() {
+            DType::F16 | DType::BF16 => g.mul(&x.div(&safe)?)?,
+            _ => x.mul(&g.div(&safe)?)?,
+        };
+        Ok(vec![Some(grad)])
     })
 }
 
