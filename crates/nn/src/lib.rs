@@ -27,7 +27,7 @@
 //! Files: `module` (the trait and state dicts), `layers` (Linear, activations, Dropout,
 //! Sequential, ...), `conv` (Conv2d, ConvTranspose2d), `pool` (MaxPool2d, AvgPool2d,
 //! AdaptiveAvgPool2d), `batch_norm` (BatchNorm1d, BatchNorm2d), `init` (`nn.init`),
-//! `functional` (`nn.functional`).
+//! `functional` (`nn.functional`), `utils` (`nn.utils`: gradient clipping).
 
 mod batch_norm;
 pub mod checkpoint;
@@ -39,6 +39,7 @@ mod layers;
 pub mod models;
 mod module;
 mod pool;
+pub mod utils;
 
 pub use batch_norm::{BatchNorm, BatchNorm1d, BatchNorm2d, BatchNormOptions};
 pub use container::ModuleList;

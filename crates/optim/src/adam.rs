@@ -1,8 +1,8 @@
 //! `torch.optim.Adam` and `torch.optim.AdamW`.
 
 use crate::groups::{
-    GroupOptions, ParamGroup, add_scaled, all_parameters, check_disjoint, group_schedule, lerp_,
-    non_negative, set_group_schedule, state_tensor,
+    GroupOptions, ParamGroup, add_scaled, all_parameters, check_disjoint, check_not_empty,
+    group_schedule, lerp_, non_negative, set_group_schedule, state_tensor,
 };
 use crate::state_dict::{self, Entries, OptimizerStateDict, ParamState, step_tensor};
 use crate::value::{Fields, Value};
@@ -188,12 +188,15 @@ pub struct Adam<B: Backend> {
 
 impl<B: Backend> Adam<B> {
     pub fn new(params: Vec<Tensor<B>>, options: AdamOptions) -> Result<Self> {
+        check_not_empty("Adam", &params)?;
         let mut adam = Adam { groups: Vec::new() };
         adam.add_param_group(params, options)?;
         Ok(adam)
     }
 
-    /// `torch.optim.AdamW(params, lr, weight_decay=...)`: Adam with decoupled weight decay.
+    /// `torch.optim.AdamW(params, lr, weight_decay=...)`: Adam with decoupled weight decay, at
+    /// the `weight_decay` of `options`. Start from [`AdamOptions::adamw`] for PyTorch's AdamW
+    /// defaults (weight decay 0.01): `AdamOptions::default()` is Adam's, with none.
     pub fn adamw(params: Vec<Tensor<B>>, options: AdamOptions) -> Result<Self> {
         Self::new(
             params,

@@ -153,14 +153,34 @@ pub(crate) fn non_negative(x: f64) -> bool {
     x >= 0.0
 }
 
-/// PyTorch's `add_param_group` check: a parameter belongs to one group only (in two, a step
-/// would update it twice, each time with the other group's state and hyper-parameters), and
-/// is listed once in it.
+/// PyTorch's constructor check: an optimizer with no parameters at all is an error (usually a
+/// model whose parameters were never registered). An empty group added later is allowed.
+pub(crate) fn check_not_empty<B: Backend>(op: &'static str, params: &[Tensor<B>]) -> Result<()> {
+    if params.is_empty() {
+        return Err(Error::invalid(op, "optimizer got an empty parameter list"));
+    }
+    Ok(())
+}
+
+/// PyTorch's `add_param_group` checks: every parameter is a leaf (autograd fills `.grad` on
+/// leaves only, so a computed tensor would never be stepped), and a parameter belongs to one
+/// group only (in two, a step would update it twice, each time with the other group's state
+/// and hyper-parameters), listed once in it.
 pub(crate) fn check_disjoint<B: Backend, H, S>(
     op: &'static str,
     groups: &[ParamGroup<B, H, S>],
     params: &[Tensor<B>],
 ) -> Result<()> {
+    if let Some(p) = params.iter().find(|p| !p.is_leaf()) {
+        return Err(Error::invalid(
+            op,
+            format!(
+                "can't optimize a non-leaf Tensor (shape {}, made by an op); optimize the \
+                 leaf it was computed from",
+                p.shape()
+            ),
+        ));
+    }
     let listed = |p: &Tensor<B>| {
         groups
             .iter()

@@ -25,8 +25,8 @@ pub use adam::{Adam, AdamOptions, AdamState};
 pub use groups::ParamGroup;
 pub use rmsprop::{RmsProp, RmsPropOptions, RmsPropState};
 pub use scheduler::{
-    AnnealStrategy, CosineAnnealingLR, LinearLR, LrScheduler, MultiStepLR, OneCycleLR,
-    OneCycleOptions, PerGroup, SequentialLR, StepLR,
+    AnnealStrategy, CosineAnnealingLR, ExponentialLR, LinearLR, LrScheduler, MultiStepLR,
+    OneCycleLR, OneCycleOptions, PerGroup, SequentialLR, StepLR,
 };
 pub use sgd::{Sgd, SgdOptions};
 pub use state_dict::{GroupStateDict, OptimizerStateDict};

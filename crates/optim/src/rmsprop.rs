@@ -1,8 +1,8 @@
 //! `torch.optim.RMSprop`.
 
 use crate::groups::{
-    GroupOptions, ParamGroup, add_scaled, all_parameters, check_disjoint, group_schedule, lerp_,
-    non_negative, set_group_schedule, state_tensor,
+    GroupOptions, ParamGroup, add_scaled, all_parameters, check_disjoint, check_not_empty,
+    group_schedule, lerp_, non_negative, set_group_schedule, state_tensor,
 };
 use crate::state_dict::{self, Entries, OptimizerStateDict, ParamState, step_tensor};
 use crate::value::{Fields, Value};
@@ -159,6 +159,7 @@ pub struct RmsProp<B: Backend> {
 
 impl<B: Backend> RmsProp<B> {
     pub fn new(params: Vec<Tensor<B>>, options: RmsPropOptions) -> Result<Self> {
+        check_not_empty("RMSprop", &params)?;
         let mut rmsprop = RmsProp { groups: Vec::new() };
         rmsprop.add_param_group(params, options)?;
         Ok(rmsprop)

@@ -1,8 +1,8 @@
 //! `torch.optim.SGD`.
 
 use crate::groups::{
-    GroupOptions, ParamGroup, add_scaled, all_parameters, check_disjoint, copy_of, group_schedule,
-    non_negative, set_group_schedule,
+    GroupOptions, ParamGroup, add_scaled, all_parameters, check_disjoint, check_not_empty, copy_of,
+    group_schedule, non_negative, set_group_schedule,
 };
 use crate::state_dict::{self, Entries, OptimizerStateDict, ParamState};
 use crate::value::{Fields, Value};
@@ -124,6 +124,7 @@ pub struct Sgd<B: Backend> {
 
 impl<B: Backend> Sgd<B> {
     pub fn new(params: Vec<Tensor<B>>, options: SgdOptions) -> Result<Self> {
+        check_not_empty("SGD", &params)?;
         let mut sgd = Sgd { groups: Vec::new() };
         sgd.add_param_group(params, options)?;
         Ok(sgd)

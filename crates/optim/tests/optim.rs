@@ -296,3 +296,27 @@ fn nan_options_shared_parameters_and_misfit_gradients_are_errors() {
     assert!(err.contains("different type"), "{err}");
     assert!(p.grad().is_none());
 }
+
+/// PyTorch's constructor checks: `SGD([])` is "optimizer got an empty parameter list", and a
+/// computed (non-leaf) tensor is "can't optimize a non-leaf Tensor" (autograd never fills its
+/// `.grad`, so it would silently never be stepped). A later empty group is allowed.
+#[test]
+fn empty_and_non_leaf_parameter_lists_are_refused() {
+    let msg = |r: Result<(), tiny_torch_core::Error>| r.unwrap_err().to_string();
+    assert!(
+        msg(Sgd::<Cpu>::new(vec![], SgdOptions::lr(0.1)).map(drop))
+            .contains("empty parameter list")
+    );
+    assert!(
+        msg(Adam::<Cpu>::new(vec![], AdamOptions::default()).map(drop))
+            .contains("empty parameter list")
+    );
+    let computed = param(&[1.0, 2.0]).mul(0.5).unwrap();
+    assert!(
+        msg(Sgd::new(vec![computed.clone()], SgdOptions::lr(0.1)).map(drop)).contains("non-leaf")
+    );
+    assert!(msg(Adam::new(vec![computed], AdamOptions::default()).map(drop)).contains("non-leaf"));
+    let mut sgd = Sgd::new(vec![param(&[1.0])], SgdOptions::lr(0.1)).unwrap();
+    sgd.add_param_group(vec![], SgdOptions::lr(0.2)).unwrap();
+    assert_eq!(sgd.param_groups().len(), 2);
+}

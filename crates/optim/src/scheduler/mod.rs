@@ -17,7 +17,7 @@ pub use cosine::CosineAnnealingLR;
 pub use linear::LinearLR;
 pub use one_cycle::{AnnealStrategy, OneCycleLR, OneCycleOptions, PerGroup};
 pub use sequential::SequentialLR;
-pub use step::{MultiStepLR, StepLR};
+pub use step::{ExponentialLR, MultiStepLR, StepLR};
 
 use crate::value::{Fields, Value};
 use crate::{GroupSchedule, Schedulable};

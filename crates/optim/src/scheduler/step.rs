@@ -1,4 +1,5 @@
-//! `StepLR` and `MultiStepLR`: multiply the lr by `gamma` at some epochs.
+//! `StepLR`, `MultiStepLR` and `ExponentialLR`: multiply the lr by `gamma` at some epochs, or
+//! at every one.
 
 use super::{Core, Formula};
 use crate::Schedulable;
@@ -141,6 +142,58 @@ impl Formula for MultiStepLR {
         let mut milestones = f.i64_list("milestones")?;
         milestones.sort_unstable();
         self.milestones = milestones;
+        self.gamma = f.f64("gamma")?;
+        Ok(())
+    }
+}
+
+/// `torch.optim.lr_scheduler.ExponentialLR`: every epoch, `lr *= gamma`. Closed form:
+/// `base_lr * gamma^epoch`.
+#[derive(Clone, Debug)]
+pub struct ExponentialLR {
+    core: Core,
+    gamma: f64,
+}
+
+impl ExponentialLR {
+    pub fn new(opt: &mut dyn Schedulable, gamma: f64) -> Result<Self> {
+        ExponentialLR {
+            core: Core::attach(opt)?,
+            gamma,
+        }
+        .started(opt)
+    }
+}
+
+impl Formula for ExponentialLR {
+    const NAME: &'static str = "ExponentialLR";
+
+    fn core(&self) -> &Core {
+        &self.core
+    }
+
+    fn core_mut(&mut self) -> &mut Core {
+        &mut self.core
+    }
+
+    fn get_lr(&mut self, opt: &mut dyn Schedulable) -> Result<Vec<f64>> {
+        let lrs = self.core.group_lrs(opt)?;
+        if self.core.last_epoch == 0 {
+            return Ok(lrs);
+        }
+        Ok(lrs.into_iter().map(|lr| lr * self.gamma).collect())
+    }
+
+    fn closed_form_lr(&mut self, _opt: &mut dyn Schedulable) -> Result<Vec<f64>> {
+        let factor = self.gamma.powf(self.core.last_epoch as f64);
+        Ok(self.core.base_lrs.iter().map(|b| b * factor).collect())
+    }
+
+    fn save(&self, out: &mut BTreeMap<String, Value>) {
+        out.insert("gamma".into(), self.gamma.into());
+    }
+
+    fn load(&mut self, f: &Fields) -> Result<()> {
         self.gamma = f.f64("gamma")?;
         Ok(())
     }

@@ -366,16 +366,20 @@ impl<B: Backend> Tensor<B> {
         check_float("norm", self.dtype(), self.dims())?;
         let out = {
             let _guard = crate::autograd::no_grad();
-            match self.dtype() {
-                DType::F16 | DType::BF16 => self
-                    .to_dtype(DType::F32)?
-                    .square()?
-                    .sum()?
-                    .sqrt()?
-                    .to_dtype(self.dtype())?,
-                _ => self.square()?.sum()?.sqrt()?,
-            }
+            self.two_norm()?
         };
         Ok(record_norm(self, out))
+    }
+
+    /// `sqrt(sum(x * x))` with the ops recorded as they run (the caller chooses grad mode);
+    /// f16/bf16 summed in f32 and rounded once to the dtype.
+    pub(crate) fn two_norm(&self) -> Result<Self> {
+        match self.dtype() {
+            DType::F16 | DType::BF16 => self
+                .to_dtype(DType::F32)?
+                .two_norm()?
+                .to_dtype(self.dtype()),
+            _ => self.square()?.sum()?.sqrt(),
+        }
     }
 }

@@ -278,15 +278,7 @@ pub(crate) fn record_logsumexp<B: Backend>(
 pub(crate) fn record_norm<B: Backend>(x: &Tensor<B>, out: Tensor<B>) -> Tensor<B> {
     record("norm", out, &[x], &[x], move |ctx, g| {
         let x = ctx.saved(0);
-        let norm = match x.dtype() {
-            DType::F16 | DType::BF16 => x
-                .to_dtype(DType::F32)?
-                .square()?
-                .sum()?
-                .sqrt()?
-                .to_dtype(x.dtype())?,
-            _ => x.square()?.sum()?.sqrt()?,
-        };
+        let norm = x.two_norm()?;
         let safe = norm.masked_fill(&norm.eq(0.0)?, 1.0)?;
         let grad = match x.dtype() {
             DType::F16 | DType::BF16 => g.mul(&x.div(&safe)?)?,
