@@ -65,6 +65,9 @@ struct Bucket {
 
 /// The state of one iteration (one forward and its backward).
 struct Iteration<B: Backend> {
+    /// Whether the last forward prepared a synchronized backward (grad mode on, outside
+    /// `no_sync`); its backward's gradients are reduced.
+    armed: bool,
     /// Armed by `forward`, cleared when the gradients are written back.
     expecting_backward: bool,
     ready: Vec<bool>,
@@ -84,8 +87,6 @@ struct Iteration<B: Backend> {
     in_flight: Vec<(usize, Work)>,
     /// Per bucket: its flat buffer, allocated at first use and reused.
     flats: Vec<Option<Tensor<B>>>,
-    /// An error inside a hook (hooks can't return one): reported by the next `forward`.
-    error: Option<Error>,
 }
 
 struct Reducer<B: Backend> {
@@ -107,6 +108,11 @@ pub struct DistributedDataParallel<B: Backend, M: Module<B>> {
     group: Group<B>,
     reducer: Arc<Reducer<B>>,
     config: DdpConfig,
+    /// Whether the next forward broadcasts the buffers: after a forward with grad mode on
+    /// outside `no_sync` (and at the first), as PyTorch's `require_forward_param_sync`. An
+    /// evaluation pass, or a `no_sync` step, may run a different number of forwards on each
+    /// rank, and a broadcast there would meet another rank's next collective.
+    sync_buffers: AtomicBool,
 }
 
 /// While alive, backward does not synchronize gradients (see
@@ -137,7 +143,9 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
                 "the module has no parameters that require grad",
             ));
         }
-        let state: Vec<Tensor<B>> = module.state_dict().into_iter().map(|(_, t)| t).collect();
+        let named_state = module.state_dict();
+        check_same_state_on_every_rank(&group, &named_state)?;
+        let state: Vec<Tensor<B>> = named_state.into_iter().map(|(_, t)| t).collect();
         broadcast_coalesced(&group, &state, 0)?;
         let buckets = assign_buckets(&params, &config);
         let mut bucket_of = vec![0; params.len()];
@@ -147,6 +155,7 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
             }
         }
         let iteration = Iteration {
+            armed: false,
             expecting_backward: false,
             ready: vec![false; params.len()],
             locally_used: vec![false; params.len()],
@@ -156,7 +165,6 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
             next_to_launch: 0,
             in_flight: Vec::new(),
             flats: vec![None; buckets.len()],
-            error: None,
         };
         let reducer = Arc::new(Reducer {
             group: group.clone(),
@@ -171,10 +179,9 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
         for (index, param) in reducer.params.iter().enumerate() {
             // Weak: the parameters outlive the wrapper; the hook then does nothing.
             let weak: Weak<Reducer<B>> = Arc::downgrade(&reducer);
-            param.register_post_accumulate_grad_hook(move |_| {
-                if let Some(reducer) = weak.upgrade() {
-                    reducer.on_grad_ready(index);
-                }
+            param.register_post_accumulate_grad_hook(move |_| match weak.upgrade() {
+                Some(reducer) => reducer.on_grad_ready(index),
+                None => Ok(()),
             })?;
         }
         Ok(DistributedDataParallel {
@@ -182,6 +189,7 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
             group,
             reducer,
             config,
+            sync_buffers: AtomicBool::new(true),
         })
     }
 
@@ -230,7 +238,10 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
     /// Runs the module and arms the gradient synchronization of the coming backward.
     pub fn forward(&self, x: &Tensor<B>) -> Result<Tensor<B>> {
         self.reducer.check_previous_iteration()?;
-        if self.config.broadcast_buffers && self.group.world_size() > 1 {
+        if self.config.broadcast_buffers
+            && self.group.world_size() > 1
+            && self.sync_buffers.load(Ordering::Relaxed)
+        {
             let buffers: Vec<Tensor<B>> = self
                 .module
                 .named_buffers()
@@ -240,8 +251,12 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
             broadcast_coalesced(&self.group, &buffers, 0)?;
         }
         let out = self.module.forward(x)?;
-        if is_grad_enabled() && !self.reducer.no_sync.load(Ordering::Relaxed) {
+        let synced = is_grad_enabled() && !self.reducer.no_sync.load(Ordering::Relaxed);
+        self.sync_buffers.store(synced, Ordering::Relaxed);
+        if synced {
             self.reducer.prepare_for_backward(&out);
+        } else {
+            self.reducer.lock().armed = false;
         }
         Ok(out)
     }
@@ -259,6 +274,68 @@ impl<B: Backend, M: Module<B>> Module<B> for DistributedDataParallel<B, M> {
     fn is_training(&self) -> bool {
         self.module.is_training()
     }
+}
+
+/// PyTorch's `_verify_param_shape_across_processes`: every rank's module has the same
+/// parameters and buffers (count, then each one's size and dtype, in order), or each rank gets
+/// the same error naming the first that differs. Without it, rank 0's broadcast would fill
+/// other ranks' tensors misaligned, or issue a different number of collectives.
+fn check_same_state_on_every_rank<B: Backend>(
+    group: &Group<B>,
+    state: &[(String, Tensor<B>)],
+) -> Result<()> {
+    let Some((_, first)) = state.first() else {
+        return Ok(());
+    };
+    if group.world_size() == 1 {
+        return Ok(());
+    }
+    let _no_grad = no_grad();
+    let backend = first.backend();
+    // The least and the greatest of `values` over the ranks, element by element.
+    let bounds = |values: Vec<i64>| -> Result<(Vec<i64>, Vec<i64>)> {
+        let n = values.len();
+        let low = Tensor::from_vec(values.clone(), &[n], backend)?;
+        let high = Tensor::from_vec(values, &[n], backend)?;
+        group.all_reduce(&low, ReduceOp::Min)?;
+        group.all_reduce(&high, ReduceOp::Max)?;
+        Ok((low.to_vec::<i64>()?, high.to_vec::<i64>()?))
+    };
+    let mismatch = |what: String| {
+        Error::distributed(
+            "DistributedDataParallel",
+            format!(
+                "the module's parameters and buffers differ across ranks: {what}. Every rank \
+                 must build the same model"
+            ),
+        )
+    };
+    let (low, high) = bounds(vec![state.len() as i64])?;
+    if low != high {
+        return Err(mismatch(format!(
+            "rank {} has {} of them, the ranks between {} and {}",
+            group.rank(),
+            state.len(),
+            low[0],
+            high[0]
+        )));
+    }
+    let dtype_code = |d: DType| DType::ALL.iter().position(|&x| x == d).unwrap_or(0) as i64;
+    let signature: Vec<i64> = state
+        .iter()
+        .flat_map(|(_, t)| [t.numel() as i64, dtype_code(t.dtype())])
+        .collect();
+    let (low, high) = bounds(signature)?;
+    if let Some(k) = (0..low.len()).find(|&k| low[k] != high[k]) {
+        let (name, t) = &state[k / 2];
+        return Err(mismatch(format!(
+            "'{name}' is {} {} on rank {}, and its size or dtype differs on another rank",
+            t.shape(),
+            t.dtype().torch_name(),
+            group.rank()
+        )));
+    }
+    Ok(())
 }
 
 /// Broadcasts `tensors` from rank `src` with one collective per dtype (PyTorch's
@@ -346,10 +423,7 @@ impl<B: Backend> Reducer<B> {
 
     /// The error for an iteration whose backward never completed the reduction.
     fn check_previous_iteration(&self) -> Result<()> {
-        let mut it = self.lock();
-        if let Some(error) = it.error.take() {
-            return Err(error);
-        }
+        let it = self.lock();
         if it.expecting_backward && it.ready.iter().any(|&r| r) {
             let missing: Vec<&str> = (0..self.params.len())
                 .filter(|&p| !it.ready[p])
@@ -378,13 +452,14 @@ impl<B: Backend> Reducer<B> {
                 .filter(|&p| {
                     !reachable
                         .iter()
-                        .any(|leaf| leaf.shares_storage_with(&self.params[p]))
+                        .any(|leaf| leaf.same_tensor(&self.params[p]))
                 })
                 .collect()
         } else {
             Vec::new()
         };
         let mut it = self.lock();
+        it.armed = true;
         it.expecting_backward = true;
         it.ready.iter_mut().for_each(|r| *r = false);
         it.locally_used.iter_mut().for_each(|u| *u = true);
@@ -399,28 +474,49 @@ impl<B: Backend> Reducer<B> {
         it.unreached = unreached;
     }
 
-    /// The post-accumulate-grad hook of parameter `index`.
-    fn on_grad_ready(&self, index: usize) {
+    /// The post-accumulate-grad hook of parameter `index`; its error ends the backward.
+    fn on_grad_ready(&self, index: usize) -> Result<()> {
         let mut it = self.lock();
-        if self.no_sync.load(Ordering::Relaxed) {
+        // A backward that does not synchronize (under `no_sync`, or of a forward that did not
+        // arm one): the gradient is accumulated, and the parameter counts as used at the next
+        // synchronized step (its gradient must be averaged even if that step's output does not
+        // reach it).
+        if self.no_sync.load(Ordering::Relaxed) || !it.armed {
             it.used_since_sync[index] = true;
-            return;
+            return Ok(());
         }
-        if !it.expecting_backward || it.ready[index] {
-            return;
+        if it.ready[index] {
+            // Reduced already in this iteration: with find_unused_parameters, as unreached by
+            // the output, and now reached after all (a second output, a loss term computed
+            // outside the forward), or a second backward of the same forward. Averaging went
+            // on without this gradient, so ranks would diverge.
+            let error = Error::distributed(
+                "DistributedDataParallel",
+                format!(
+                    "expected to mark a variable ready only once: parameter '{}' received a \
+                     gradient after it was reduced in this backward (on rank {}). It was used \
+                     outside the output of the last forward (another forward's output, or a \
+                     loss term computed outside the module); compute the loss from the last \
+                     forward's output only",
+                    self.names[index],
+                    self.rank()
+                ),
+            );
+            return Err(self.fail(&mut it, error));
         }
         // The first gradient of this backward: the parameters it will not reach are ready.
         for p in std::mem::take(&mut it.unreached) {
             if it.expecting_backward && !it.ready[p] {
-                self.mark_ready(&mut it, p);
+                self.mark_ready(&mut it, p)?;
             }
         }
         if it.expecting_backward && !it.ready[index] {
-            self.mark_ready(&mut it, index);
+            self.mark_ready(&mut it, index)?;
         }
+        Ok(())
     }
 
-    fn mark_ready(&self, it: &mut Iteration<B>, index: usize) {
+    fn mark_ready(&self, it: &mut Iteration<B>, index: usize) -> Result<()> {
         it.ready[index] = true;
         let bucket = self.bucket_of[index];
         it.pending[bucket] -= 1;
@@ -428,26 +524,19 @@ impl<B: Backend> Reducer<B> {
         while it.next_to_launch < self.buckets.len() && it.pending[it.next_to_launch] == 0 {
             let b = it.next_to_launch;
             it.next_to_launch += 1;
-            if let Err(e) = self.launch(it, b) {
-                self.fail(it, e);
-                return;
-            }
+            self.launch(it, b).map_err(|e| self.fail(it, e))?;
         }
-        if it.next_to_launch == self.buckets.len()
-            && let Err(e) = self.finish(it)
-        {
-            self.fail(it, e);
+        if it.next_to_launch == self.buckets.len() {
+            self.finish(it).map_err(|e| self.fail(it, e))?;
         }
+        Ok(())
     }
 
-    fn fail(&self, it: &mut Iteration<B>, error: Error) {
-        eprintln!(
-            "tiny-torch DistributedDataParallel (rank {}): {error}",
-            self.rank()
-        );
-        it.error.get_or_insert(error);
+    /// Abandons the iteration after `error` (returned by backward, as PyTorch raises it there).
+    fn fail(&self, it: &mut Iteration<B>, error: Error) -> Error {
         it.expecting_backward = false;
         it.in_flight.clear();
+        error
     }
 
     /// Copies bucket `b`'s gradients into its flat buffer and starts the all-reduce.
@@ -466,8 +555,10 @@ impl<B: Backend> Reducer<B> {
         for (&p, &offset) in bucket.params.iter().zip(&bucket.offsets) {
             let param = &self.params[p];
             let slot = flat.narrow(0, offset, param.numel())?;
+            // Any existing gradient, also of a parameter this rank's output did not reach (one
+            // accumulated earlier, as PyTorch copies it); zeros where there is none.
             match param.grad() {
-                Some(grad) if it.locally_used[p] => slot.copy_(&grad.reshape(&[-1])?)?,
+                Some(grad) => slot.copy_(&grad.reshape(&[-1])?)?,
                 _ => slot.copy_(&Tensor::zeros(
                     &[param.numel()],
                     bucket.dtype,

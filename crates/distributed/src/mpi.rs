@@ -198,10 +198,19 @@ fn install_abort_on_panic() {
             {
                 return;
             }
+            // After MPI_Finalize (the group was dropped) there is nobody to stop: no abort.
+            let mut finalized = 0;
+            // SAFETY: MPI_Finalized may be called at any time, before or after MPI_Init.
+            unsafe {
+                mpi::ffi::MPI_Finalized(&mut finalized);
+            }
+            if finalized != 0 {
+                return;
+            }
             eprintln!(
                 "tiny-torch distributed: a panic on this rank: calling MPI_Abort to stop every rank"
             );
-            // SAFETY: MPI is initialized (the group exists); MPI_Abort does not return.
+            // SAFETY: MPI is initialized and not finalized; MPI_Abort does not return.
             unsafe {
                 mpi::ffi::MPI_Abort(mpi::ffi::RSMPI_COMM_WORLD, 1);
             }

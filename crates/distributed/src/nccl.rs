@@ -29,10 +29,11 @@ use tiny_torch_cuda::Cuda;
 use tiny_torch_tensor::Tensor;
 use tiny_torch_tensor::autograd::no_grad;
 
-/// The communicator handle (a pointer NCCL allows to use from any thread, one call at a time;
-/// calls are serialized by the order of the streams they are queued on and by `&self`).
+/// The communicator handle (a pointer NCCL allows to use from any thread, one call at a time:
+/// the group issues its collectives under its `issuing` mutex).
 struct Comm(nccl_sys::ncclComm_t);
-// SAFETY: an ncclComm_t may be used from any thread; Tiny-Torch issues its calls one at a time.
+// SAFETY: an ncclComm_t may be used from any thread; Tiny-Torch issues its calls one at a time
+// (`NcclProcessGroup::issuing`), and aborts it at most once (`broken`).
 unsafe impl Send for Comm {}
 unsafe impl Sync for Comm {}
 
@@ -44,7 +45,12 @@ pub struct NcclProcessGroup {
     cuda: Cuda,
     comm: Comm,
     stream: Arc<CudaStream>,
+    /// Set when the communicator is aborted (a timeout) or destroyed: waits then fail at once,
+    /// and nothing aborts it again.
     broken: Arc<AtomicBool>,
+    /// Held while a collective is issued: two threads sharing the group must not make NCCL
+    /// calls on one communicator at the same time.
+    issuing: std::sync::Mutex<()>,
     // Kept for the life of the group: rank 0 serves the store the others may still use.
     _store: TcpStore,
 }
@@ -158,6 +164,7 @@ impl NcclProcessGroup {
             comm: Comm(comm),
             stream,
             broken: Arc::new(AtomicBool::new(false)),
+            issuing: std::sync::Mutex::new(()),
             _store: store,
         })
     }
@@ -184,6 +191,7 @@ impl NcclProcessGroup {
         finish: impl FnOnce() -> Result<()> + Send + 'static,
     ) -> Result<Work> {
         self.check_usable(op)?;
+        let _issuing = self.issuing.lock().unwrap_or_else(|p| p.into_inner());
         self.cuda.bind_to_thread()?;
         let compute = self.cuda.stream().clone();
         self.stream
@@ -269,10 +277,23 @@ fn wait_event(
             CUresult::CUDA_ERROR_NOT_READY => {}
             other => return Err(driver_error(op, other)),
         }
+        // Another wait timed out and aborted the communicator (or the group was dropped):
+        // this collective will not complete, and its buffers hold nothing meaningful.
+        if broken.load(Ordering::Relaxed) {
+            return Err(Error::distributed(
+                op,
+                format!(
+                    "rank {rank} of {world_size}: the communicator was aborted after an earlier \
+                     collective timed out (backend nccl)"
+                ),
+            ));
+        }
         if start.elapsed() > timeout {
-            broken.store(true, Ordering::Relaxed);
-            // SAFETY: ends the communicator's pending operations; it is not used afterwards.
-            let _ = unsafe { nccl::comm_abort(comm.0) };
+            if !broken.swap(true, Ordering::Relaxed) {
+                // SAFETY: ends the communicator's pending operations; `broken` keeps it from
+                // being used or aborted again.
+                let _ = unsafe { nccl::comm_abort(comm.0) };
+            }
             let err = Error::distributed(
                 op,
                 format!(
@@ -488,7 +509,8 @@ impl ProcessGroup<Cuda> for NcclProcessGroup {
 
 impl Drop for NcclProcessGroup {
     fn drop(&mut self) {
-        if self.broken.load(Ordering::Relaxed) {
+        // A Work that outlives the group then fails its wait instead of touching the handle.
+        if self.broken.swap(true, Ordering::Relaxed) {
             return; // aborted already
         }
         let _ = self.stream.synchronize();

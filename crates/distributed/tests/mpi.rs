@@ -756,3 +756,65 @@ fn construction_and_forward_broadcast_rank_zero_state() {
     }
     expect_success("construction_and_forward_broadcast_rank_zero_state", 3);
 }
+
+fn ddp_misuse_body() -> Result<()> {
+    use tiny_torch_nn::BatchNorm1d;
+    let pg = group(Duration::from_secs(60));
+    let (rank, world) = (pg.rank(), pg.world_size());
+
+    // Models that differ across ranks: every rank gets the same error, before any broadcast
+    // (PyTorch's _verify_param_shape_across_processes).
+    let width = if rank == 0 { 3 } else { 4 };
+    let err = DistributedDataParallel::new(
+        Linear::new(4, width, true, &Cpu)?,
+        pg.clone(),
+        DdpConfig::default(),
+    )
+    .err()
+    .expect("models of different shapes were accepted")
+    .to_string();
+    assert!(
+        err.contains("differ across ranks") && err.contains("'weight'"),
+        "{err}"
+    );
+
+    // Buffers are broadcast only at a forward that follows a grad-enabled one (PyTorch's
+    // require_forward_param_sync): evaluation passes may differ in number across ranks.
+    let model = Sequential::new(vec![
+        Box::new(Linear::new(4, 4, true, &Cpu)?) as Box<dyn Module<Cpu>>,
+        Box::new(BatchNorm1d::new(4, &Cpu)?),
+    ]);
+    let ddp = DistributedDataParallel::new(model, pg.clone(), DdpConfig::default())?;
+    let (x, _) = batch(0, rank * LOCAL_BATCH, LOCAL_BATCH)?;
+    let x = x.narrow(1, 0, 4)?;
+    ddp.forward(&x)?.square()?.sum()?.backward()?;
+    {
+        let _no_grad = tiny_torch_tensor::autograd::no_grad();
+        for _ in 0..1 + 2 * rank {
+            ddp.forward(&x)?;
+        }
+    }
+    let one = Tensor::ones(&[1], DType::F32, &Cpu)?;
+    pg.all_reduce(&one, ReduceOp::Sum)?;
+    assert_eq!(one.to_vec::<f32>()?, [world as f32]);
+
+    // A gradient for a parameter already reduced in this iteration (a second backward of the
+    // same forward) is an error out of backward, not a silent local gradient.
+    let out = ddp.forward(&x)?.square()?.sum()?;
+    out.backward_opts(None, true, false)?;
+    let err = out
+        .backward()
+        .expect_err("a second backward was reduced again")
+        .to_string();
+    assert!(err.contains("ready only once"), "{err}");
+    println!("rank {rank}: DDP misuse reported");
+    Ok(())
+}
+
+#[test]
+fn ddp_misuse_is_reported_on_every_rank() {
+    if is_worker() {
+        return ddp_misuse_body().unwrap();
+    }
+    expect_success("ddp_misuse_is_reported_on_every_rank", 2);
+}

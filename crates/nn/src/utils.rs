@@ -22,7 +22,7 @@ pub fn vector_norm<B: Backend>(x: &Tensor<B>, ord: f64) -> Result<Tensor<B>> {
         x.square()?.sum()?.sqrt()
     } else if ord == 1.0 {
         magnitude.sum()
-    } else if ord == f64::INFINITY || ord == f64::NEG_INFINITY {
+    } else if ord.is_infinite() {
         if x.numel() == 0 {
             return Err(Error::invalid(
                 "vector_norm",

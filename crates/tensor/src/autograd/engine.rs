@@ -336,7 +336,7 @@ fn deliver_to_leaf<B: Backend>(
     }
     let post = lock(&meta.post_hooks).clone();
     for hook in post {
-        hook(leaf);
+        hook(leaf)?;
     }
     Ok(())
 }

@@ -425,10 +425,12 @@ impl<B: Backend> Tensor<B> {
     }
 
     /// `x.register_post_accumulate_grad_hook(f)`: on a leaf, `f(leaf)` runs after each backward
-    /// has accumulated into `leaf.grad` (DDP launches a bucket's all-reduce from here).
+    /// has accumulated into `leaf.grad` (DDP launches a bucket's all-reduce from here). An error
+    /// it returns ends the backward with that error, as an exception raised in a PyTorch hook
+    /// comes out of `backward()`.
     pub fn register_post_accumulate_grad_hook(
         &self,
-        hook: impl Fn(&Tensor<B>) + Send + Sync + 'static,
+        hook: impl Fn(&Tensor<B>) -> Result<()> + Send + Sync + 'static,
     ) -> Result<()> {
         if !self.requires_grad() || !self.is_leaf() {
             return Err(Error::autograd(

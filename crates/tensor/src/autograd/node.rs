@@ -31,8 +31,10 @@ use tiny_torch_core::{Backend, DType, Error, Result};
 
 /// A tensor hook: sees the gradient flowing into a tensor and may replace it.
 pub(crate) type Hook<B> = Arc<dyn Fn(&Tensor<B>) -> Option<Tensor<B>> + Send + Sync>;
-/// A hook run after a leaf's `.grad` was updated; it receives the leaf.
-pub(crate) type PostAccumulateHook<B> = Arc<dyn Fn(&Tensor<B>) + Send + Sync>;
+/// A hook run after a leaf's `.grad` was updated; it receives the leaf, and its error ends the
+/// backward with that error.
+pub(crate) type PostAccumulateHook<B> =
+    Arc<dyn Fn(&Tensor<B>) -> tiny_torch_core::Result<()> + Send + Sync>;
 
 /// The backward function of one op: `(saved tensors and which inputs need a gradient, gradient
 /// of the output) -> one optional gradient per input`.

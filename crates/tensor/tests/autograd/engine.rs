@@ -214,6 +214,7 @@ fn post_accumulate_grad_hooks_run_once_per_backward_after_accumulation() {
     w.register_post_accumulate_grad_hook(move |leaf: &T| {
         assert!(leaf.grad().is_some());
         counter.fetch_add(1, Ordering::SeqCst);
+        Ok(())
     })
     .unwrap();
     // w is used three times: still one accumulation, one hook call.
@@ -222,7 +223,14 @@ fn post_accumulate_grad_hooks_run_once_per_backward_after_accumulation() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert_close(&to_vec(&w.grad().unwrap()), &[3.0, 5.0], 1e-12);
     let h = w.mul(2.0).unwrap();
-    assert!(h.register_post_accumulate_grad_hook(|_| {}).is_err());
+    assert!(h.register_post_accumulate_grad_hook(|_| Ok(())).is_err());
+
+    // A hook's error comes out of backward.
+    let v = leaf(&[1.0], &[1]);
+    v.register_post_accumulate_grad_hook(|_| Err(Error::invalid("hook", "the peer is gone")))
+        .unwrap();
+    let err = v.mul(2.0).unwrap().sum().unwrap().backward().unwrap_err();
+    assert!(err.to_string().contains("the peer is gone"), "{err}");
 }
 
 #[test]
