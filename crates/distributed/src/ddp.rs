@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, Weak};
 use tiny_torch_core::{Backend, DType, Error, Result};
 use tiny_torch_nn::Module;
 use tiny_torch_tensor::Tensor;
-use tiny_torch_tensor::autograd::{is_grad_enabled, no_grad, reachable_leaves};
+use tiny_torch_tensor::autograd::{is_grad_enabled, no_grad, queue_callback, reachable_leaves};
 
 /// Options of [`DistributedDataParallel::new`] (PyTorch's keyword arguments and defaults).
 #[derive(Clone, Debug, PartialEq)]
@@ -39,7 +39,8 @@ pub struct DdpConfig {
     /// Find the parameters the output does not depend on in each forward and treat them as
     /// ready (costs a walk of the autograd graph per iteration).
     pub find_unused_parameters: bool,
-    /// Broadcast rank 0's buffers (batch-norm running statistics) at every forward.
+    /// Broadcast rank 0's buffers (batch-norm running statistics) at each forward that follows a
+    /// synchronized one (and at the first).
     pub broadcast_buffers: bool,
 }
 
@@ -134,6 +135,9 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
     pub fn new(module: M, group: Group<B>, config: DdpConfig) -> Result<Self> {
         // Frozen parameters (requires_grad false) get no gradient to average, as in PyTorch:
         // they are broadcast with the state below but are in no bucket.
+        // First, on every rank alike (it runs collectives): the same model everywhere.
+        let named_state = module.state_dict();
+        check_same_state_on_every_rank(&group, &named_state)?;
         let named = module.named_parameters();
         let (names, params): (Vec<String>, Vec<Tensor<B>>) =
             named.into_iter().filter(|(_, p)| p.requires_grad()).unzip();
@@ -143,8 +147,6 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
                 "the module has no parameters that require grad",
             ));
         }
-        let named_state = module.state_dict();
-        check_same_state_on_every_rank(&group, &named_state)?;
         let state: Vec<Tensor<B>> = named_state.into_iter().map(|(_, t)| t).collect();
         broadcast_coalesced(&group, &state, 0)?;
         let buckets = assign_buckets(&params, &config);
@@ -180,7 +182,7 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
             // Weak: the parameters outlive the wrapper; the hook then does nothing.
             let weak: Weak<Reducer<B>> = Arc::downgrade(&reducer);
             param.register_post_accumulate_grad_hook(move |_| match weak.upgrade() {
-                Some(reducer) => reducer.on_grad_ready(index),
+                Some(reducer) => Reducer::on_grad_ready(&reducer, index),
                 None => Ok(()),
             })?;
         }
@@ -251,11 +253,15 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
             broadcast_coalesced(&self.group, &buffers, 0)?;
         }
         let out = self.module.forward(x)?;
-        let synced = is_grad_enabled() && !self.reducer.no_sync.load(Ordering::Relaxed);
+        let no_sync = self.reducer.no_sync.load(Ordering::Relaxed);
+        let synced = is_grad_enabled() && !no_sync;
         self.sync_buffers.store(synced, Ordering::Relaxed);
         if synced {
             self.reducer.prepare_for_backward(&out);
-        } else {
+        } else if is_grad_enabled() {
+            // A `no_sync` forward: its backward accumulates locally. (A forward without grad
+            // has no backward, and leaves an armed iteration armed: targets computed between a
+            // training forward and its backward.)
             self.reducer.lock().armed = false;
         }
         Ok(out)
@@ -277,8 +283,8 @@ impl<B: Backend, M: Module<B>> Module<B> for DistributedDataParallel<B, M> {
 }
 
 /// PyTorch's `_verify_param_shape_across_processes`: every rank's module has the same
-/// parameters and buffers (count, then each one's size and dtype, in order), or each rank gets
-/// the same error naming the first that differs. Without it, rank 0's broadcast would fill
+/// parameters and buffers (count, then each one's shape, dtype and `requires_grad`, in order),
+/// or each rank gets the same error naming the first that differs. Without it, rank 0's broadcast would fill
 /// other ranks' tensors misaligned, or issue a different number of collectives.
 fn check_same_state_on_every_rank<B: Backend>(
     group: &Group<B>,
@@ -321,17 +327,38 @@ fn check_same_state_on_every_rank<B: Backend>(
         )));
     }
     let dtype_code = |d: DType| DType::ALL.iter().position(|&x| x == d).unwrap_or(0) as i64;
+    // The dims as one number (FNV-1a over them, 63 bits): equal shapes, equal numbers.
+    let shape_code = |dims: &[usize]| {
+        let hash = dims.iter().fold(0xcbf2_9ce4_8422_2325_u64, |h, &d| {
+            (h ^ d as u64).wrapping_mul(0x0100_0000_01b3)
+        });
+        (hash >> 1) as i64
+    };
+    const FIELDS: usize = 4;
     let signature: Vec<i64> = state
         .iter()
-        .flat_map(|(_, t)| [t.numel() as i64, dtype_code(t.dtype())])
+        .flat_map(|(_, t)| {
+            [
+                t.numel() as i64,
+                shape_code(t.dims()),
+                dtype_code(t.dtype()),
+                i64::from(t.requires_grad()),
+            ]
+        })
         .collect();
     let (low, high) = bounds(signature)?;
     if let Some(k) = (0..low.len()).find(|&k| low[k] != high[k]) {
-        let (name, t) = &state[k / 2];
+        let (name, t) = &state[k / FIELDS];
         return Err(mismatch(format!(
-            "'{name}' is {} {} on rank {}, and its size or dtype differs on another rank",
+            "'{name}' is {} {}{} on rank {}, and its shape, dtype or requires_grad differs on \
+             another rank",
             t.shape(),
             t.dtype().torch_name(),
+            if t.requires_grad() {
+                " requiring grad"
+            } else {
+                ""
+            },
             group.rank()
         )));
     }
@@ -475,29 +502,31 @@ impl<B: Backend> Reducer<B> {
     }
 
     /// The post-accumulate-grad hook of parameter `index`; its error ends the backward.
-    fn on_grad_ready(&self, index: usize) -> Result<()> {
+    fn on_grad_ready(self: &Arc<Self>, index: usize) -> Result<()> {
         let mut it = self.lock();
-        // A backward that does not synchronize (under `no_sync`, or of a forward that did not
-        // arm one): the gradient is accumulated, and the parameter counts as used at the next
+        // A backward that does not synchronize (under `no_sync`, of a forward that did not
+        // arm one, or after the armed backward has ended, as PyTorch's reducer ignores hooks
+        // then): the gradient is accumulated, and the parameter counts as used at the next
         // synchronized step (its gradient must be averaged even if that step's output does not
         // reach it).
-        if self.no_sync.load(Ordering::Relaxed) || !it.armed {
+        if self.no_sync.load(Ordering::Relaxed) || !it.armed || !it.expecting_backward {
             it.used_since_sync[index] = true;
             return Ok(());
         }
-        if it.ready[index] {
-            // Reduced already in this iteration: with find_unused_parameters, as unreached by
-            // the output, and now reached after all (a second output, a loss term computed
-            // outside the forward), or a second backward of the same forward. Averaging went
-            // on without this gradient, so ranks would diverge.
+        if it.ready[index] || it.unreached.contains(&index) {
+            // Marked ready (or about to be) without this gradient: with
+            // find_unused_parameters, as unreached by the output, and now reached after all (a
+            // second output, a loss term computed outside the forward). Averaging would go on
+            // without it, so ranks would diverge. (The write-back waits for the end of the
+            // backward, so a late gradient is always seen here.)
             let error = Error::distributed(
                 "DistributedDataParallel",
                 format!(
                     "expected to mark a variable ready only once: parameter '{}' received a \
-                     gradient after it was reduced in this backward (on rank {}). It was used \
-                     outside the output of the last forward (another forward's output, or a \
-                     loss term computed outside the module); compute the loss from the last \
-                     forward's output only",
+                     gradient that the output of the last forward did not lead to (on rank {}): \
+                     it was used outside that output (another forward's output, or a loss term \
+                     computed outside the module); compute the loss from the last forward's \
+                     output only",
                     self.names[index],
                     self.rank()
                 ),
@@ -516,7 +545,7 @@ impl<B: Backend> Reducer<B> {
         Ok(())
     }
 
-    fn mark_ready(&self, it: &mut Iteration<B>, index: usize) -> Result<()> {
+    fn mark_ready(self: &Arc<Self>, it: &mut Iteration<B>, index: usize) -> Result<()> {
         it.ready[index] = true;
         let bucket = self.bucket_of[index];
         it.pending[bucket] -= 1;
@@ -527,7 +556,18 @@ impl<B: Backend> Reducer<B> {
             self.launch(it, b).map_err(|e| self.fail(it, e))?;
         }
         if it.next_to_launch == self.buckets.len() {
-            self.finish(it).map_err(|e| self.fail(it, e))?;
+            // When the backward ends (PyTorch's queued final callback): a hook that comes later
+            // in this backward still finds the iteration open, and errors as above.
+            let reducer = Arc::clone(self);
+            queue_callback(move || {
+                let mut it = reducer.lock();
+                if !it.expecting_backward {
+                    return Ok(());
+                }
+                reducer
+                    .finish(&mut it)
+                    .map_err(|e| reducer.fail(&mut it, e))
+            })?;
         }
         Ok(())
     }
@@ -535,7 +575,11 @@ impl<B: Backend> Reducer<B> {
     /// Abandons the iteration after `error` (returned by backward, as PyTorch raises it there).
     fn fail(&self, it: &mut Iteration<B>, error: Error) -> Error {
         it.expecting_backward = false;
-        it.in_flight.clear();
+        // A collective dropped unfinished may still write its flat buffer: the next iteration
+        // gets a fresh one.
+        for (b, _) in it.in_flight.drain(..) {
+            it.flats[b] = None;
+        }
         error
     }
 

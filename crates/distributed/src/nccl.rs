@@ -48,9 +48,9 @@ pub struct NcclProcessGroup {
     /// Set when the communicator is aborted (a timeout) or destroyed: waits then fail at once,
     /// and nothing aborts it again.
     broken: Arc<AtomicBool>,
-    /// Held while a collective is issued: two threads sharing the group must not make NCCL
-    /// calls on one communicator at the same time.
-    issuing: std::sync::Mutex<()>,
+    /// Held while a collective is issued, and while a timed-out wait aborts the communicator:
+    /// two threads sharing the group must not make NCCL calls on one communicator at once.
+    issuing: Arc<std::sync::Mutex<()>>,
     // Kept for the life of the group: rank 0 serves the store the others may still use.
     _store: TcpStore,
 }
@@ -164,7 +164,7 @@ impl NcclProcessGroup {
             comm: Comm(comm),
             stream,
             broken: Arc::new(AtomicBool::new(false)),
-            issuing: std::sync::Mutex::new(()),
+            issuing: Arc::new(std::sync::Mutex::new(())),
             _store: store,
         })
     }
@@ -190,8 +190,9 @@ impl NcclProcessGroup {
         enqueue: impl FnOnce(nccl_sys::ncclComm_t, nccl_sys::cudaStream_t) -> Result<()>,
         finish: impl FnOnce() -> Result<()> + Send + 'static,
     ) -> Result<Work> {
-        self.check_usable(op)?;
         let _issuing = self.issuing.lock().unwrap_or_else(|p| p.into_inner());
+        // Under the lock: a wait that timed out cannot abort the communicator in between.
+        self.check_usable(op)?;
         self.cuda.bind_to_thread()?;
         let compute = self.cuda.stream().clone();
         self.stream
@@ -207,6 +208,7 @@ impl NcclProcessGroup {
             .map_err(|e| driver_error(op, e))?;
         let (rank, world_size, timeout) = (self.rank, self.world_size, self.timeout);
         let comm = Comm(self.comm.0);
+        let issuing = Arc::clone(&self.issuing);
         let mut queued = Queued {
             done,
             compute,
@@ -215,7 +217,12 @@ impl NcclProcessGroup {
         };
         Ok(Work::new(op, move || {
             let done = &queued.done;
-            wait_event(done, op, rank, world_size, timeout, &queued.broken, &comm)?;
+            let group = Broken {
+                flag: &queued.broken,
+                comm: &comm,
+                issuing: &issuing,
+            };
+            wait_event(done, op, rank, world_size, timeout, &group)?;
             queued.compute.wait(done).map_err(|e| driver_error(op, e))?;
             match queued.finish.take() {
                 Some(finish) => finish(),
@@ -258,6 +265,14 @@ impl<F> Drop for Queued<F> {
     }
 }
 
+/// What a wait needs to give up on a communicator: the group's broken flag, the handle, and
+/// the lock collectives are issued under.
+struct Broken<'a> {
+    flag: &'a AtomicBool,
+    comm: &'a Comm,
+    issuing: &'a std::sync::Mutex<()>,
+}
+
 /// Polls `event` until it completed or `timeout` passed (then aborts the communicator).
 fn wait_event(
     event: &CudaEvent,
@@ -265,9 +280,9 @@ fn wait_event(
     rank: usize,
     world_size: usize,
     timeout: Duration,
-    broken: &AtomicBool,
-    comm: &Comm,
+    group: &Broken<'_>,
 ) -> Result<()> {
+    let broken = group.flag;
     use cudarc::driver::sys::{CUresult, cuEventQuery};
     let start = Instant::now();
     loop {
@@ -283,16 +298,18 @@ fn wait_event(
             return Err(Error::distributed(
                 op,
                 format!(
-                    "rank {rank} of {world_size}: the communicator was aborted after an earlier \
-                     collective timed out (backend nccl)"
+                    "rank {rank} of {world_size}: the communicator was aborted (a collective \
+                     timed out) or its group was dropped (backend nccl)"
                 ),
             ));
         }
         if start.elapsed() > timeout {
+            // Not while another thread issues a collective on it.
+            let _issuing = group.issuing.lock().unwrap_or_else(|p| p.into_inner());
             if !broken.swap(true, Ordering::Relaxed) {
-                // SAFETY: ends the communicator's pending operations; `broken` keeps it from
-                // being used or aborted again.
-                let _ = unsafe { nccl::comm_abort(comm.0) };
+                // SAFETY: ends the communicator's pending operations; `broken` (checked by
+                // every issue under the same lock) keeps it from being used or aborted again.
+                let _ = unsafe { nccl::comm_abort(group.comm.0) };
             }
             let err = Error::distributed(
                 op,

@@ -798,15 +798,62 @@ fn ddp_misuse_body() -> Result<()> {
     pg.all_reduce(&one, ReduceOp::Sum)?;
     assert_eq!(one.to_vec::<f32>()?, [world as f32]);
 
-    // A gradient for a parameter already reduced in this iteration (a second backward of the
-    // same forward) is an error out of backward, not a silent local gradient.
-    let out = ddp.forward(&x)?.square()?.sum()?;
-    out.backward_opts(None, true, false)?;
-    let err = out
+    // A no_grad forward between a training forward and its backward (targets computed after
+    // the main forward) leaves that backward synchronized: the gradients are averaged.
+    let linear = DistributedDataParallel::new(
+        Linear::new(4, 1, false, &Cpu)?,
+        pg.clone(),
+        DdpConfig::default(),
+    )?;
+    let out = linear.forward(&x)?.sum()?;
+    {
+        let _no_grad = tiny_torch_tensor::autograd::no_grad();
+        linear.forward(&x)?;
+    }
+    out.backward()?;
+    let grad = linear
+        .module()
+        .weight
+        .grad()
+        .expect("a gradient")
+        .to_f64_vec()?;
+    let mut average = vec![0.0; 4];
+    for r in 0..world {
+        let (xr, _) = batch(0, r * LOCAL_BATCH, LOCAL_BATCH)?;
+        let column_sums = xr.narrow(1, 0, 4)?.sum_dim(&[0], false)?.to_f64_vec()?;
+        for (a, c) in average.iter_mut().zip(column_sums) {
+            *a += c / world as f64;
+        }
+    }
+    for (g, a) in grad.iter().zip(&average) {
+        assert!(
+            (g - a).abs() <= 1e-5 * a.abs().max(1.0),
+            "{grad:?} vs {average:?}"
+        );
+    }
+
+    // A loss term that reaches a parameter the output did not (find_unused_parameters): the
+    // error comes out of backward on every rank, whichever hook runs first; averaging without
+    // that gradient would let the ranks drift apart.
+    let config = DdpConfig {
+        find_unused_parameters: true,
+        bucket_cap_mb: 1e-6,
+        first_bucket_cap_mb: 1e-6,
+        ..DdpConfig::default()
+    };
+    let heads = DistributedDataParallel::new(Heads::new(3, false)?, pg.clone(), config)?;
+    let (x, y) = batch(0, rank * LOCAL_BATCH, LOCAL_BATCH)?;
+    let loss = mse_loss(&heads.forward(&x)?, &y, Reduction::Mean)?;
+    let extra = heads.module().c.weight.sum()?;
+    let err = loss
+        .add(&extra)?
         .backward()
-        .expect_err("a second backward was reduced again")
+        .expect_err("a parameter reached outside the output was averaged without its gradient")
         .to_string();
-    assert!(err.contains("ready only once"), "{err}");
+    assert!(
+        err.contains("ready only once") && err.contains("c.weight"),
+        "{err}"
+    );
     println!("rank {rank}: DDP misuse reported");
     Ok(())
 }

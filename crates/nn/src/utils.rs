@@ -18,6 +18,12 @@ pub fn vector_norm<B: Backend>(x: &Tensor<B>, ord: f64) -> Result<Tensor<B>> {
         return vector_norm(&x.to_dtype(DType::F32)?, ord)?.to_dtype(x.dtype());
     }
     let magnitude = x.abs()?;
+    if x.numel() == 0 && ord < 0.0 {
+        return Err(Error::invalid(
+            "vector_norm",
+            format!("cannot compute the {ord} norm of an empty tensor (no identity)"),
+        ));
+    }
     if ord == 2.0 {
         x.square()?.sum()?.sqrt()
     } else if ord == 1.0 {

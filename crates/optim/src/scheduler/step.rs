@@ -178,7 +178,8 @@ impl Formula for ExponentialLR {
 
     fn get_lr(&mut self, opt: &mut dyn Schedulable) -> Result<Vec<f64>> {
         let lrs = self.core.group_lrs(opt)?;
-        if self.core.last_epoch == 0 {
+        // torch 2.15's `_is_initial`, not `last_epoch == 0`.
+        if self.core.is_initial {
             return Ok(lrs);
         }
         Ok(lrs.into_iter().map(|lr| lr * self.gamma).collect())

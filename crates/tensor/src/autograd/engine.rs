@@ -23,6 +23,7 @@
 use super::node::{Edge, InputMeta, Node};
 use super::{GradModeGuard, is_anomaly_enabled, lock};
 use crate::Tensor;
+use std::cell::{Cell, RefCell};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use tiny_torch_core::{Backend, Error, Result};
@@ -120,10 +121,68 @@ fn check_nan<B: Backend>(node: &Node<B>, i: usize, grad: &Tensor<B>) -> Result<(
     Ok(())
 }
 
+/// A callback queued by [`queue_callback`]: runs when the outermost backward of its thread ends.
+type FinalCallback = Box<dyn FnOnce() -> Result<()>>;
+
+thread_local! {
+    /// How many backward runs are in progress on this thread (a hook may run another).
+    static DEPTH: Cell<usize> = const { Cell::new(0) };
+    static FINAL_CALLBACKS: RefCell<Vec<FinalCallback>> = const { RefCell::new(Vec::new()) };
+}
+
+/// `Variable._execution_engine.queue_callback(f)`: `f` runs once the backward in progress on
+/// this thread has ended (every hook has run), in the order queued; its error is that
+/// backward's. Outside a backward it runs at once. (DDP writes the averaged gradients back from
+/// here, after every hook of the backward had its say.)
+pub fn queue_callback(callback: impl FnOnce() -> Result<()> + 'static) -> Result<()> {
+    if DEPTH.with(Cell::get) == 0 {
+        return callback();
+    }
+    FINAL_CALLBACKS.with(|queue| queue.borrow_mut().push(Box::new(callback)));
+    Ok(())
+}
+
 /// Runs the graph behind `roots` (each an output and its gradient). With `capture`, returns the
 /// gradients of those tensors (`autograd::grad`) and leaves `.grad` alone; without, accumulates
-/// into the leaves' `.grad` and returns nothing.
+/// into the leaves' `.grad` and returns nothing. The outermost run then runs the callbacks
+/// queued during it (dropped if it failed).
 pub(crate) fn execute<B: Backend>(
+    roots: &[(Tensor<B>, Tensor<B>)],
+    capture: Option<&[&Tensor<B>]>,
+    retain_graph: bool,
+    create_graph: bool,
+) -> Result<Vec<Option<Tensor<B>>>> {
+    /// One level of [`DEPTH`], also given back if the run panics.
+    struct Level;
+    impl Drop for Level {
+        fn drop(&mut self) {
+            DEPTH.with(|d| d.set(d.get() - 1));
+        }
+    }
+    let outermost = DEPTH.with(|d| {
+        d.set(d.get() + 1);
+        d.get() == 1
+    });
+    if outermost {
+        // Left over by a run that panicked: not this one's.
+        FINAL_CALLBACKS.with(|queue| queue.borrow_mut().clear());
+    }
+    let result = {
+        let _level = Level;
+        run(roots, capture, retain_graph, create_graph)
+    };
+    if outermost {
+        let callbacks = FINAL_CALLBACKS.with(|queue| std::mem::take(&mut *queue.borrow_mut()));
+        if result.is_ok() {
+            for callback in callbacks {
+                callback()?;
+            }
+        }
+    }
+    result
+}
+
+fn run<B: Backend>(
     roots: &[(Tensor<B>, Tensor<B>)],
     capture: Option<&[&Tensor<B>]>,
     retain_graph: bool,

@@ -56,6 +56,7 @@ pub(crate) mod formulas;
 mod gradcheck;
 mod node;
 
+pub use engine::queue_callback;
 pub use formulas::BACKWARD_OPS;
 pub use gradcheck::gradcheck;
 pub use node::Node;
