@@ -137,7 +137,14 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
         // they are broadcast with the state below but are in no bucket.
         // First, on every rank alike (it runs collectives): the same model everywhere.
         let named_state = module.state_dict();
-        check_same_state_on_every_rank(&group, &named_state)?;
+        // (`state_dict` detaches: whether each requires grad comes from the parameters.)
+        let trainable: std::collections::HashSet<String> = module
+            .named_parameters()
+            .into_iter()
+            .filter(|(_, p)| p.requires_grad())
+            .map(|(name, _)| name)
+            .collect();
+        check_same_state_on_every_rank(&group, &named_state, &trainable)?;
         let named = module.named_parameters();
         let (names, params): (Vec<String>, Vec<Tensor<B>>) =
             named.into_iter().filter(|(_, p)| p.requires_grad()).unzip();
@@ -289,6 +296,7 @@ impl<B: Backend, M: Module<B>> Module<B> for DistributedDataParallel<B, M> {
 fn check_same_state_on_every_rank<B: Backend>(
     group: &Group<B>,
     state: &[(String, Tensor<B>)],
+    trainable: &std::collections::HashSet<String>,
 ) -> Result<()> {
     let Some((_, first)) = state.first() else {
         return Ok(());
@@ -337,12 +345,12 @@ fn check_same_state_on_every_rank<B: Backend>(
     const FIELDS: usize = 4;
     let signature: Vec<i64> = state
         .iter()
-        .flat_map(|(_, t)| {
+        .flat_map(|(name, t)| {
             [
                 t.numel() as i64,
                 shape_code(t.dims()),
                 dtype_code(t.dtype()),
-                i64::from(t.requires_grad()),
+                i64::from(trainable.contains(name)),
             ]
         })
         .collect();
@@ -354,7 +362,7 @@ fn check_same_state_on_every_rank<B: Backend>(
              another rank",
             t.shape(),
             t.dtype().torch_name(),
-            if t.requires_grad() {
+            if trainable.contains(name) {
                 " requiring grad"
             } else {
                 ""
@@ -450,7 +458,21 @@ impl<B: Backend> Reducer<B> {
 
     /// The error for an iteration whose backward never completed the reduction.
     fn check_previous_iteration(&self) -> Result<()> {
-        let it = self.lock();
+        let mut it = self.lock();
+        if it.expecting_backward && it.next_to_launch == self.buckets.len() {
+            // Every bucket was sent, but the backward failed before its end (another hook,
+            // anomaly mode), so the write-back never ran. Reported once; the next forward
+            // starts afresh.
+            let error = Error::distributed(
+                "DistributedDataParallel::forward",
+                format!(
+                    "the previous backward failed after its gradients were sent for averaging \
+                     (rank {}): that step's gradients were not written back; drop the step",
+                    self.rank()
+                ),
+            );
+            return Err(self.fail(&mut it, error));
+        }
         if it.expecting_backward && it.ready.iter().any(|&r| r) {
             let missing: Vec<&str> = (0..self.params.len())
                 .filter(|&p| !it.ready[p])

@@ -777,6 +777,17 @@ fn ddp_misuse_body() -> Result<()> {
         err.contains("differ across ranks") && err.contains("'weight'"),
         "{err}"
     );
+    // The same shapes, but a parameter frozen on one rank only: the buckets would differ.
+    let frozen = Linear::new(4, 4, true, &Cpu)?;
+    if rank == 1 {
+        let bias = frozen.bias.as_ref().expect("a bias");
+        bias.requires_grad_(false)?;
+    }
+    let err = DistributedDataParallel::new(frozen, pg.clone(), DdpConfig::default())
+        .err()
+        .expect("a parameter frozen on one rank was accepted")
+        .to_string();
+    assert!(err.contains("'bias'"), "{err}");
 
     // Buffers are broadcast only at a forward that follows a grad-enabled one (PyTorch's
     // require_forward_param_sync): evaluation passes may differ in number across ranks.

@@ -131,12 +131,16 @@ thread_local! {
 }
 
 /// `Variable._execution_engine.queue_callback(f)`: `f` runs once the backward in progress on
-/// this thread has ended (every hook has run), in the order queued; its error is that
-/// backward's. Outside a backward it runs at once. (DDP writes the averaged gradients back from
-/// here, after every hook of the backward had its say.)
+/// this thread has ended (every hook has run), in the order queued; the first error among them
+/// is that backward's (the others still run). Outside a backward it is an error, as PyTorch's
+/// "Final callbacks can only be installed during backward pass". (DDP writes the averaged
+/// gradients back from here, after every hook of the backward had its say.)
 pub fn queue_callback(callback: impl FnOnce() -> Result<()> + 'static) -> Result<()> {
     if DEPTH.with(Cell::get) == 0 {
-        return callback();
+        return Err(Error::autograd(
+            "queue_callback",
+            "final callbacks can only be installed during a backward pass (from a hook)",
+        ));
     }
     FINAL_CALLBACKS.with(|queue| queue.borrow_mut().push(Box::new(callback)));
     Ok(())
@@ -174,8 +178,14 @@ pub(crate) fn execute<B: Backend>(
     if outermost {
         let callbacks = FINAL_CALLBACKS.with(|queue| std::mem::take(&mut *queue.borrow_mut()));
         if result.is_ok() {
+            let mut first_error = None;
             for callback in callbacks {
-                callback()?;
+                if let Err(e) = callback() {
+                    first_error.get_or_insert(e);
+                }
+            }
+            if let Some(e) = first_error {
+                return Err(e);
             }
         }
     }

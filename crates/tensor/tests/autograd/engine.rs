@@ -447,3 +447,31 @@ fn gradients_accumulate_into_the_same_grad_tensor() {
     x.mul(2.0).unwrap().sum().unwrap().backward().unwrap();
     assert_eq!(to_vec(&transposed), [2.0; 4]);
 }
+
+/// `autograd::queue_callback`: only from inside a backward; the callbacks run once it has
+/// ended, in order, all of them, and the first error is the backward's.
+#[test]
+fn final_callbacks_run_after_the_backward_and_report_the_first_error() {
+    assert!(autograd::queue_callback(|| Ok(())).is_err());
+    let w = leaf(&[1.0, 2.0], &[2]);
+    let order = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = order.clone();
+    w.register_post_accumulate_grad_hook(move |leaf: &T| {
+        log.lock().unwrap().push("hook");
+        let (first, second) = (log.clone(), log.clone());
+        let grad_seen = leaf.grad().is_some();
+        autograd::queue_callback(move || {
+            first.lock().unwrap().push("first");
+            assert!(grad_seen);
+            Err(Error::invalid("callback", "the first one fails"))
+        })?;
+        autograd::queue_callback(move || {
+            second.lock().unwrap().push("second");
+            Ok(())
+        })
+    })
+    .unwrap();
+    let err = w.mul(2.0).unwrap().sum().unwrap().backward().unwrap_err();
+    assert!(err.to_string().contains("the first one fails"), "{err}");
+    assert_eq!(*order.lock().unwrap(), ["hook", "first", "second"]);
+}
