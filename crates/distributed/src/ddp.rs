@@ -66,10 +66,8 @@ struct Bucket {
 
 /// The state of one iteration (one forward and its backward).
 struct Iteration<B: Backend> {
-    /// Whether the last forward prepared a synchronized backward (grad mode on, outside
-    /// `no_sync`); its backward's gradients are reduced.
-    armed: bool,
-    /// Armed by `forward`, cleared when the gradients are written back.
+    /// Set by a forward that prepares a synchronized backward (grad mode on, outside
+    /// `no_sync`); cleared when the gradients are written back, or by a `no_sync` forward.
     expecting_backward: bool,
     ready: Vec<bool>,
     /// Per parameter: did this rank's output depend on it (for `find_unused_parameters`).
@@ -78,7 +76,7 @@ struct Iteration<B: Backend> {
     /// synchronized step. It then counts as used, as in PyTorch: its accumulated gradient
     /// must be averaged even if the synchronized step's output does not reach it.
     used_since_sync: Vec<bool>,
-    /// Parameters the armed backward will not reach (`find_unused_parameters`): marked ready
+    /// Parameters the prepared backward will not reach (`find_unused_parameters`): marked ready
     /// at its first gradient hook, not in `forward`, so that a forward with no backward (an
     /// evaluation pass with grad mode on) leaves nothing half done.
     unreached: Vec<usize>,
@@ -164,7 +162,6 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
             }
         }
         let iteration = Iteration {
-            armed: false,
             expecting_backward: false,
             ready: vec![false; params.len()],
             locally_used: vec![false; params.len()],
@@ -267,9 +264,9 @@ impl<B: Backend, M: Module<B>> DistributedDataParallel<B, M> {
             self.reducer.prepare_for_backward(&out);
         } else if is_grad_enabled() {
             // A `no_sync` forward: its backward accumulates locally. (A forward without grad
-            // has no backward, and leaves an armed iteration armed: targets computed between a
+            // has no backward, and leaves a prepared one prepared: targets computed between a
             // training forward and its backward.)
-            self.reducer.lock().armed = false;
+            self.reducer.lock().expecting_backward = false;
         }
         Ok(out)
     }
@@ -508,7 +505,6 @@ impl<B: Backend> Reducer<B> {
             Vec::new()
         };
         let mut it = self.lock();
-        it.armed = true;
         it.expecting_backward = true;
         it.ready.iter_mut().for_each(|r| *r = false);
         it.locally_used.iter_mut().for_each(|u| *u = true);
@@ -527,11 +523,11 @@ impl<B: Backend> Reducer<B> {
     fn on_grad_ready(self: &Arc<Self>, index: usize) -> Result<()> {
         let mut it = self.lock();
         // A backward that does not synchronize (under `no_sync`, of a forward that did not
-        // arm one, or after the armed backward has ended, as PyTorch's reducer ignores hooks
-        // then): the gradient is accumulated, and the parameter counts as used at the next
-        // synchronized step (its gradient must be averaged even if that step's output does not
-        // reach it).
-        if self.no_sync.load(Ordering::Relaxed) || !it.armed || !it.expecting_backward {
+        // prepare one, or after the synchronized backward has ended, as PyTorch's reducer
+        // ignores hooks then): the gradient is accumulated, and the parameter counts as used at
+        // the next synchronized step (its gradient must be averaged even if that step's output
+        // does not reach it).
+        if self.no_sync.load(Ordering::Relaxed) || !it.expecting_backward {
             it.used_since_sync[index] = true;
             return Ok(());
         }
@@ -555,16 +551,12 @@ impl<B: Backend> Reducer<B> {
             );
             return Err(self.fail(&mut it, error));
         }
-        // The first gradient of this backward: the parameters it will not reach are ready.
+        // The first gradient of this backward: the parameters it will not reach are ready (a
+        // failure ends the backward through `?`).
         for p in std::mem::take(&mut it.unreached) {
-            if it.expecting_backward && !it.ready[p] {
-                self.mark_ready(&mut it, p)?;
-            }
+            self.mark_ready(&mut it, p)?;
         }
-        if it.expecting_backward && !it.ready[index] {
-            self.mark_ready(&mut it, index)?;
-        }
-        Ok(())
+        self.mark_ready(&mut it, index)
     }
 
     fn mark_ready(self: &Arc<Self>, it: &mut Iteration<B>, index: usize) -> Result<()> {

@@ -14,6 +14,9 @@ pub fn vector_norm<B: Backend>(x: &Tensor<B>, ord: f64) -> Result<Tensor<B>> {
             format!("expected a floating-point tensor, got {:?}", x.dtype()),
         ));
     }
+    if ord == 2.0 {
+        return x.norm(); // f16/bf16 summed in f32 there too
+    }
     if matches!(x.dtype(), DType::F16 | DType::BF16) {
         return vector_norm(&x.to_dtype(DType::F32)?, ord)?.to_dtype(x.dtype());
     }
@@ -24,9 +27,7 @@ pub fn vector_norm<B: Backend>(x: &Tensor<B>, ord: f64) -> Result<Tensor<B>> {
             format!("cannot compute the {ord} norm of an empty tensor (no identity)"),
         ));
     }
-    if ord == 2.0 {
-        x.square()?.sum()?.sqrt()
-    } else if ord == 1.0 {
+    if ord == 1.0 {
         magnitude.sum()
     } else if ord.is_infinite() {
         if x.numel() == 0 {

@@ -1,7 +1,7 @@
 //! `torch.optim.Adam` and `torch.optim.AdamW`.
 
 use crate::groups::{
-    GroupOptions, ParamGroup, add_scaled, all_parameters, check_disjoint, check_not_empty,
+    GroupOptions, ParamGroup, add_scaled, all_parameters, check_new_params, check_not_empty,
     group_schedule, lerp_, non_negative, set_group_schedule, state_tensor,
 };
 use crate::state_dict::{self, Entries, OptimizerStateDict, ParamState, step_tensor};
@@ -209,7 +209,7 @@ impl<B: Backend> Adam<B> {
 
     pub fn add_param_group(&mut self, params: Vec<Tensor<B>>, options: AdamOptions) -> Result<()> {
         options.validate()?;
-        check_disjoint("Adam", &self.groups, &params)?;
+        check_new_params("Adam", &self.groups, &params)?;
         self.groups.push(ParamGroup::new(params, options));
         Ok(())
     }

@@ -166,7 +166,7 @@ pub(crate) fn check_not_empty<B: Backend>(op: &'static str, params: &[Tensor<B>]
 /// leaves only, so a computed tensor would never be stepped), and a parameter belongs to one
 /// group only (in two, a step would update it twice, each time with the other group's state
 /// and hyper-parameters), listed once in it.
-pub(crate) fn check_disjoint<B: Backend, H, S>(
+pub(crate) fn check_new_params<B: Backend, H, S>(
     op: &'static str,
     groups: &[ParamGroup<B, H, S>],
     params: &[Tensor<B>],

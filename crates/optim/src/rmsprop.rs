@@ -1,7 +1,7 @@
 //! `torch.optim.RMSprop`.
 
 use crate::groups::{
-    GroupOptions, ParamGroup, add_scaled, all_parameters, check_disjoint, check_not_empty,
+    GroupOptions, ParamGroup, add_scaled, all_parameters, check_new_params, check_not_empty,
     group_schedule, lerp_, non_negative, set_group_schedule, state_tensor,
 };
 use crate::state_dict::{self, Entries, OptimizerStateDict, ParamState, step_tensor};
@@ -172,7 +172,7 @@ impl<B: Backend> RmsProp<B> {
         options: RmsPropOptions,
     ) -> Result<()> {
         options.validate()?;
-        check_disjoint("RMSprop", &self.groups, &params)?;
+        check_new_params("RMSprop", &self.groups, &params)?;
         self.groups.push(ParamGroup::new(params, options));
         Ok(())
     }

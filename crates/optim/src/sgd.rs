@@ -1,8 +1,8 @@
 //! `torch.optim.SGD`.
 
 use crate::groups::{
-    GroupOptions, ParamGroup, add_scaled, all_parameters, check_disjoint, check_not_empty, copy_of,
-    group_schedule, non_negative, set_group_schedule,
+    GroupOptions, ParamGroup, add_scaled, all_parameters, check_new_params, check_not_empty,
+    copy_of, group_schedule, non_negative, set_group_schedule,
 };
 use crate::state_dict::{self, Entries, OptimizerStateDict, ParamState};
 use crate::value::{Fields, Value};
@@ -133,7 +133,7 @@ impl<B: Backend> Sgd<B> {
     /// `optimizer.add_param_group(...)`: more parameters with their own hyper-parameters.
     pub fn add_param_group(&mut self, params: Vec<Tensor<B>>, options: SgdOptions) -> Result<()> {
         options.validate()?;
-        check_disjoint("SGD", &self.groups, &params)?;
+        check_new_params("SGD", &self.groups, &params)?;
         self.groups.push(ParamGroup::new(params, options));
         Ok(())
     }
